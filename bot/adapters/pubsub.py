@@ -1,0 +1,152 @@
+"""Pub/Sub ingest: streaming pull with flow control, batched durable writes, ack after commit.
+
+The client library calls `_receive` on its own threads; we only queue there. One writer thread
+drains the queue in batches and hands each batch to `store_batch` (one store transaction), then
+acks. If the store fails, the batch is nacked and Pub/Sub redelivers it; the store's dedupe on
+insertId makes redelivery harmless. Shutdown stops taking messages, finishes the queued batch,
+acks it, and only then closes the stream (acks sent after the stream closes are silently lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from google.api_core import exceptions as google_errors
+from google.cloud import pubsub_v1
+
+from bot.core.events import RawMessage
+
+log = logging.getLogger(__name__)
+
+StoreBatch = Callable[[Sequence[RawMessage]], object]
+
+
+class IngestError(RuntimeError):
+    """The subscription cannot be read; the message says what to fix."""
+
+
+class PubSubIngest:
+    def __init__(
+        self,
+        subscription: str,
+        store_batch: StoreBatch,
+        *,
+        max_outstanding: int = 2000,
+        batch_size: int = 500,
+        max_batch_wait: float = 0.25,
+    ) -> None:
+        self.subscription = subscription
+        self.store_batch = store_batch
+        self.batch_size = batch_size
+        self.max_batch_wait = max_batch_wait
+        # Flow control bounds memory: the library stops pulling once this many are unacked.
+        self._flow = pubsub_v1.types.FlowControl(max_messages=max_outstanding, max_bytes=64 * 1024 * 1024)
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._accepting = True
+        self._accept_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._client: pubsub_v1.SubscriberClient | None = None
+        self._future: Any = None
+        self._failure: BaseException | None = None
+        self.stopped = threading.Event()
+        self.acked = 0
+
+    def start(self) -> None:
+        self._client = pubsub_v1.SubscriberClient()
+        self._writer = threading.Thread(target=self._write_loop, name="netlog-ingest-writer", daemon=True)
+        self._writer.start()
+        self._future = self._client.subscribe(self.subscription, self._receive, flow_control=self._flow)
+        self._future.add_done_callback(self._stream_done)
+        log.info("ingest: pulling from %s", self.subscription)
+
+    def _receive(self, message: Any) -> None:
+        with self._accept_lock:
+            if self._accepting:
+                self._queue.put(message)
+                return
+        message.nack()  # shutting down: let Pub/Sub hand it to the next subscriber at once
+
+    def _stream_done(self, future: Any) -> None:
+        error = future.exception() if not future.cancelled() else None
+        if error is not None:
+            self._failure = error
+            self.stopped.set()
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch:
+                self._write(batch)
+            elif not self._accepting and self._queue.empty():
+                return
+
+    def _next_batch(self) -> list[Any]:
+        batch: list[Any] = []
+        deadline = time.monotonic() + self.max_batch_wait
+        while len(batch) < self.batch_size:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=timeout))
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[Any]) -> None:
+        try:
+            self.store_batch([RawMessage(bytes(m.data), m.message_id) for m in batch])
+        except Exception:
+            log.exception("ingest: could not store %d messages; they will be redelivered", len(batch))
+            for message in batch:
+                message.nack()
+            time.sleep(1.0)  # the store is unwell: don't spin through redeliveries
+            return
+        for message in batch:
+            message.ack()
+        self.acked += len(batch)
+
+    def wait(self) -> None:
+        """Blocks until `stop()` or a stream failure; raises `IngestError` for the latter."""
+        self.stopped.wait()
+        if self._failure is not None:
+            raise IngestError(describe_pubsub_error(self._failure, self.subscription)) from self._failure
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop taking messages, store and ack what was taken, then close the stream."""
+        with self._accept_lock:
+            self._accepting = False
+        if self._writer is not None:
+            self._writer.join(timeout)
+        if self._future is not None:
+            self._future.cancel()
+            try:
+                self._future.result(timeout=timeout)
+            except Exception as error:  # a stream that already failed reports it here too
+                log.debug("ingest: stream closed with %r", error)
+        if self._client is not None:
+            self._client.close()
+        self.stopped.set()
+        log.info("ingest: stopped after acking %d messages", self.acked)
+
+
+def describe_pubsub_error(error: BaseException, subscription: str) -> str:
+    if isinstance(error, google_errors.NotFound):
+        return (
+            f"the subscription {subscription} does not exist: create it with "
+            "`gcloud pubsub subscriptions create SUBSCRIPTION --topic=TOPIC --ack-deadline=60` "
+            "(see the README, 'Feed it real logs')"
+        )
+    if isinstance(error, google_errors.PermissionDenied):
+        return (
+            f"the bot's identity may not read {subscription}: "
+            "grant it roles/pubsub.subscriber on the subscription"
+        )
+    if isinstance(error, google_errors.Unauthenticated):
+        return "Google credentials are missing or expired: set up application default credentials for the bot"
+    return f"Pub/Sub streaming pull on {subscription} failed: {error}"

@@ -1,0 +1,348 @@
+"""The durable store: SQLAlchemy Core over SQLite (WAL, the embedded default) or PostgreSQL.
+
+Everything the bot must not lose lives here: ingested events (deduplicated on the LogEntry's
+`insertId`, since Pub/Sub delivers at least once), rejected messages for inspection, the grouping
+cursor and group state (so a restart continues where it was), and the notification outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from bot.core.events import DenyEvent, event_from_record, event_to_record
+
+log = logging.getLogger(__name__)
+
+#: Rejected messages keep this much of their body: enough to see what went wrong.
+REJECT_RAW_LIMIT = 4096
+#: Serialises ingest transactions on PostgreSQL so event ids commit in order and the grouping
+#: cursor (`id > position`) can never step over an id that commits late.
+_INGEST_LOCK = 0x6E65746C6F67
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no time zones) and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+metadata = sa.MetaData()
+
+schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("insert_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False, index=True),
+    sa.Column("cluster", sa.String(255)),
+    sa.Column("namespace", sa.String(255)),
+    sa.Column("disposition", sa.String(16), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+)
+
+rejects = sa.Table(
+    "rejects",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("raw_size", sa.Integer, nullable=False),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("channel", sa.String(255), nullable=False),
+    sa.Column("group_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("delivered_at", UTCDateTime, index=True),
+)
+
+#: Each migration takes the schema from version N-1 to N. Append; never edit a released one.
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, "create events, rejects, cursors, groups, outbox"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    code: str
+    reason: str
+    raw: bytes
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReject:
+    id: int
+    received_at: datetime
+    code: str
+    reason: str
+    raw: bytes
+    raw_size: int
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    stored: int
+    duplicates: int
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    channel: str
+    group_id: str
+    kind: str
+    record: dict[str, Any]
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = sa.create_engine(url, future=True)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; returns the version now in place. Safe to call on every start."""
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:  # two replicas starting at once must not both migrate
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK + 1})
+            schema_version.create(conn, checkfirst=True)
+            current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+            for version, description in MIGRATIONS:
+                if version > current:
+                    log.info("store: migrating schema to version %d (%s)", version, description)
+                    _apply(conn, version)
+                    conn.execute(schema_version.insert().values(version=version))
+                    current = version
+        return current
+
+    # -- ingest ---------------------------------------------------------------------------------
+
+    def ingest(
+        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+    ) -> IngestResult:
+        """Store a batch in one transaction. Duplicates (same insert_id) are skipped, not counted."""
+        unique = list({event.insert_id: event for event in batch}.values())
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
+            stored = 0
+            if unique:
+                rows = [_event_row(event, received_at) for event in unique]
+                statement = self._insert_ignore(events, "insert_id").returning(events.c.id)
+                stored = len(conn.execute(statement, rows).all())
+            if rejected:
+                conn.execute(rejects.insert(), [_reject_row(item, received_at) for item in rejected])
+        return IngestResult(stored=stored, duplicates=len(batch) - stored, rejected=len(rejected))
+
+    def _insert_ignore(self, table: sa.Table, column: str) -> Any:
+        dialect = sqlite if self.is_sqlite else postgresql
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=[column])
+
+    def read_events(self, after: int, limit: int) -> list[tuple[int, DenyEvent]]:
+        """Events stored after position `after`, oldest first (the grouping cursor's view)."""
+        query = (
+            sa.select(events.c.id, events.c.record)
+            .where(events.c.id > after)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(row.id, event_from_record(orjson.loads(row.record))) for row in conn.execute(query)]
+
+    def event_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+    def total_attempts(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(events.c.count), 0))).scalar_one())
+
+    def insert_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(events.c.insert_id).order_by(events.c.id)).scalars())
+
+    def list_rejects(self, limit: int = 100) -> list[StoredReject]:
+        query = sa.select(rejects).order_by(rejects.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [StoredReject(**row._mapping) for row in conn.execute(query)]
+
+    def reject_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(rejects)).scalar_one())
+
+    # -- grouping state ---------------------------------------------------------------------------
+
+    def cursor(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(cursors.c.position).where(cursors.c.name == name)).scalar()
+        return int(value or 0)
+
+    def load_groups(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [orjson.loads(text) for text in conn.execute(sa.select(groups.c.record)).scalars()]
+
+    def commit_grouping(
+        self,
+        cursor_name: str,
+        position: int,
+        upserts: Mapping[str, Mapping[str, Any]],
+        deletes: Iterable[str],
+        notifications: Sequence[Mapping[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Advance the cursor, save group state and queue notifications: all or nothing."""
+        with self.engine.begin() as conn:
+            self._set_cursor(conn, cursor_name, position)
+            doomed = list(deletes)
+            if doomed or upserts:
+                conn.execute(groups.delete().where(groups.c.key.in_([*doomed, *upserts])))
+            if upserts:
+                conn.execute(groups.insert(), [{"key": k, "record": _dumps(v)} for k, v in upserts.items()])
+            if notifications:
+                conn.execute(outbox.insert(), [_outbox_row(n, now) for n in notifications])
+
+    def _set_cursor(self, conn: Connection, name: str, position: int) -> None:
+        updated = conn.execute(cursors.update().where(cursors.c.name == name).values(position=position))
+        if updated.rowcount == 0:
+            conn.execute(cursors.insert().values(name=name, position=position))
+
+    # -- outbox -----------------------------------------------------------------------------------
+
+    def pending_outbox(self, limit: int = 500) -> list[OutboxItem]:
+        query = sa.select(outbox).where(outbox.c.delivered_at.is_(None)).order_by(outbox.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                OutboxItem(row.id, row.channel, row.group_id, row.kind, orjson.loads(row.record))
+                for row in conn.execute(query)
+            ]
+
+    def mark_delivered(self, ids: Sequence[int], now: datetime) -> None:
+        if ids:
+            with self.engine.begin() as conn:
+                conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(delivered_at=now))
+
+    # -- retention --------------------------------------------------------------------------------
+
+    def purge(self, now: datetime, retention: timedelta) -> dict[str, int]:
+        """Delete what is older than `retention`; never events the grouping cursors have not passed."""
+        cutoff = now - retention
+        with self.engine.begin() as conn:
+            consumed = conn.execute(sa.select(sa.func.min(cursors.c.position))).scalar() or 0
+            return {
+                "events": conn.execute(
+                    events.delete().where(events.c.timestamp < cutoff, events.c.id <= consumed)
+                ).rowcount,
+                "rejects": conn.execute(rejects.delete().where(rejects.c.received_at < cutoff)).rowcount,
+                "outbox": conn.execute(
+                    outbox.delete().where(outbox.c.delivered_at.is_not(None), outbox.c.delivered_at < cutoff)
+                ).rowcount,
+            }
+
+
+def _apply(conn: Connection, version: int) -> None:
+    if version == 1:
+        for table in (events, rejects, cursors, groups, outbox):
+            table.create(conn, checkfirst=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the grouping loop read while ingest writes; busy_timeout waits out the other writer.
+    # synchronous=FULL because a commit is what allows the Pub/Sub ack: it must survive power loss.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _event_row(event: DenyEvent, received_at: datetime) -> dict[str, Any]:
+    return {
+        "insert_id": event.insert_id,
+        "received_at": received_at,
+        "timestamp": event.timestamp,
+        "cluster": event.cluster,
+        "namespace": event.namespace,
+        "disposition": event.disposition,
+        "count": event.count,
+        "record": _dumps(event_to_record(event)),
+    }
+
+
+def _reject_row(item: Reject, received_at: datetime) -> dict[str, Any]:
+    return {
+        "received_at": received_at,
+        "message_id": item.message_id,
+        "code": item.code,
+        "reason": item.reason[:2000],
+        "raw": item.raw[:REJECT_RAW_LIMIT],
+        "raw_size": len(item.raw),
+    }
+
+
+def _outbox_row(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "created_at": now,
+        "channel": record["channel"],
+        "group_id": record["group_id"],
+        "kind": record["kind"],
+        "record": _dumps(record),
+    }

@@ -1,0 +1,67 @@
+"""Command line: `netlog-bot {demo,replay,ingest,check}` (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot import app
+from bot.settings import SettingsError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netlog-bot", description="GKE network policy deny logs, grouped into Slack alerts."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole pipeline on bundled sample traffic and print what Slack would show",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="seed of the generated traffic")
+    replay = commands.add_parser(
+        "replay", help="run the pipeline over a file of LogEntries and print the alerts"
+    )
+    replay.add_argument(
+        "file",
+        help="JSON lines, push envelopes or `gcloud logging read --format=json` output; - for stdin",
+    )
+    replay.add_argument(
+        "--db", help="keep the replay in this database URL instead of a temporary SQLite file"
+    )
+    commands.add_parser("ingest", help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM")
+    commands.add_parser("check", help="validate the settings and the store, then exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("bot.pipeline").setLevel(logging.ERROR)  # rejects are summarised instead
+    try:
+        if args.command == "demo":
+            return app.run_demo(sys.stdout, seed=args.seed)
+        settings = load_settings()
+        if args.command == "replay":
+            if args.file == "-":
+                return app.run_replay(sys.stdin, settings, sys.stdout, args.db)
+            with Path(args.file).open(encoding="utf-8") as source:
+                return app.run_replay(source, settings, sys.stdout, args.db)
+        if args.command == "ingest":
+            return app.run_ingest(settings)
+        return app.check(settings, sys.stdout)
+    except SettingsError as error:
+        print(f"netlog-bot: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"netlog-bot: {error}", file=sys.stderr)
+        return 2

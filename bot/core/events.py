@@ -1,0 +1,399 @@
+"""A Pub/Sub message carrying a `policy-action` LogEntry -> `DenyEvent`.
+
+Field names follow GKE's policy logger (see the reference doc in shared/reference). Two payload
+formats exist in the wild, so every nested field is optional; only a missing or mistyped
+`connection` makes an entry unusable. Anything that cannot become an event raises `RejectedEntry`
+with a code (for counting) and a sentence (for people); the caller stores it for inspection.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+POLICY_ACTION_LOG = "policy-action"
+KNOWN_PROTOCOLS = frozenset({"tcp", "udp", "icmp", "unknown"})
+
+EndpointKind = Literal["pod", "node", "ip"]
+Direction = Literal["ingress", "egress"]
+
+
+class RejectedEntry(ValueError):
+    """A message that is not a usable policy-action entry. `code` is stable, `reason` is for people."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A message body as it arrived (Pub/Sub, a file line), before parsing."""
+
+    data: bytes
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One side of a flow: a pod (with its workload), a node, or a bare IP (named via `networks`)."""
+
+    kind: EndpointKind
+    ip: str | None = None
+    namespace: str | None = None
+    pod: str | None = None
+    workload: str | None = None
+    workload_kind: str | None = None
+    node: str | None = None
+    network: str | None = None
+
+    @property
+    def label(self) -> str:
+        """A short, stable name for grouping and display: `payments/api`, `node/gke-…`, `metadata-server`."""
+        if self.kind == "pod":
+            return f"{self.namespace or '?'}/{self.workload or self.pod or self.ip or '?'}"
+        if self.kind == "node":
+            return f"node/{self.node or self.ip or '?'}"
+        if self.network:
+            return f"{self.network} ({self.ip})" if self.network != self.ip else self.network
+        return self.ip or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    kind: str | None
+    name: str | None
+    namespace: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DenyEvent:
+    """One policy-action log line (which may stand for `count` folded attempts)."""
+
+    insert_id: str
+    timestamp: datetime
+    direction: Direction
+    disposition: str
+    protocol: str
+    src: Endpoint
+    dest: Endpoint
+    count: int = 1
+    src_port: int | None = None
+    dest_port: int | None = None
+    cluster: str | None = None
+    location: str | None = None
+    project: str | None = None
+    node: str | None = None
+    policies: tuple[Policy, ...] = field(default=())
+
+    @property
+    def policed(self) -> Endpoint:
+        """The pod the policy applies to: dest for ingress, src for egress."""
+        return self.dest if self.direction == "ingress" else self.src
+
+    @property
+    def namespace(self) -> str | None:
+        """The policed namespace, as GKE's deny delegation reads it."""
+        return self.policed.namespace
+
+    @property
+    def port_label(self) -> str:
+        return f"{self.dest_port}/{self.protocol}" if self.dest_port is not None else self.protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkNames:
+    """Names for bare IPs from the `networks` setting; the most specific prefix wins."""
+
+    networks: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = ()
+
+    @classmethod
+    def from_mapping(cls, names: Mapping[str, str]) -> NetworkNames:
+        parsed = [(ipaddress.ip_network(cidr, strict=False), name) for cidr, name in names.items()]
+        parsed.sort(key=lambda item: item[0].prefixlen, reverse=True)
+        return cls(tuple(parsed))
+
+    def name(self, ip: str) -> str | None:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        for network, name in self.networks:
+            if address.version == network.version and address in network:
+                return name
+        return None
+
+
+# Kubernetes' generated names use this alphabet (no vowels, no 0/1/3) for both the ReplicaSet's
+# pod-template hash and the pod's random suffix; matching it keeps real name parts like `-proxy`.
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"
+_POD_SUFFIX = re.compile(rf"-[{_SAFE}]{{5}}$")
+_TEMPLATE_HASH = re.compile(rf"-(?=[{_SAFE}0-9]*[0-9])[{_SAFE}0-9]{{6,10}}$")
+
+
+def workload_name(pod: str | None, workload: str | None, kind: str | None) -> tuple[str | None, str | None]:
+    """(name, kind) of the workload a pod belongs to, naming Deployments rather than ReplicaSets."""
+    if workload:
+        if kind == "ReplicaSet" and _TEMPLATE_HASH.search(workload):
+            return _TEMPLATE_HASH.sub("", workload), "Deployment"
+        return workload, kind
+    if not pod:
+        return None, kind
+    base = _POD_SUFFIX.sub("", pod)
+    if base != pod:
+        base = _TEMPLATE_HASH.sub("", base)
+    return base, kind
+
+
+def parse_message(data: bytes, networks: NetworkNames = NetworkNames()) -> DenyEvent:
+    """A Pub/Sub message body (a LogEntry, or a push envelope around one) -> `DenyEvent`."""
+    document = _load_json(data)
+    if isinstance(document, dict) and isinstance(document.get("message"), dict):
+        document = _load_json(_unwrap_push(document["message"]))
+    if not isinstance(document, dict):
+        raise RejectedEntry(
+            "not_log_entry", f"expected a JSON object (a LogEntry), got {type(document).__name__}"
+        )
+    return parse_entry(document, networks, fallback_id=_content_id(data))
+
+
+def parse_entry(
+    entry: Mapping[str, Any], networks: NetworkNames, fallback_id: str | None = None
+) -> DenyEvent:
+    """A LogEntry as a dict (camelCase, as Cloud Logging exports it) -> `DenyEvent`."""
+    _check_log_name(entry.get("logName"))
+    payload = entry.get("jsonPayload")
+    if not isinstance(payload, dict):
+        raise RejectedEntry("no_payload", "the LogEntry has no jsonPayload object")
+    connection = payload.get("connection")
+    if not isinstance(connection, dict):
+        raise RejectedEntry("no_connection", "jsonPayload.connection is missing or not an object")
+    labels = _mapping(_mapping(entry.get("resource"), "resource").get("labels"), "resource.labels")
+    insert_id = _opt_str(entry, "insertId") or fallback_id
+    if not insert_id:
+        raise RejectedEntry("no_insert_id", "the LogEntry has no insertId")
+    dest_ip = _opt_str(connection, "dest_ip", "connection.")
+    src_ip = _opt_str(connection, "src_ip", "connection.")
+    return DenyEvent(
+        insert_id=insert_id,
+        timestamp=_timestamp(entry, payload),
+        direction=_direction(connection),
+        disposition=_disposition(payload),
+        protocol=_protocol(connection),
+        src=_endpoint(payload.get("src"), src_ip, networks, "src"),
+        dest=_endpoint(payload.get("dest"), dest_ip, networks, "dest"),
+        count=_count(payload),
+        src_port=_port(connection, "src_port"),
+        dest_port=_port(connection, "dest_port"),
+        cluster=_opt_str(labels, "cluster_name", "resource.labels."),
+        location=_opt_str(labels, "location", "resource.labels."),
+        project=_opt_str(labels, "project_id", "resource.labels."),
+        node=_opt_str(payload, "node_name", "jsonPayload.")
+        or _opt_str(labels, "node_name", "resource.labels."),
+        policies=_policies(payload.get("policies")),
+    )
+
+
+def _load_json(data: bytes | str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RejectedEntry("not_json", f"the message is not JSON ({error})") from None
+
+
+def _unwrap_push(message: Mapping[str, Any]) -> bytes:
+    data = message.get("data")
+    if not isinstance(data, str):
+        raise RejectedEntry("bad_envelope", "the push envelope has no message.data string")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise RejectedEntry("bad_envelope", "message.data in the push envelope is not base64") from None
+
+
+def _content_id(data: bytes) -> str:
+    # Entries without insertId (hand-made files) still dedupe: the same bytes are the same entry.
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:32]
+
+
+def _check_log_name(log_name: object) -> None:
+    if not isinstance(log_name, str):
+        raise RejectedEntry(
+            "wrong_log", "the LogEntry has no logName; expected projects/P/logs/policy-action"
+        )
+    if log_name.rsplit("/", 1)[-1] != POLICY_ACTION_LOG:
+        raise RejectedEntry("wrong_log", f"logName {log_name!r} is not a policy-action log")
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RejectedEntry("bad_type", f"{where} should be an object, got {type(value).__name__}")
+    return value
+
+
+def _opt_str(source: Mapping[str, Any], key: str, where: str = "") -> str | None:
+    value = source.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RejectedEntry("bad_type", f"{where}{key} should be a string, got {type(value).__name__}")
+    return value
+
+
+def _timestamp(entry: Mapping[str, Any], payload: Mapping[str, Any]) -> datetime:
+    raw = entry.get("timestamp") or payload.get("timestamp")
+    if raw is None:
+        raise RejectedEntry("no_timestamp", "neither the LogEntry nor its payload has a timestamp")
+    if not isinstance(raw, str):
+        raise RejectedEntry("bad_type", f"timestamp should be an RFC 3339 string, got {type(raw).__name__}")
+    return parse_timestamp(raw)
+
+
+def parse_timestamp(raw: str) -> datetime:
+    """RFC 3339 with up to nanoseconds (Python keeps microseconds) -> aware UTC datetime."""
+    match = re.fullmatch(
+        r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", raw.strip()
+    )
+    if not match:
+        raise RejectedEntry("bad_timestamp", f"timestamp {raw!r} is not RFC 3339")
+    fraction = (match.group(2) or ".0")[:7]
+    zone = "+00:00" if match.group(3) in ("Z", "z") else match.group(3)
+    try:
+        parsed = datetime.fromisoformat(f"{match.group(1).replace(' ', 'T')}{fraction}{zone}")
+    except ValueError:
+        raise RejectedEntry("bad_timestamp", f"timestamp {raw!r} is not a valid date") from None
+    return parsed.astimezone(UTC)
+
+
+def _direction(connection: Mapping[str, Any]) -> Direction:
+    value = connection.get("direction")
+    if value == "ingress":
+        return "ingress"
+    if value == "egress":
+        return "egress"
+    raise RejectedEntry("bad_direction", f"connection.direction is {value!r}, expected ingress or egress")
+
+
+def _disposition(payload: Mapping[str, Any]) -> str:
+    value = payload.get("disposition")
+    if value not in ("allow", "deny"):
+        raise RejectedEntry("bad_disposition", f"disposition is {value!r}, expected allow or deny")
+    return str(value)
+
+
+def _protocol(connection: Mapping[str, Any]) -> str:
+    value = connection.get("protocol")
+    if value is None:
+        return "unknown"
+    if not isinstance(value, str):
+        raise RejectedEntry("bad_type", f"connection.protocol should be a string, got {type(value).__name__}")
+    lowered = value.lower()
+    return lowered if lowered in KNOWN_PROTOCOLS else "unknown"
+
+
+def _port(connection: Mapping[str, Any], key: str) -> int | None:
+    value = connection.get(key)
+    if value is None or value == 0:  # the logger omits ports that are 0 (ICMP, unknown protocols)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise RejectedEntry("bad_type", f"connection.{key} should be a port number, got {value!r}")
+    return value
+
+
+def _count(payload: Mapping[str, Any]) -> int:
+    value = payload.get("count", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RejectedEntry("bad_type", f"count should be a positive whole number, got {value!r}")
+    return value
+
+
+def _endpoint(raw: object, ip: str | None, networks: NetworkNames, where: str) -> Endpoint:
+    side = _mapping(raw, where)
+    pod = _opt_str(side, "pod_name", f"{where}.")
+    if pod:
+        namespace = _opt_str(side, "namespace", f"{where}.") or _opt_str(side, "pod_namespace", f"{where}.")
+        name, kind = workload_name(
+            pod,
+            _opt_str(side, "workload_name", f"{where}."),
+            _opt_str(side, "workload_kind", f"{where}."),
+        )
+        return Endpoint("pod", ip=ip, namespace=namespace, pod=pod, workload=name, workload_kind=kind)
+    node = _opt_str(side, "node_name", f"{where}.")
+    if node or _opt_str(side, "workload_kind", f"{where}.") == "Node":
+        return Endpoint("node", ip=ip, node=node, workload_kind="Node")
+    instance = _opt_str(side, "instance", f"{where}.") or ip
+    return Endpoint("ip", ip=instance, network=networks.name(instance) if instance else None)
+
+
+def _policies(raw: object) -> tuple[Policy, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise RejectedEntry("bad_type", f"policies should be a list, got {type(raw).__name__}")
+    policies = []
+    for item in raw:
+        policy = _mapping(item, "policies[]")
+        policies.append(
+            Policy(
+                kind=_opt_str(policy, "kind", "policies[]."),
+                name=_opt_str(policy, "name", "policies[]."),
+                namespace=_opt_str(policy, "namespace", "policies[]."),
+            )
+        )
+    return tuple(policies)
+
+
+def event_to_record(event: DenyEvent) -> dict[str, Any]:
+    """A JSON-ready dict of the event, for the store; `event_from_record` reverses it."""
+    return {
+        "insert_id": event.insert_id,
+        "timestamp": event.timestamp.isoformat(),
+        "direction": event.direction,
+        "disposition": event.disposition,
+        "protocol": event.protocol,
+        "src": _endpoint_record(event.src),
+        "dest": _endpoint_record(event.dest),
+        "count": event.count,
+        "src_port": event.src_port,
+        "dest_port": event.dest_port,
+        "cluster": event.cluster,
+        "location": event.location,
+        "project": event.project,
+        "node": event.node,
+        "policies": [[p.kind, p.name, p.namespace] for p in event.policies],
+    }
+
+
+def event_from_record(record: Mapping[str, Any]) -> DenyEvent:
+    return DenyEvent(
+        insert_id=record["insert_id"],
+        timestamp=datetime.fromisoformat(record["timestamp"]),
+        direction=record["direction"],
+        disposition=record["disposition"],
+        protocol=record["protocol"],
+        src=Endpoint(**record["src"]),
+        dest=Endpoint(**record["dest"]),
+        count=record["count"],
+        src_port=record["src_port"],
+        dest_port=record["dest_port"],
+        cluster=record["cluster"],
+        location=record["location"],
+        project=record["project"],
+        node=record["node"],
+        policies=tuple(Policy(kind, name, namespace) for kind, name, namespace in record["policies"]),
+    )
+
+
+def _endpoint_record(endpoint: Endpoint) -> dict[str, Any]:
+    return {key: value for key in Endpoint.__slots__ if (value := getattr(endpoint, key)) is not None}

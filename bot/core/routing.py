@@ -1,0 +1,98 @@
+"""Which channels an event goes to: routes of glob matchers over event fields, first match wins.
+
+Routing happens per event, before grouping (as in Alertmanager): a group never mixes events that
+different routes would send to different places, so every group has exactly one channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from bot.core.events import DenyEvent
+
+#: Fields that routes match on and alerts group by. `namespace` is the policed namespace.
+EVENT_FIELDS = (
+    "cluster",
+    "location",
+    "namespace",
+    "direction",
+    "source",
+    "destination",
+    "src_namespace",
+    "dest_namespace",
+    "src_workload",
+    "dest_workload",
+    "src_ip",
+    "dest_ip",
+    "dest_port",
+    "protocol",
+    "node",
+    "disposition",
+)
+
+
+def event_fields(event: DenyEvent) -> dict[str, str]:
+    """The event as flat strings; absent values are empty strings so globs stay simple."""
+    values = {
+        "cluster": event.cluster,
+        "location": event.location,
+        "namespace": event.namespace,
+        "direction": event.direction,
+        "source": event.src.label,
+        "destination": event.dest.label,
+        "src_namespace": event.src.namespace,
+        "dest_namespace": event.dest.namespace,
+        "src_workload": event.src.workload,
+        "dest_workload": event.dest.workload,
+        "src_ip": event.src.ip,
+        "dest_ip": event.dest.ip,
+        "dest_port": str(event.dest_port) if event.dest_port is not None else None,
+        "protocol": event.protocol,
+        "node": event.node,
+        "disposition": event.disposition,
+    }
+    return {key: value or "" for key, value in values.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """`match` maps field names to globs (`payments*`); all must match. `continue_` keeps looking."""
+
+    match: tuple[tuple[str, str], ...]
+    channel: str
+    continue_: bool = False
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        return all(fnmatchcase(fields.get(name, ""), pattern) for name, pattern in self.match)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """Where an event goes and why: `route` is the index in `routes`, None for the default channel."""
+
+    channel: str
+    route: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    routes: tuple[Route, ...]
+    default_channel: str
+
+    def route(self, fields: Mapping[str, str]) -> tuple[RouteMatch, ...]:
+        """Every matching route until one without `continue`; the default channel if none matched."""
+        matches: list[RouteMatch] = []
+        for index, candidate in enumerate(self.routes):
+            if candidate.matches(fields):
+                if all(m.channel != candidate.channel for m in matches):
+                    matches.append(RouteMatch(candidate.channel, index))
+                if not candidate.continue_:
+                    return tuple(matches)
+        return tuple(matches) or (RouteMatch(self.default_channel, None),)
+
+
+def unknown_fields(names: Sequence[str]) -> list[str]:
+    """Names that are not event fields (for validating config and commands)."""
+    return [name for name in names if name not in EVENT_FIELDS]

@@ -1,0 +1,88 @@
+"""The bot's main job, in two halves that share only the store:
+
+- `store_messages`: raw message bodies -> parsed events and rejects -> one store transaction.
+  Pub/Sub ingest, `replay` and `demo` all go through it.
+- `GroupingWorker`: a cursor over the stored events -> the grouper -> group state, cursor and
+  notifications saved in one transaction. It never sees the subscriber, so ingest and grouping can
+  run in different processes, and a restart resumes from the cursor without re-counting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.adapters.store import IngestResult, Reject, Store
+from bot.core.events import DenyEvent, NetworkNames, RawMessage, RejectedEntry, parse_message
+from bot.core.grouping import Grouper, Notification, notification_to_record
+
+log = logging.getLogger(__name__)
+
+GROUPING_CURSOR = "grouping"
+
+
+def parse_batch(
+    messages: Sequence[RawMessage], networks: NetworkNames
+) -> tuple[list[DenyEvent], list[Reject]]:
+    parsed: list[DenyEvent] = []
+    rejected: list[Reject] = []
+    for message in messages:
+        try:
+            parsed.append(parse_message(message.data, networks))
+        except RejectedEntry as error:
+            rejected.append(Reject(error.code, error.reason, message.data, message.message_id))
+    return parsed, rejected
+
+
+def store_messages(
+    store: Store, messages: Sequence[RawMessage], networks: NetworkNames, now: datetime
+) -> IngestResult:
+    """Parse and durably store a batch. Malformed messages are kept as rejects, never raised."""
+    parsed, rejected = parse_batch(messages, networks)
+    result = store.ingest(parsed, rejected, now)
+    for item in rejected:
+        log.warning("rejected message %s: %s", item.message_id or "(no id)", item.reason)
+    return result
+
+
+class GroupingWorker:
+    """Folds stored events into groups; one worker per store at a time."""
+
+    def __init__(self, store: Store, grouper: Grouper, batch_size: int = 2000) -> None:
+        self.store = store
+        self.grouper = grouper
+        self.batch_size = batch_size
+        grouper.restore(store.load_groups())
+        self.position = store.cursor(GROUPING_CURSOR)
+
+    def step(self, now: datetime) -> list[Notification]:
+        """Fold one batch of new events, then emit whatever is due at `now`."""
+        rows = self.store.read_events(self.position, self.batch_size)
+        for _, event in rows:
+            self.grouper.fold(event, now)
+        position = rows[-1][0] if rows else self.position
+        notifications = self.grouper.tick(now)
+        upserts, deletes = self.grouper.changes()
+        if rows or upserts or deletes or notifications:
+            records = [notification_to_record(n) for n in notifications]
+            try:
+                self.store.commit_grouping(GROUPING_CURSOR, position, upserts, deletes, records, now)
+            except Exception:
+                self._reload()  # memory ran ahead of the store: go back to what is committed
+                raise
+        self.position = position
+        return notifications
+
+    def _reload(self) -> None:
+        self.grouper.groups.clear()
+        self.grouper.changes()
+        self.grouper.restore(self.store.load_groups())
+        self.position = self.store.cursor(GROUPING_CURSOR)
+
+    def catch_up(self, now: datetime) -> list[Notification]:
+        """Steps until every stored event is folded."""
+        notifications = self.step(now)
+        while self.store.read_events(self.position, 1):
+            notifications.extend(self.step(now))
+        return notifications

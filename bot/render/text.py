@@ -1,0 +1,55 @@
+"""Plain-text phrasing shared by every renderer, so the console and Slack say the same thing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.core.grouping import FlowSummary, Notification
+
+STATE_WORDS = {"open": "active", "update": "active", "repeat": "still active", "resolve": "quiet"}
+
+
+def hhmm(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def title(note: Notification) -> str:
+    """`Denied connections — prod-eu / payments`: the group's labels, in group_by order."""
+    where = " / ".join(value or f"(no {name})" for name, value in note.labels)
+    return f"Denied connections — {where}" if where else "Denied connections"
+
+
+def state(note: Notification) -> str:
+    if note.kind == "resolve":
+        return f"quiet since {hhmm(note.last_seen)} UTC"
+    return STATE_WORDS[note.kind]
+
+
+def totals(note: Notification) -> str:
+    """Counts are lower bounds: GKE drops log lines past 500 per second per node."""
+    flows = plural(note.flow_count, "flow")
+    if note.other_count:
+        flows = f"{note.flow_count:,}+ flows"
+    return (
+        f"at least {plural(note.total, 'denied attempt')}, {flows}, {plural(len(note.nodes), 'node')}, "
+        f"first {hhmm(note.first_seen)}, last {hhmm(note.last_seen)} UTC"
+    )
+
+
+def flow_line(flow: FlowSummary) -> str:
+    key = flow.key
+    return (
+        f"{key.source} → {key.destination}:{key.port_label}  {key.direction}  "
+        f"×{flow.count:,}  last {hhmm(flow.last_seen)}"
+    )
+
+
+def more_flows(note: Notification) -> str | None:
+    hidden = note.more_flows
+    if note.other_count:
+        return f"+{hidden:,} more flows and {note.other_count:,} attempts in flows not tracked"
+    return f"+{plural(hidden, 'more flow')}" if hidden else None

@@ -1,0 +1,280 @@
+"""Typed settings, loaded once at start: environment variables plus the YAML file named by NETLOG_CONFIG.
+
+This is the only module that reads the environment. Secrets are `SecretStr`, so they never show up
+in logs or reprs. Anything invalid raises `SettingsError` naming the key and the problem, and the
+bot stops before it touches Slack, Pub/Sub or Kubernetes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.core.durations import parse_duration
+from bot.core.events import NetworkNames
+from bot.core.grouping import GroupingPolicy
+from bot.core.routing import EVENT_FIELDS, Route, RoutingTable
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(Exception):
+    """Settings that cannot work; the message names the key and what to do."""
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, timedelta):
+        return value
+    raise ValueError(f"{value!r} is not a duration: write a whole number and a unit, like 30s, 5m, 4h or 7d")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlackSection(_Section):
+    default_channel: str = "#netlog"
+    """Where alerts go when no route matches (a channel ID like C0123 or a #name)."""
+    audit_channel: str | None = None
+    """Where changes made through /netlog are announced."""
+
+
+class GroupingSection(_Section):
+    group_by: tuple[str, ...] = ("cluster", "namespace")
+    """Labels that split alerts into groups; `namespace` is the policed namespace."""
+    group_wait: Duration = timedelta(seconds=30)
+    """How long to collect denies before the first message of a group."""
+    group_interval: Duration = timedelta(minutes=1)
+    """The least time between two edits of a group's message."""
+    resolve_after: Duration = timedelta(minutes=15)
+    """Quiet time after which a group is marked resolved."""
+    repeat_interval: Duration = timedelta(hours=4)
+    """A group still active after this long is posted afresh."""
+    max_flows_shown: int = Field(10, ge=1, le=40)
+    """Flows listed in a message; the rest are counted as "+N more flows"."""
+
+    @field_validator("group_by")
+    @classmethod
+    def _known_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in EVENT_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown label(s) {', '.join(unknown)}; choose from {', '.join(EVENT_FIELDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GroupingSection:
+        if self.resolve_after <= self.group_wait:
+            raise ValueError("resolve_after must be longer than group_wait")
+        return self
+
+
+class RouteSection(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    match: dict[str, str]
+    channel: str
+    continue_: bool = Field(False, alias="continue")
+
+    @field_validator("match")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [name for name in value if name not in EVENT_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}; choose from {', '.join(EVENT_FIELDS)}")
+        return value
+
+
+class AccessSection(_Section):
+    operators: tuple[str, ...] = ()
+    """Slack user IDs allowed to change NetworkLogging, namespaces and mutes."""
+    operator_groups: tuple[str, ...] = ()
+    """Slack user group IDs whose members are operators."""
+
+
+class DigestSection(_Section):
+    schedule: str = "0 9 * * *"
+    """Cron expression (minute hour day month weekday) for the daily digest."""
+    timezone: str = "UTC"
+    channels: tuple[str, ...] = ()
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(
+                f"{value!r} is not a cron expression with 5 fields (minute hour day month weekday)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone like UTC or Europe/Berlin") from None
+        return value
+
+
+class ClusterSection(_Section):
+    context: str | None = None
+    """The kubeconfig context for this cluster (when not running inside it)."""
+
+
+class FileConfig(_Section):
+    slack: SlackSection = SlackSection()
+    grouping: GroupingSection = GroupingSection()
+    routes: tuple[RouteSection, ...] = ()
+    networks: dict[str, str] = Field(default_factory=dict)
+    access: AccessSection = AccessSection()
+    digest: DigestSection = DigestSection()
+    clusters: dict[str, ClusterSection] = Field(default_factory=dict)
+    retention: Duration = timedelta(days=7)
+
+    @field_validator("networks")
+    @classmethod
+    def _cidrs(cls, value: dict[str, str]) -> dict[str, str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP network like 10.0.0.0/8") from None
+        return value
+
+
+class EnvSettings(BaseSettings):
+    """Environment variables, by their documented names."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    config_path: Path | None = Field(None, validation_alias="NETLOG_CONFIG")
+    db_url: str = Field("sqlite:///netlog.db", validation_alias="NETLOG_DB_URL")
+    project: str | None = Field(None, validation_alias="GOOGLE_CLOUD_PROJECT")
+    subscription: str | None = Field(None, validation_alias="NETLOG_SUBSCRIPTION")
+    pubsub_emulator_host: str | None = Field(None, validation_alias="PUBSUB_EMULATOR_HOST")
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias="NETLOG_SLACK_API_URL")
+    logging_api_url: str | None = Field(None, validation_alias="NETLOG_LOGGING_API_URL")
+    http_port: int = Field(8080, ge=1, le=65535, validation_alias=AliasChoices("NETLOG_HTTP_PORT"))
+    kubeconfig: str | None = Field(None, validation_alias="KUBECONFIG")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: EnvSettings
+    file: FileConfig
+
+    @property
+    def grouping_policy(self) -> GroupingPolicy:
+        g = self.file.grouping
+        return GroupingPolicy(
+            g.group_by,
+            g.group_wait,
+            g.group_interval,
+            g.resolve_after,
+            g.repeat_interval,
+            g.max_flows_shown,
+        )
+
+    @property
+    def routing(self) -> RoutingTable:
+        routes = tuple(Route(tuple(r.match.items()), r.channel, r.continue_) for r in self.file.routes)
+        return RoutingTable(routes, self.file.slack.default_channel)
+
+    @property
+    def networks(self) -> NetworkNames:
+        return NetworkNames.from_mapping(self.file.networks)
+
+    def subscription_path(self) -> str:
+        """`projects/P/subscriptions/S`, from a full path or a short name plus GOOGLE_CLOUD_PROJECT."""
+        name = self.env.subscription
+        if not name:
+            raise SettingsError(
+                "NETLOG_SUBSCRIPTION is not set: name the Pub/Sub subscription fed by the log sink"
+            )
+        if name.startswith("projects/"):
+            parts = name.split("/")
+            if len(parts) != 4 or parts[2] != "subscriptions" or not parts[1] or not parts[3]:
+                raise SettingsError(
+                    f"NETLOG_SUBSCRIPTION {name!r} should look like projects/P/subscriptions/S"
+                )
+            return name
+        if "/" in name:
+            raise SettingsError(
+                f"NETLOG_SUBSCRIPTION {name!r} should be a short name or projects/P/subscriptions/S"
+            )
+        if not self.env.project:
+            raise SettingsError(
+                "NETLOG_SUBSCRIPTION is a short name, so GOOGLE_CLOUD_PROJECT must name the project"
+            )
+        return f"projects/{self.env.project}/subscriptions/{name}"
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Environment (plus `overrides`, for tests and the demo) -> validated `Settings`."""
+    try:
+        env = EnvSettings(**dict(overrides or {}))
+    except ValidationError as error:
+        raise SettingsError(_describe(error, "environment: ")) from None
+    return Settings(env, load_file_config(env.config_path))
+
+
+def load_file_config(path: Path | None) -> FileConfig:
+    if path is None:
+        return FileConfig()
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SettingsError(f"NETLOG_CONFIG={path}: cannot read the file ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise SettingsError(f"NETLOG_CONFIG={path}: not valid YAML ({error})") from None
+    return parse_file_config(document, str(path))
+
+
+def parse_file_config(document: object, source: str = "config") -> FileConfig:
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise SettingsError(
+            f"{source}: the file should hold a mapping of sections (slack, grouping, routes, ...)"
+        )
+    try:
+        return FileConfig.model_validate(document)
+    except ValidationError as error:
+        raise SettingsError(_describe(error, f"{source}: ")) from None
+
+
+def _describe(error: ValidationError, prefix: str) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against config/netlog.example.yaml)"
+        lines.append(f"{prefix}{key}: {message}")
+    return "\n".join(lines)
