@@ -3,8 +3,12 @@
 The client library calls `_receive` on its own threads; we only queue there. One writer thread
 drains the queue in batches and hands each batch to `store_batch` (one store transaction), then
 acks. If the store fails, the batch is nacked and Pub/Sub redelivers it; the store's dedupe on
-insertId makes redelivery harmless. Shutdown stops taking messages, finishes the queued batch,
-acks it, and only then closes the stream (acks sent after the stream closes are silently lost).
+insertId makes redelivery harmless.
+
+Shutdown closes the stream first (waiting for callbacks in flight), then stores and acks what was
+already taken. Acks after the close go through the unary Acknowledge call: the stream's own ack
+path is gone by then, and acks sent into it are silently dropped. Nothing taken is nacked, because
+a nack during shutdown would be redelivered into the closing stream.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from bot.core.events import RawMessage
 log = logging.getLogger(__name__)
 
 StoreBatch = Callable[[Sequence[RawMessage]], object]
+#: Acknowledge takes a bounded number of ids per call.
+_ACK_CHUNK = 1000
 
 
 class IngestError(RuntimeError):
@@ -39,16 +45,25 @@ class PubSubIngest:
         max_outstanding: int = 2000,
         batch_size: int = 500,
         max_batch_wait: float = 0.25,
+        lease_seconds: int = 20,
     ) -> None:
         self.subscription = subscription
         self.store_batch = store_batch
         self.batch_size = batch_size
         self.max_batch_wait = max_batch_wait
         # Flow control bounds memory: the library stops pulling once this many are unacked.
-        self._flow = pubsub_v1.types.FlowControl(max_messages=max_outstanding, max_bytes=64 * 1024 * 1024)
+        # The lease extension also sets the stream's ack deadline: what a crashed replica's
+        # in-flight messages cost before Pub/Sub hands them to someone else.
+        self._flow = pubsub_v1.types.FlowControl(
+            max_messages=max_outstanding,
+            max_bytes=64 * 1024 * 1024,
+            min_duration_per_lease_extension=lease_seconds,
+            max_duration_per_lease_extension=lease_seconds,
+        )
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._accepting = True
-        self._accept_lock = threading.Lock()
+        self._draining = threading.Event()
+        self._stream_closed = False
+        self._ack_lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._client: pubsub_v1.SubscriberClient | None = None
         self._future: Any = None
@@ -60,16 +75,11 @@ class PubSubIngest:
         self._client = pubsub_v1.SubscriberClient()
         self._writer = threading.Thread(target=self._write_loop, name="netlog-ingest-writer", daemon=True)
         self._writer.start()
-        self._future = self._client.subscribe(self.subscription, self._receive, flow_control=self._flow)
+        self._future = self._client.subscribe(
+            self.subscription, self._queue.put, flow_control=self._flow, await_callbacks_on_shutdown=True
+        )
         self._future.add_done_callback(self._stream_done)
         log.info("ingest: pulling from %s", self.subscription)
-
-    def _receive(self, message: Any) -> None:
-        with self._accept_lock:
-            if self._accepting:
-                self._queue.put(message)
-                return
-        message.nack()  # shutting down: let Pub/Sub hand it to the next subscriber at once
 
     def _stream_done(self, future: Any) -> None:
         error = future.exception() if not future.cancelled() else None
@@ -82,7 +92,7 @@ class PubSubIngest:
             batch = self._next_batch()
             if batch:
                 self._write(batch)
-            elif not self._accepting and self._queue.empty():
+            elif self._draining.is_set() and self._queue.empty():
                 return
 
     def _next_batch(self) -> list[Any]:
@@ -103,13 +113,25 @@ class PubSubIngest:
             self.store_batch([RawMessage(bytes(m.data), m.message_id) for m in batch])
         except Exception:
             log.exception("ingest: could not store %d messages; they will be redelivered", len(batch))
-            for message in batch:
-                message.nack()
+            with self._ack_lock:
+                if not self._stream_closed:
+                    for message in batch:
+                        message.nack()
             time.sleep(1.0)  # the store is unwell: don't spin through redeliveries
             return
-        for message in batch:
-            message.ack()
+        with self._ack_lock:
+            if self._stream_closed:
+                self._acknowledge([message.ack_id for message in batch])
+            else:
+                for message in batch:
+                    message.ack()  # also frees the flow-control slot
         self.acked += len(batch)
+
+    def _acknowledge(self, ack_ids: list[str]) -> None:
+        assert self._client is not None
+        for start in range(0, len(ack_ids), _ACK_CHUNK):
+            chunk = ack_ids[start : start + _ACK_CHUNK]
+            self._client.acknowledge(subscription=self.subscription, ack_ids=chunk)
 
     def wait(self) -> None:
         """Blocks until `stop()` or a stream failure; raises `IngestError` for the latter."""
@@ -118,17 +140,19 @@ class PubSubIngest:
             raise IngestError(describe_pubsub_error(self._failure, self.subscription)) from self._failure
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stop taking messages, store and ack what was taken, then close the stream."""
-        with self._accept_lock:
-            self._accepting = False
-        if self._writer is not None:
-            self._writer.join(timeout)
+        """Close the stream, then store and ack everything already taken."""
         if self._future is not None:
+            with self._ack_lock:
+                # Acks already handed to the stream are flushed by its close; later ones go unary.
+                self._stream_closed = True
             self._future.cancel()
             try:
                 self._future.result(timeout=timeout)
             except Exception as error:  # a stream that already failed reports it here too
                 log.debug("ingest: stream closed with %r", error)
+        self._draining.set()
+        if self._writer is not None:
+            self._writer.join(timeout)
         if self._client is not None:
             self._client.close()
         self.stopped.set()

@@ -46,7 +46,9 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+# SQLite autoincrements INTEGER keys only. Tables whose ids are cursors use AUTOINCREMENT there:
+# without it SQLite reuses max(id) + 1 after a purge, handing out ids a cursor has already passed.
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 metadata = sa.MetaData()
 
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -58,11 +60,12 @@ events = sa.Table(
     sa.Column("insert_id", sa.String(255), nullable=False, unique=True),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("timestamp", UTCDateTime, nullable=False, index=True),
-    sa.Column("cluster", sa.String(255)),
-    sa.Column("namespace", sa.String(255)),
+    sa.Column("cluster", sa.Text),
+    sa.Column("namespace", sa.Text),
     sa.Column("disposition", sa.String(16), nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("record", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 rejects = sa.Table(
@@ -70,11 +73,12 @@ rejects = sa.Table(
     metadata,
     sa.Column("id", _Id, primary_key=True, autoincrement=True),
     sa.Column("received_at", UTCDateTime, nullable=False, index=True),
-    sa.Column("message_id", sa.String(255)),
+    sa.Column("message_id", sa.Text),
     sa.Column("code", sa.String(64), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("raw", sa.LargeBinary, nullable=False),
     sa.Column("raw_size", sa.Integer, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 cursors = sa.Table(
@@ -87,7 +91,7 @@ cursors = sa.Table(
 groups = sa.Table(
     "groups",
     metadata,
-    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
     sa.Column("record", sa.Text, nullable=False),
 )
 
@@ -96,11 +100,12 @@ outbox = sa.Table(
     metadata,
     sa.Column("id", _Id, primary_key=True, autoincrement=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("channel", sa.String(255), nullable=False),
-    sa.Column("group_id", sa.String(255), nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("group_id", sa.Text, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("delivered_at", UTCDateTime, index=True),
+    sqlite_autoincrement=True,
 )
 
 #: Each migration takes the schema from version N-1 to N. Append; never edit a released one.
@@ -179,7 +184,20 @@ class Store:
     def ingest(
         self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
     ) -> IngestResult:
-        """Store a batch in one transaction. Duplicates (same insert_id) are skipped, not counted."""
+        """Store a batch in one transaction; events whose insert_id is already stored are skipped."""
+        try:
+            return self._ingest(batch, rejected, received_at)
+        except (sa.exc.DataError, sa.exc.IntegrityError):
+            if len(batch) <= 1:
+                raise
+            # One row the database refuses must not sink its batch: nacked, it would come back and
+            # fail again forever. Store row by row; refused rows become rejects.
+            log.warning("store: a batch of %d was refused; storing it row by row", len(batch))
+            return self._ingest_row_by_row(batch, rejected, received_at)
+
+    def _ingest(
+        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+    ) -> IngestResult:
         unique = list({event.insert_id: event for event in batch}.values())
         with self.engine.begin() as conn:
             if not self.is_sqlite:
@@ -192,6 +210,20 @@ class Store:
             if rejected:
                 conn.execute(rejects.insert(), [_reject_row(item, received_at) for item in rejected])
         return IngestResult(stored=stored, duplicates=len(batch) - stored, rejected=len(rejected))
+
+    def _ingest_row_by_row(
+        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+    ) -> IngestResult:
+        stored, refused = 0, list(rejected)
+        for event in batch:
+            try:
+                stored += self._ingest([event], [], received_at).stored
+            except (sa.exc.DataError, sa.exc.IntegrityError) as error:
+                raw = _dumps(event_to_record(event)).encode()
+                refused.append(Reject("store_refused", f"the database refused the event: {error.orig}", raw))
+        self._ingest([], refused, received_at)
+        bad = len(refused) - len(rejected)
+        return IngestResult(stored=stored, duplicates=len(batch) - stored - bad, rejected=len(refused))
 
     def _insert_ignore(self, table: sa.Table, column: str) -> Any:
         dialect = sqlite if self.is_sqlite else postgresql

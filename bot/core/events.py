@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 POLICY_ACTION_LOG = "policy-action"
 KNOWN_PROTOCOLS = frozenset({"tcp", "udp", "icmp", "unknown"})
+#: Cloud Logging's ids are ~20 characters; anything far longer is not one (and would not fit the index).
+MAX_INSERT_ID = 255
 
 EndpointKind = Literal["pod", "node", "ip"]
 Direction = Literal["ingress", "egress"]
@@ -158,7 +160,9 @@ def parse_message(data: bytes, networks: NetworkNames = NetworkNames()) -> DenyE
     """A Pub/Sub message body (a LogEntry, or a push envelope around one) -> `DenyEvent`."""
     document = _load_json(data)
     if isinstance(document, dict) and isinstance(document.get("message"), dict):
-        document = _load_json(_unwrap_push(document["message"]))
+        # Hash the LogEntry, not the envelope: a redelivery's envelope differs (deliveryAttempt, ...).
+        data = _unwrap_push(document["message"])
+        document = _load_json(data)
     if not isinstance(document, dict):
         raise RejectedEntry(
             "not_log_entry", f"expected a JSON object (a LogEntry), got {type(document).__name__}"
@@ -181,6 +185,10 @@ def parse_entry(
     insert_id = _opt_str(entry, "insertId") or fallback_id
     if not insert_id:
         raise RejectedEntry("no_insert_id", "the LogEntry has no insertId")
+    if len(insert_id) > MAX_INSERT_ID:
+        raise RejectedEntry(
+            "bad_insert_id", f"insertId is {len(insert_id)} characters, more than {MAX_INSERT_ID}"
+        )
     dest_ip = _opt_str(connection, "dest_ip", "connection.")
     src_ip = _opt_str(connection, "src_ip", "connection.")
     return DenyEvent(
@@ -206,7 +214,9 @@ def parse_entry(
 def _load_json(data: bytes | str) -> Any:
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and integers past Python's digit limit;
+        # RecursionError is arrays or objects nested too deep.
         raise RejectedEntry("not_json", f"the message is not JSON ({error})") from None
 
 
@@ -270,10 +280,10 @@ def parse_timestamp(raw: str) -> datetime:
     fraction = (match.group(2) or ".0")[:7]
     zone = "+00:00" if match.group(3) in ("Z", "z") else match.group(3)
     try:
-        parsed = datetime.fromisoformat(f"{match.group(1).replace(' ', 'T')}{fraction}{zone}")
-    except ValueError:
+        # astimezone overflows for year 1 or 9999 with an offset that crosses the range's edge.
+        return datetime.fromisoformat(f"{match.group(1).replace(' ', 'T')}{fraction}{zone}").astimezone(UTC)
+    except (ValueError, OverflowError):
         raise RejectedEntry("bad_timestamp", f"timestamp {raw!r} is not a valid date") from None
-    return parsed.astimezone(UTC)
 
 
 def _direction(connection: Mapping[str, Any]) -> Direction:

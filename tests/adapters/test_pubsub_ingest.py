@@ -1,0 +1,165 @@
+"""Ingest against the real Pub/Sub emulator: thousands of entries with redeliveries and junk, stopped
+mid-stream and restarted, on SQLite and PostgreSQL. Every valid entry is stored exactly once, junk
+is kept as rejects, every message is acked, and a failing store loses nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from google.cloud import pubsub_v1
+
+from bot.adapters.pubsub import IngestError, PubSubIngest
+from bot.adapters.store import Store
+from bot.core.events import NetworkNames, RawMessage
+from bot.pipeline import store_messages
+
+PROJECT = "test-project"
+ACK_DEADLINE = 10  # the emulator's minimum; what a lost ack would cost before redelivery
+
+
+def log_entry(number: int) -> bytes:
+    at = datetime(2026, 2, 1, 12, 0, tzinfo=UTC) + timedelta(milliseconds=number)
+    entry = {
+        "insertId": f"ins-{number:06d}",
+        "logName": f"projects/{PROJECT}/logs/policy-action",
+        "timestamp": at.isoformat().replace("+00:00", "Z"),
+        "resource": {
+            "type": "k8s_node",
+            "labels": {"cluster_name": "prod", "location": "eu", "node_name": "n1"},
+        },
+        "jsonPayload": {
+            "connection": {
+                "src_ip": "10.0.0.1",
+                "dest_ip": "10.0.0.2",
+                "src_port": 40000,
+                "dest_port": 8000 + number % 7,
+                "protocol": "tcp",
+                "direction": "ingress",
+            },
+            "disposition": "deny",
+            "src": {"pod_name": "web-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
+            "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": f"ns{number % 5}"},
+            "count": 1 + number % 3,
+        },
+    }
+    return json.dumps(entry).encode()
+
+
+JUNK = [b"not json", b'{"logName": "projects/p/logs/kubelet", "jsonPayload": {}}', b"[1, 2, 3]", b"\xff\xfe"]
+
+
+@pytest.fixture
+def subscription(emulator_host: str) -> Iterator[tuple[str, str]]:
+    """A fresh topic and subscription on the emulator: (topic path, subscription path)."""
+    suffix = uuid.uuid4().hex[:8]
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(PROJECT, f"netlog-{suffix}")
+    path = subscriber.subscription_path(PROJECT, f"netlog-bot-{suffix}")
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=path, topic=topic, ack_deadline_seconds=ACK_DEADLINE)
+    yield topic, path
+    subscriber.delete_subscription(subscription=path)
+    publisher.delete_topic(topic=topic)
+    subscriber.close()
+
+
+def publish(topic: str, bodies: Sequence[bytes]) -> None:
+    publisher = pubsub_v1.PublisherClient()
+    futures = [publisher.publish(topic, body) for body in bodies]
+    for future in futures:
+        future.result(timeout=30)
+
+
+def wait_for(condition: Callable[[], bool], store: Store, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"not met within {timeout} s: "
+                f"{store.event_count()} events, {store.reject_count()} rejects stored"
+            )
+        time.sleep(0.05)
+
+
+def start_ingest(
+    store: Store, path: str, store_batch: Callable[[Sequence[RawMessage]], object] | None = None
+) -> PubSubIngest:
+    received_at = datetime(2026, 2, 1, 12, 5, tzinfo=UTC)
+    ingest = PubSubIngest(
+        path,
+        store_batch or (lambda batch: store_messages(store, batch, NetworkNames(), received_at)),
+        max_outstanding=300,
+        batch_size=100,
+        lease_seconds=ACK_DEADLINE,
+    )
+    ingest.start()
+    return ingest
+
+
+def test_every_entry_stored_once_across_duplicates_junk_and_a_restart(
+    store: Store, subscription: tuple[str, str]
+) -> None:
+    topic, path = subscription
+    valid = [log_entry(n) for n in range(3000)]
+    redelivered = valid[:300]  # the same insertId published again, as Pub/Sub may deliver twice
+    publish(topic, valid[:1500] + JUNK + redelivered)
+
+    first = start_ingest(store, path)
+    wait_for(lambda: store.event_count() >= 500, store)
+    first.stop()  # mid-stream: what it took is stored and acked; what it held is handed back
+    partial = store.event_count()
+    assert first.acked >= partial >= 500
+
+    publish(topic, valid[1500:] + redelivered)  # published while the bot is down
+    second = start_ingest(store, path)
+    # Messages the first subscriber held come back when their lease runs out (the emulator is
+    # slow to hand back nacked ones), hence the generous timeout.
+    published = len(valid) + len(JUNK) + 2 * len(redelivered)
+    wait_for(lambda: first.acked + second.acked >= published, store, timeout=150)
+    acked = second.acked
+    time.sleep(ACK_DEADLINE + 2)  # a lost ack would mean a redelivery by now
+    second.stop()
+
+    assert second.acked == acked, "messages came back after being acked"
+    assert sorted(store.insert_ids()) == [f"ins-{n:06d}" for n in range(3000)]
+    assert store.total_attempts() == sum(1 + n % 3 for n in range(3000))
+    assert sorted(r.code for r in store.list_rejects()) == [
+        "not_json",
+        "not_json",
+        "not_log_entry",
+        "wrong_log",
+    ]
+
+
+def test_a_failing_store_nacks_and_the_batch_comes_back(store: Store, subscription: tuple[str, str]) -> None:
+    topic, path = subscription
+    publish(topic, [log_entry(n) for n in range(50)])
+    failures = {"left": 2}
+
+    def flaky(batch: Sequence[RawMessage]) -> object:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("database went away")
+        return store_messages(store, batch, NetworkNames(), datetime(2026, 2, 1, tzinfo=UTC))
+
+    ingest = start_ingest(store, path, flaky)
+    wait_for(lambda: store.event_count() == 50, store, timeout=30)
+    ingest.stop()
+    assert failures["left"] == 0
+    assert store.event_count() == 50
+
+
+def test_a_missing_subscription_is_an_error_that_says_what_to_do(store: Store, emulator_host: str) -> None:
+    ingest = start_ingest(store, f"projects/{PROJECT}/subscriptions/does-not-exist-{uuid.uuid4().hex[:6]}")
+    assert ingest.stopped.wait(30)
+    with pytest.raises(
+        IngestError, match="does not exist: create it with `gcloud pubsub subscriptions create"
+    ):
+        ingest.wait()
+    ingest.stop()

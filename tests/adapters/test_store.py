@@ -1,0 +1,678 @@
+"""The durable store (`bot.adapters.store.Store`), on the embedded SQLite and on the real PostgreSQL.
+
+Every test takes the `store` or `db_url` fixture, so each runs once per backend. Covered:
+
+- `migrate()`: creates the schema, returns its version, and is idempotent (same store, another
+  store on the same URL; data survives);
+- `ingest()`: events read back equal (aware UTC timestamps, endpoints, policies), duplicates by
+  insert_id within and across batches are skipped and counted, `read_events` pages in id order,
+  rejects keep code, reason, message id and a truncated body with its original size;
+- atomicity: a batch that fails half-way stores nothing, and the same batch retried stores all;
+- `commit_grouping()`: cursor, group upserts and deletes, and outbox rows saved together, or not
+  at all when any part fails; `pending_outbox` / `mark_delivered`;
+- `purge()`: old events only once every cursor has passed them, old rejects, old delivered outbox
+  rows; never undelivered rows or recent data; and new events never reuse an id a cursor passed;
+- `UTCDateTime`: refuses naive datetimes, stores aware ones as UTC;
+- concurrency: two writers with overlapping insert_ids store each id exactly once, and a cursor
+  reading while they write sees every event (ids become visible in increasing order).
+
+Failures "in the middle of a transaction" are injected with a SQLAlchemy `before_cursor_execute`
+listener that raises when a given INSERT is about to run, after earlier statements have executed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from bot.adapters.store import (
+    MIGRATIONS,
+    REJECT_RAW_LIMIT,
+    IngestResult,
+    Reject,
+    Store,
+    UTCDateTime,
+)
+from bot.core.events import DenyEvent, Endpoint, Policy
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CURSOR = "grouping"
+TABLES = {"schema_version", "events", "rejects", "cursors", "groups", "outbox"}
+
+
+def make_event(
+    insert_id: str,
+    ts: datetime = T0,
+    namespace: str = "payments",
+    *,
+    count: int = 1,
+) -> DenyEvent:
+    """An ingress deny from a frontend pod to `namespace`/api, with every optional field set."""
+    return DenyEvent(
+        insert_id=insert_id,
+        timestamp=ts,
+        direction="ingress",
+        disposition="deny",
+        protocol="tcp",
+        src=Endpoint(
+            "pod",
+            ip="10.4.0.12",
+            namespace="frontend",
+            pod="web-7d9f8b6c5d-x2x4z",
+            workload="web",
+            workload_kind="Deployment",
+        ),
+        dest=Endpoint(
+            "pod",
+            ip="10.4.1.7",
+            namespace=namespace,
+            pod="api-0",
+            workload="api",
+            workload_kind="StatefulSet",
+        ),
+        count=count,
+        src_port=51234,
+        dest_port=8443,
+        cluster="prod-eu",
+        location="europe-west1",
+        project="acme-prod",
+        node="gke-prod-eu-pool-1-abcd",
+        policies=(
+            Policy("NetworkPolicy", "default-deny", namespace),
+            Policy("AdminNetworkPolicy", "baseline", None),
+        ),
+    )
+
+
+def note(group_id: str, kind: str = "new", channel: str = "#netlog") -> dict[str, Any]:
+    """An outbox record as `notification_to_record` shapes it (the store needs these three keys)."""
+    return {"channel": channel, "group_id": group_id, "kind": kind, "events": 3, "text": f"{group_id} {kind}"}
+
+
+@contextmanager
+def failing_before(store: Store, table: str, seen: list[str] | None = None) -> Iterator[None]:
+    """While active, every INSERT into `table` raises, as a dropped connection would, mid-transaction."""
+
+    def listener(
+        conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if seen is not None:
+            seen.append(statement)
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()} "):
+            raise InjectedFailure(f"injected failure before inserting into {table}")
+
+    sa.event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        yield
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", listener)
+
+
+class InjectedFailure(RuntimeError):
+    pass
+
+
+def all_events(store: Store) -> list[tuple[int, DenyEvent]]:
+    return store.read_events(0, 100_000)
+
+
+def by_key(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {record["key"]: record for record in records}
+
+
+# -- migrate ----------------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_schema_and_returns_its_version(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        assert TABLES.isdisjoint(sa.inspect(store.engine).get_table_names())
+        assert store.migrate() == MIGRATIONS[-1][0] == 1
+        assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
+        assert store.event_count() == 0
+        assert store.cursor(CURSOR) == 0
+    finally:
+        store.close()
+
+
+def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None:
+    store.ingest([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
+    store.commit_grouping(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
+
+    assert store.migrate() == 1
+    again = Store(db_url)
+    try:
+        assert again.migrate() == 1
+        assert again.migrate() == 1
+        assert again.insert_ids() == ["e1"]
+        assert again.reject_count() == 1
+        assert again.cursor(CURSOR) == 1
+        assert again.load_groups() == [{"key": "g1"}]
+        assert [item.group_id for item in again.pending_outbox()] == ["g1"]
+        with again.engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
+        assert versions == [1]  # one row per applied migration, not one per start
+    finally:
+        again.close()
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+def test_ingest_stores_events_that_read_back_equal(store: Store) -> None:
+    pod_to_pod = make_event("e-pod", T0 + timedelta(microseconds=123456))
+    egress_to_ip = DenyEvent(
+        insert_id="e-ip",
+        timestamp=T0 + timedelta(seconds=1),
+        direction="egress",
+        disposition="deny",
+        protocol="udp",
+        src=Endpoint("pod", ip="10.4.0.9", namespace="jobs", pod="etl-28731450-q9z7k", workload="etl"),
+        dest=Endpoint("ip", ip="169.254.169.254", network="metadata-server"),
+        dest_port=53,
+    )
+    node_icmp = DenyEvent(
+        insert_id="e-node",
+        timestamp=T0 + timedelta(seconds=2),
+        direction="ingress",
+        disposition="allow",
+        protocol="icmp",
+        src=Endpoint("node", ip="10.128.0.3", node="gke-prod-eu-pool-1-wxyz", workload_kind="Node"),
+        dest=Endpoint("pod", ip="10.4.1.8", namespace="payments", pod="api-1"),
+        count=7,
+    )
+    batch = [pod_to_pod, egress_to_ip, node_icmp]
+
+    result = store.ingest(batch, [], T0 + timedelta(minutes=1))
+
+    assert result == IngestResult(stored=3, duplicates=0, rejected=0)
+    rows = all_events(store)
+    assert [event for _, event in rows] == batch
+    for (_, stored), original in zip(rows, batch, strict=True):
+        assert stored.timestamp == original.timestamp
+        assert stored.timestamp.tzinfo is not None
+        assert stored.timestamp.utcoffset() == timedelta(0)
+        assert stored.src == original.src
+        assert stored.dest == original.dest
+        assert stored.policies == original.policies
+    assert store.event_count() == 3
+    assert store.total_attempts() == 1 + 1 + 7
+    assert store.insert_ids() == ["e-pod", "e-ip", "e-node"]
+
+
+def test_ingest_skips_duplicates_within_a_batch(store: Store) -> None:
+    batch = [make_event("a"), make_event("b"), make_event("a"), make_event("c"), make_event("b")]
+
+    result = store.ingest(batch, [], T0)
+
+    assert result == IngestResult(stored=3, duplicates=2, rejected=0)
+    assert store.insert_ids() == ["a", "b", "c"]
+
+
+def test_ingest_skips_duplicates_across_batches(store: Store) -> None:
+    first = store.ingest([make_event("a", count=2), make_event("b")], [], T0)
+    second = store.ingest([make_event("b"), make_event("c"), make_event("a", count=2)], [], T0)
+    redelivered = store.ingest([make_event("c")], [], T0)
+
+    assert first == IngestResult(stored=2, duplicates=0, rejected=0)
+    assert second == IngestResult(stored=1, duplicates=2, rejected=0)
+    assert redelivered == IngestResult(stored=0, duplicates=1, rejected=0)
+    assert store.insert_ids() == ["a", "b", "c"]
+    assert store.total_attempts() == 2 + 1 + 1  # a redelivery does not count its attempts again
+
+
+def test_the_first_stored_copy_of_an_event_is_kept(store: Store) -> None:
+    store.ingest([make_event("a", namespace="payments")], [], T0)
+    store.ingest([make_event("a", namespace="other")], [], T0)
+
+    [(_, stored)] = all_events(store)
+    assert stored.dest.namespace == "payments"
+
+
+def test_read_events_pages_in_id_order(store: Store) -> None:
+    for start in range(0, 7, 3):  # batches of 3, 3, 1
+        names = [f"e{n}" for n in range(start, min(start + 3, 7))]
+        store.ingest([make_event(name, T0 - timedelta(minutes=n)) for n, name in enumerate(names)], [], T0)
+
+    pages: list[list[tuple[int, DenyEvent]]] = []
+    after = 0
+    while page := store.read_events(after, 2):
+        pages.append(page)
+        after = page[-1][0]
+
+    assert [len(page) for page in pages] == [2, 2, 2, 1]
+    ids = [row_id for page in pages for row_id, _ in page]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert [event.insert_id for page in pages for _, event in page] == [f"e{n}" for n in range(7)]
+    assert store.read_events(ids[-1], 10) == []
+    assert [row_id for row_id, _ in store.read_events(ids[2], 10)] == ids[3:]
+    assert store.read_events(0, 0) == []
+
+
+def test_ingest_stores_rejects(store: Store) -> None:
+    big = bytes(range(256)) * 20  # 5120 bytes, not valid UTF-8: kept as bytes
+    exact = b"x" * REJECT_RAW_LIMIT
+    rejected = [
+        Reject("not_json", "the message is not JSON", big, message_id="1001"),
+        Reject("wrong_log", "logName 'projects/p/logs/syslog' is not a policy-action log", b"{}"),
+        Reject("bad_type", "count should be a positive whole number", exact, message_id="1003"),
+        Reject("bad_type", "r" * 2500, b"[]", message_id="1004"),
+    ]
+
+    result = store.ingest([make_event("ok")], rejected, T0 + timedelta(seconds=5))
+
+    assert result == IngestResult(stored=1, duplicates=0, rejected=4)
+    assert store.reject_count() == 4
+    newest_first = store.list_rejects()
+    assert [r.message_id for r in newest_first] == ["1004", "1003", None, "1001"]
+    assert [r.code for r in newest_first] == ["bad_type", "bad_type", "wrong_log", "not_json"]
+    by_id = {r.message_id: r for r in newest_first}
+    assert by_id["1001"].raw == big[:REJECT_RAW_LIMIT]
+    assert by_id["1001"].raw_size == len(big) == 5120
+    assert by_id["1001"].reason == "the message is not JSON"
+    assert by_id["1003"].raw == exact
+    assert by_id["1003"].raw_size == REJECT_RAW_LIMIT
+    assert by_id[None].raw == b"{}"
+    assert by_id[None].raw_size == 2
+    assert by_id[None].reason == "logName 'projects/p/logs/syslog' is not a policy-action log"
+    assert by_id["1004"].reason == "r" * 2000  # reasons are capped too
+    for item in newest_first:
+        assert item.received_at == T0 + timedelta(seconds=5)
+        assert item.received_at.utcoffset() == timedelta(0)
+    assert [r.message_id for r in store.list_rejects(limit=2)] == ["1004", "1003"]
+
+
+def test_ingest_of_an_empty_batch_is_fine(store: Store) -> None:
+    assert store.ingest([], [], T0) == IngestResult(stored=0, duplicates=0, rejected=0)
+    assert store.event_count() == 0
+    assert store.reject_count() == 0
+    assert store.total_attempts() == 0
+    assert all_events(store) == []
+
+
+def test_ingest_of_rejects_only(store: Store) -> None:
+    result = store.ingest([], [Reject("not_json", "nope", b"\xff")], T0)
+
+    assert result == IngestResult(stored=0, duplicates=0, rejected=1)
+    assert store.event_count() == 0
+    assert store.reject_count() == 1
+
+
+# -- atomicity --------------------------------------------------------------------------------
+
+
+def test_a_batch_that_fails_half_way_stores_nothing(store: Store) -> None:
+    store.ingest([make_event("before")], [], T0)
+    batch = [make_event("a"), make_event("b"), make_event("before")]
+    rejected = [Reject("not_json", "the message is not JSON", b"{", "m1")]
+    statements: list[str] = []
+
+    with failing_before(store, "rejects", statements), pytest.raises(InjectedFailure):
+        store.ingest(batch, rejected, T0)
+
+    # The events INSERT really ran inside the transaction before the failure, and was rolled back.
+    assert any(s.lstrip().upper().startswith("INSERT INTO EVENTS") for s in statements)
+    assert store.insert_ids() == ["before"]
+    assert store.reject_count() == 0
+
+    # Pub/Sub redelivers the batch: it is stored in full, not mistaken for duplicates.
+    assert store.ingest(batch, rejected, T0) == IngestResult(stored=2, duplicates=1, rejected=1)
+    assert store.insert_ids() == ["before", "a", "b"]
+    assert store.reject_count() == 1
+
+
+def test_a_failed_batch_does_not_disturb_the_next_one(store: Store) -> None:
+    with failing_before(store, "rejects"), pytest.raises(InjectedFailure):
+        store.ingest([make_event("lost")], [Reject("x", "y", b"z")], T0)
+
+    assert store.ingest([make_event("next")], [], T0) == IngestResult(stored=1, duplicates=0, rejected=0)
+    assert store.insert_ids() == ["next"]
+    assert [event.insert_id for _, event in all_events(store)] == ["next"]
+
+
+# -- grouping state and outbox -----------------------------------------------------------------
+
+
+def test_commit_grouping_saves_cursor_groups_and_outbox(store: Store) -> None:
+    g1_v1 = {"key": "g1", "count": 1, "first_seen": T0.isoformat()}
+    g1_v2 = {"key": "g1", "count": 5, "first_seen": T0.isoformat(), "nested": {"ports": [443, 8443]}}
+    g2 = {"key": "g2", "count": 2}
+    g3 = {"key": "g3", "count": 1}
+
+    store.commit_grouping(CURSOR, 5, {"g1": g1_v1, "g2": g2}, [], [note("g1"), note("g2")], T0)
+
+    assert store.cursor(CURSOR) == 5
+    assert store.cursor("other") == 0
+    assert by_key(store.load_groups()) == {"g1": g1_v1, "g2": g2}
+
+    store.commit_grouping(
+        CURSOR, 9, {"g1": g1_v2, "g3": g3}, ["g2", "missing"], [note("g1", "update", "#payments")], T0
+    )
+
+    assert store.cursor(CURSOR) == 9
+    groups = store.load_groups()
+    assert len(groups) == 2
+    assert by_key(groups) == {"g1": g1_v2, "g3": g3}
+
+    pending = store.pending_outbox()
+    assert [(p.group_id, p.kind, p.channel) for p in pending] == [
+        ("g1", "new", "#netlog"),
+        ("g2", "new", "#netlog"),
+        ("g1", "update", "#payments"),
+    ]
+    assert [p.record for p in pending] == [note("g1"), note("g2"), note("g1", "update", "#payments")]
+    ids = [p.id for p in pending]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 3
+    assert [p.id for p in store.pending_outbox(limit=2)] == ids[:2]
+
+    store.mark_delivered(ids[:2], T0 + timedelta(seconds=1))
+    assert [p.id for p in store.pending_outbox()] == ids[2:]
+    store.mark_delivered([], T0 + timedelta(seconds=2))  # nothing to do, no error
+    assert [p.id for p in store.pending_outbox()] == ids[2:]
+
+    # A step with nothing new still moves the cursor without touching groups or the outbox.
+    store.commit_grouping(CURSOR, 12, {}, [], [], T0)
+    assert store.cursor(CURSOR) == 12
+    assert by_key(store.load_groups()) == {"g1": g1_v2, "g3": g3}
+    assert [p.id for p in store.pending_outbox()] == ids[2:]
+
+
+def test_cursors_are_independent(store: Store) -> None:
+    store.commit_grouping("a", 3, {}, [], [], T0)
+    store.commit_grouping("b", 7, {}, [], [], T0)
+    store.commit_grouping("a", 4, {}, [], [], T0)
+
+    assert (store.cursor("a"), store.cursor("b")) == (4, 7)
+
+
+@pytest.mark.parametrize("table", ["groups", "outbox"])
+def test_commit_grouping_is_all_or_nothing(store: Store, table: str) -> None:
+    before = {"key": "g1", "count": 1}
+    store.commit_grouping(CURSOR, 5, {"g1": before, "g2": {"key": "g2"}}, [], [note("g1")], T0)
+    pending_before = store.pending_outbox()
+
+    with failing_before(store, table), pytest.raises(InjectedFailure):
+        store.commit_grouping(
+            CURSOR, 9, {"g1": {"key": "g1", "count": 9}, "g3": {"key": "g3"}}, ["g2"], [note("g3")], T0
+        )
+
+    assert store.cursor(CURSOR) == 5
+    assert by_key(store.load_groups()) == {"g1": before, "g2": {"key": "g2"}}
+    assert store.pending_outbox() == pending_before
+
+
+def test_a_failed_first_commit_leaves_no_cursor(store: Store) -> None:
+    with failing_before(store, "outbox"), pytest.raises(InjectedFailure):
+        store.commit_grouping(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
+
+    assert store.cursor(CURSOR) == 0
+    assert store.load_groups() == []
+    assert store.pending_outbox() == []
+    store.commit_grouping(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)  # the retry works
+    assert store.cursor(CURSOR) == 9
+
+
+# -- retention --------------------------------------------------------------------------------
+
+NOW = T0 + timedelta(days=30)
+RETENTION = timedelta(days=7)
+CUTOFF = NOW - RETENTION
+
+
+def ids_of(store: Store) -> dict[str, int]:
+    return {event.insert_id: row_id for row_id, event in all_events(store)}
+
+
+def test_purge_deletes_old_events_only_behind_the_cursor(store: Store) -> None:
+    store.ingest([make_event("old-1", CUTOFF - timedelta(days=3))], [], NOW)
+    store.ingest([make_event("old-2", CUTOFF - timedelta(seconds=1))], [], NOW)
+    store.ingest([make_event("old-3", CUTOFF - timedelta(days=1))], [], NOW)  # not grouped yet
+    store.ingest([make_event("at-cutoff", CUTOFF), make_event("recent", NOW - timedelta(hours=1))], [], NOW)
+    ids = ids_of(store)
+    # Grouping has folded everything up to and including old-2; old-3 has not been folded yet, so
+    # it must stay although it is old.
+    store.commit_grouping(CURSOR, ids["old-2"], {}, [], [], NOW)
+
+    counts = store.purge(NOW, RETENTION)
+
+    assert counts == {"events": 2, "rejects": 0, "outbox": 0}
+    assert store.insert_ids() == ["old-3", "at-cutoff", "recent"]
+
+    # Once the cursor passes everything, only what is not older than the cutoff stays.
+    store.commit_grouping(CURSOR, ids["recent"], {}, [], [], NOW)
+    assert store.purge(NOW, RETENTION) == {"events": 1, "rejects": 0, "outbox": 0}
+    assert store.insert_ids() == ["at-cutoff", "recent"]
+    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 0}
+
+
+def test_purge_keeps_every_event_without_a_cursor(store: Store) -> None:
+    store.ingest([make_event("old", CUTOFF - timedelta(days=10))], [], NOW)
+
+    assert store.purge(NOW, RETENTION)["events"] == 0
+    assert store.insert_ids() == ["old"]
+
+
+def test_purge_waits_for_the_slowest_cursor(store: Store) -> None:
+    store.ingest([make_event(f"old-{n}", CUTOFF - timedelta(days=1)) for n in range(3)], [], NOW)
+    ids = ids_of(store)
+    store.commit_grouping("fast", ids["old-2"], {}, [], [], NOW)
+    store.commit_grouping("slow", ids["old-0"], {}, [], [], NOW)
+
+    assert store.purge(NOW, RETENTION)["events"] == 1
+    assert store.insert_ids() == ["old-1", "old-2"]
+
+
+def test_purge_compares_instants_not_wall_clocks(store: Store) -> None:
+    # Wall clocks say the opposite of the instants: 01:00+02:00 on the cutoff day is 23:00 UTC the
+    # day before (old), 20:00-05:00 the day before is 01:00 UTC on the cutoff day (recent).
+    before = (CUTOFF - timedelta(hours=1)).astimezone(timezone(timedelta(hours=2)))
+    after = (CUTOFF + timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
+    assert before < CUTOFF < after
+    assert before.replace(tzinfo=None) > CUTOFF.replace(tzinfo=None) > after.replace(tzinfo=None)
+    store.ingest([make_event("before", before), make_event("after", after)], [], NOW)
+    store.commit_grouping(CURSOR, max(ids_of(store).values()), {}, [], [], NOW)
+
+    assert store.purge(NOW, RETENTION)["events"] == 1
+    assert store.insert_ids() == ["after"]
+
+
+def test_purge_deletes_old_rejects(store: Store) -> None:
+    store.ingest([], [Reject("not_json", "old", b"1", "old")], CUTOFF - timedelta(seconds=1))
+    store.ingest([], [Reject("not_json", "edge", b"2", "edge")], CUTOFF)
+    store.ingest([], [Reject("not_json", "new", b"3", "new")], NOW)
+
+    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 1, "outbox": 0}
+    assert [r.message_id for r in store.list_rejects()] == ["new", "edge"]
+
+
+def test_purge_deletes_old_delivered_outbox_rows_only(store: Store) -> None:
+    long_ago = CUTOFF - timedelta(days=5)
+    store.commit_grouping(
+        CURSOR,
+        0,
+        {},
+        [],
+        [note("delivered-old"), note("undelivered-old"), note("delivered-recently"), note("edge")],
+        long_ago,
+    )
+    store.commit_grouping(CURSOR, 0, {}, [], [note("new")], NOW)
+    ids = {item.group_id: item.id for item in store.pending_outbox()}
+    store.mark_delivered([ids["delivered-old"]], long_ago + timedelta(minutes=1))
+    store.mark_delivered([ids["edge"]], CUTOFF)
+    store.mark_delivered([ids["delivered-recently"]], NOW - timedelta(minutes=1))
+
+    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 1}
+
+    assert [item.group_id for item in store.pending_outbox()] == ["undelivered-old", "new"]
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT group_id FROM outbox ORDER BY id")).scalars().all()
+    assert left == ["undelivered-old", "delivered-recently", "edge", "new"]
+
+
+def test_purge_returns_counts_for_everything_at_once(store: Store) -> None:
+    old = CUTOFF - timedelta(days=1)
+    store.ingest([make_event("e1", old), make_event("e2", old)], [Reject("x", "y", b"z")], old)
+    store.ingest([make_event("e3", NOW)], [], NOW)
+    store.commit_grouping(CURSOR, max(ids_of(store).values()), {}, [], [note("g")], old)
+    store.mark_delivered([item.id for item in store.pending_outbox()], old)
+
+    assert store.purge(NOW, RETENTION) == {"events": 2, "rejects": 1, "outbox": 1}
+    assert store.insert_ids() == ["e3"]
+    assert store.reject_count() == 0
+    assert store.pending_outbox() == []
+
+
+def test_events_after_a_purge_are_still_seen_by_the_cursor(store: Store) -> None:
+    """Ids never go back, even when a purge empties the table (SQLite needs AUTOINCREMENT for that)."""
+    old = CUTOFF - timedelta(days=1)
+    store.ingest([make_event(f"old-{n}", old) for n in range(3)], [], old)
+    position = max(ids_of(store).values())
+    store.commit_grouping(CURSOR, position, {}, [], [], old)
+
+    assert store.purge(NOW, RETENTION)["events"] == 3
+    assert store.insert_ids() == []
+
+    store.ingest([make_event("fresh", NOW)], [], NOW)
+    [(fresh_id, fresh)] = store.read_events(position, 10)
+    assert fresh.insert_id == "fresh"
+    assert fresh_id > position
+
+
+# -- UTCDateTime --------------------------------------------------------------------------------
+
+
+def test_utc_datetime_refuses_naive_datetimes(store: Store) -> None:
+    naive = datetime(2026, 1, 1, 12, 0)  # naive on purpose
+    dialect = store.engine.dialect
+
+    with pytest.raises(ValueError, match="naive datetime"):
+        UTCDateTime().process_bind_param(naive, dialect)
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.ingest([make_event("e")], [], naive)
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.ingest([make_event("naive-ts", naive)], [], T0)
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.commit_grouping(CURSOR, 5, {"g": {"key": "g"}}, [], [note("g")], naive)
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.purge(naive, RETENTION)
+
+    assert store.event_count() == 0
+    assert store.cursor(CURSOR) == 0
+    assert store.load_groups() == []
+    assert store.pending_outbox() == []
+
+
+def test_utc_datetime_stores_aware_datetimes_as_utc(store: Store) -> None:
+    column = UTCDateTime()
+    dialect = store.engine.dialect
+    tokyo = datetime(2026, 1, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
+
+    assert column.process_bind_param(tokyo, dialect) == datetime(2026, 1, 1, 0, 0)
+    assert column.process_bind_param(None, dialect) is None
+    assert column.process_result_value(datetime(2026, 1, 1, 0, 0), dialect) == T0
+    assert column.process_result_value(None, dialect) is None
+
+    store.ingest([], [Reject("x", "y", b"z")], tokyo)
+    [reject] = store.list_rejects()
+    assert reject.received_at == T0
+    assert reject.received_at.tzinfo is UTC
+
+
+# -- concurrency --------------------------------------------------------------------------------
+
+BATCHES = 20
+PER_BATCH = 5
+
+
+def writer_batches(name: str) -> list[list[DenyEvent]]:
+    """`BATCHES` batches of distinct events, each also carrying insert_ids the other writer sends."""
+    return [
+        [make_event(f"{name}-{b}-{n}", T0 + timedelta(seconds=b)) for n in range(PER_BATCH)]
+        + [make_event(f"shared-{b}", T0), make_event(f"shared-{(b + 1) % BATCHES}", T0)]
+        for b in range(BATCHES)
+    ]
+
+
+def test_concurrent_writers_store_each_event_once_in_cursor_order(db_url: str, store: Store) -> None:
+    writers = {name: writer_batches(name) for name in ("a", "b")}
+    expected = {event.insert_id for batches in writers.values() for batch in batches for event in batch}
+    sent = sum(len(batch) for batches in writers.values() for batch in batches)
+    assert len(expected) == 2 * BATCHES * PER_BATCH + BATCHES
+    start = threading.Barrier(3, timeout=60)
+    writing = threading.Event()
+    writing.set()
+
+    def write(batches: list[list[DenyEvent]]) -> list[IngestResult]:
+        own = Store(db_url)  # a store per writer, as two replicas would have
+        try:
+            start.wait()
+            return [own.ingest(batch, [], T0) for batch in batches]
+        finally:
+            own.close()
+
+    def follow() -> list[tuple[int, DenyEvent]]:
+        """Reads like the grouping cursor while the writers run: `id > position`, then move on."""
+        seen: list[tuple[int, DenyEvent]] = []
+        position = 0
+        start.wait()
+        while True:
+            done = not writing.is_set()  # read once more after the writers have finished
+            while rows := store.read_events(position, 7):
+                seen.extend(rows)
+                position = rows[-1][0]
+            if done:
+                return seen
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        follower = pool.submit(follow)
+        futures = [pool.submit(write, batches) for batches in writers.values()]
+        try:
+            flat = [result for future in futures for result in future.result(timeout=120)]
+        finally:
+            writing.clear()  # let the follower finish even when a writer failed
+        seen = follower.result(timeout=120)
+
+    assert sum(r.stored for r in flat) == len(expected)
+    assert sum(r.duplicates for r in flat) == sent - len(expected)
+    assert sorted(store.insert_ids()) == sorted(expected)
+    assert store.event_count() == len(expected)
+
+    rows = all_events(store)
+    row_ids = [row_id for row_id, _ in rows]
+    assert all(a < b for a, b in itertools.pairwise(row_ids))
+    assert {event.insert_id for _, event in rows} == expected
+
+    # The follower never stepped over an id that committed late: it saw every event, once.
+    assert [row_id for row_id, _ in seen] == row_ids
+    assert len({event.insert_id for _, event in seen}) == len(seen) == len(expected)
+
+
+# -- rows the database refuses ---------------------------------------------------------------------
+
+
+def test_a_row_the_database_refuses_does_not_sink_its_batch(store: Store) -> None:
+    """PostgreSQL refuses NUL in text; SQLite takes it. Either way nothing is lost or raised."""
+    batch = [make_event("good-1"), make_event("nul", namespace="pay\x00ments"), make_event("good-2")]
+    result = store.ingest(batch, [], T0)
+    stored = set(store.insert_ids())
+    refused = [r for r in store.list_rejects() if r.code == "store_refused"]
+    assert {"good-1", "good-2"} <= stored
+    assert len(stored) + len(refused) == 3
+    assert result.stored == len(stored)
+    assert result.rejected == len(refused)
+    if store.is_sqlite:
+        assert refused == []
+    else:
+        assert b'"insert_id":"nul"' in refused[0].raw
+        assert "database refused" in refused[0].reason

@@ -1,0 +1,71 @@
+"""Shared fixtures: a migrated store on SQLite and on the real PostgreSQL, and the Pub/Sub emulator.
+
+`make test` (tests/services.sh) starts the emulator and exports PUBSUB_EMULATOR_HOST and
+NETLOG_TEST_PG_URL. Without them the tests that need them fail with a sentence saying so:
+a missing service must never turn into a silently skipped suite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from bot.adapters.store import Store
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_url() -> str:
+    return os.environ.get("NETLOG_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = pg_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {base}: start it or run the suite with `make test` ({error})"
+        )
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs on the embedded SQLite and on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'netlog.db'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    store = Store(db_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def emulator_host() -> str:
+    host = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not host:
+        pytest.fail(
+            "PUBSUB_EMULATOR_HOST is not set: run the suite with `make test`, which starts the emulator"
+        )
+    return host

@@ -1,0 +1,312 @@
+"""Grouping: Alertmanager-style timing (wait, interval, resolve, repeat), routing into groups, caps,
+and the promise that every folded count shows up in a notification. All pure, with explicit `now`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.core.events import DenyEvent, Endpoint
+from bot.core.grouping import (
+    Grouper,
+    GroupingPolicy,
+    Notification,
+    group_from_record,
+    group_to_record,
+    notification_from_record,
+    notification_to_record,
+)
+from bot.core.routing import Route, RoutingTable
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+POLICY = GroupingPolicy(
+    group_by=("cluster", "namespace"),
+    group_wait=timedelta(seconds=30),
+    group_interval=timedelta(minutes=1),
+    resolve_after=timedelta(minutes=15),
+    repeat_interval=timedelta(hours=4),
+    max_flows_shown=3,
+    max_flows_tracked=5,
+)
+ROUTING = RoutingTable((Route((("namespace", "payments*"),), "#payments"),), "#default")
+_serial = iter(range(1_000_000))
+
+
+def deny(
+    at: datetime,
+    *,
+    namespace: str = "payments",
+    source: str = "web",
+    port: int | None = 8080,
+    count: int = 1,
+    cluster: str = "prod",
+    node: str = "node-a",
+    direction: str = "ingress",
+    disposition: str = "deny",
+) -> DenyEvent:
+    src = Endpoint("pod", ip="10.0.0.1", namespace="checkout", workload=source)
+    dest = Endpoint("pod", ip="10.0.0.2", namespace=namespace, workload="api")
+    if direction == "egress":
+        src, dest = dest, Endpoint("ip", ip="203.0.113.7")
+    return DenyEvent(
+        insert_id=f"id{next(_serial)}",
+        timestamp=at,
+        direction="ingress" if direction == "ingress" else "egress",
+        disposition=disposition,
+        protocol="tcp" if port else "icmp",
+        src=src,
+        dest=dest,
+        count=count,
+        dest_port=port,
+        cluster=cluster,
+        node=node,
+    )
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def run(grouper: Grouper, timeline: list[tuple[float, DenyEvent | None]]) -> list[tuple[float, Notification]]:
+    """Folds each event at its time and ticks at every listed time; returns (time, notification)."""
+    out: list[tuple[float, Notification]] = []
+    for seconds, event in timeline:
+        if event is not None:
+            grouper.fold(event, at(seconds))
+        out.extend((seconds, note) for note in grouper.tick(at(seconds)))
+    return out
+
+
+def kinds(notes: list[tuple[float, Notification]]) -> list[tuple[float, str]]:
+    return [(seconds, note.kind) for seconds, note in notes]
+
+
+# -- timing ----------------------------------------------------------------------------------------
+
+
+def test_group_opens_only_after_group_wait() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    notes = run(grouper, [(0, deny(at(0))), (10, deny(at(10))), (29, None), (30, None)])
+    assert kinds(notes) == [(30, "open")]
+    assert notes[0][1].total == 2
+
+
+@pytest.mark.parametrize(
+    ("timeline", "expected"),
+    [
+        # new denies after the open: edit once group_interval has passed since the open
+        ([(0, True), (30, False), (40, True), (60, False), (90, False)], [(30, "open"), (90, "update")]),
+        # no new denies: no edit, however long we tick (until resolve)
+        ([(0, True), (30, False), (90, False), (300, False)], [(30, "open")]),
+        # many denies within one interval: one edit
+        (
+            [(0, True), (30, False), (35, True), (50, True), (70, True), (90, False), (95, False)],
+            [(30, "open"), (90, "update")],
+        ),
+        # quiet for resolve_after (from the last deny) resolves
+        ([(0, True), (30, False), (899, False), (900, False)], [(30, "open"), (900, "resolve")]),
+        # activity postpones the resolve; the edit goes out at once (the interval has long passed)
+        (
+            [(0, True), (30, False), (600, True), (900, False), (1500, False)],
+            [(30, "open"), (600, "update"), (1500, "resolve")],
+        ),
+    ],
+)
+def test_timing(timeline: list[tuple[float, bool]], expected: list[tuple[float, str]]) -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    ticks = sorted({s for s, _ in timeline} | {s for s, _ in expected})
+    events = {s for s, has_event in timeline if has_event}
+    notes = run(grouper, [(s, deny(at(s)) if s in events else None) for s in ticks])
+    assert kinds(notes) == expected
+
+
+def test_repeat_posts_again_while_a_group_stays_active() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    timeline: list[tuple[float, DenyEvent | None]] = [(s, deny(at(s))) for s in range(0, 4 * 3600 + 120, 60)]
+    notes = kinds(run(grouper, timeline))
+    assert notes[0] == (60, "open")  # the first tick at or after group_wait
+    repeats = [s for s, kind in notes if kind == "repeat"]
+    assert repeats == [60 + 4 * 3600]
+    assert all(kind in ("open", "update", "repeat") for _, kind in notes)
+
+
+def test_a_deny_after_resolve_starts_a_new_group_with_fresh_counts() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    first = run(grouper, [(0, deny(at(0), count=5)), (30, None), (930, None)])
+    assert kinds(first) == [(30, "open"), (930, "resolve")]
+    assert grouper.groups == {}
+    second = run(grouper, [(1000, deny(at(1000), count=2)), (1030, None)])
+    assert kinds(second) == [(1030, "open")]
+    assert second[0][1].total == 2
+    assert second[0][1].group_id != first[0][1].group_id
+
+
+def test_resolve_carries_denies_that_arrived_since_the_last_edit() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    notes = run(grouper, [(0, deny(at(0))), (30, None), (50, deny(at(50), count=7)), (950, None)])
+    assert kinds(notes) == [(30, "open"), (950, "resolve")]
+    assert notes[-1][1].total == 8
+    assert notes[-1][1].last_seen == at(50)
+
+
+# -- labels, routing, flows -------------------------------------------------------------------------
+
+
+def test_groups_split_by_group_by_labels_and_route_to_channels() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    events = [
+        deny(at(0), namespace="payments"),
+        deny(at(1), namespace="payments-eu"),
+        deny(at(2), namespace="checkout"),
+        deny(at(3), namespace="payments", cluster="staging"),
+    ]
+    notes = run(grouper, [(i, e) for i, e in enumerate(events)] + [(60, None)])
+    opened = {
+        (note.channel, dict(note.labels)["cluster"], dict(note.labels)["namespace"]) for _, note in notes
+    }
+    assert opened == {
+        ("#payments", "prod", "payments"),
+        ("#payments", "prod", "payments-eu"),
+        ("#default", "prod", "checkout"),
+        ("#payments", "staging", "payments"),
+    }
+
+
+def test_namespace_is_the_policed_namespace() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    # egress: the policed pod is the source, in `payments`; the destination is an external IP
+    notes = run(grouper, [(0, deny(at(0), direction="egress", namespace="payments")), (30, None)])
+    assert dict(notes[0][1].labels)["namespace"] == "payments"
+    assert notes[0][1].channel == "#payments"
+
+
+def test_continue_routes_count_the_event_in_every_matching_channel() -> None:
+    routing = RoutingTable(
+        (
+            Route((("cluster", "prod"),), "#prod-all", continue_=True),
+            Route((("namespace", "pay*"),), "#payments"),
+        ),
+        "#default",
+    )
+    grouper = Grouper(POLICY, routing)
+    notes = run(grouper, [(0, deny(at(0), count=3)), (30, None)])
+    assert sorted((n.channel, n.total) for _, n in notes) == [("#payments", 3), ("#prod-all", 3)]
+
+
+def test_allow_entries_are_not_grouped() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    assert grouper.fold(deny(at(0), disposition="allow"), at(0)) == 0
+    assert run(grouper, [(60, None)]) == []
+
+
+def test_flows_are_ranked_and_capped_with_more_flows_counted() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    timeline: list[tuple[float, DenyEvent | None]] = [
+        (0, deny(at(0), source="a", count=1)),
+        (1, deny(at(1), source="b", count=10)),
+        (2, deny(at(2), source="c", count=5)),
+        (3, deny(at(3), source="d", count=7)),
+        (30, None),
+    ]
+    note = run(grouper, timeline)[0][1]
+    assert [f.key.source for f in note.top_flows] == ["checkout/b", "checkout/d", "checkout/c"]
+    assert note.more_flows == 1
+    assert note.flow_count == 4
+    assert note.total == 23
+
+
+def test_flows_past_the_tracking_cap_still_count_in_the_total() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    timeline: list[tuple[float, DenyEvent | None]] = [
+        (i, deny(at(i), source=f"s{i}", count=2)) for i in range(8)
+    ]
+    note = run(grouper, [*timeline, (30, None)])[0][1]
+    assert note.flow_count == POLICY.max_flows_tracked
+    assert note.other_count == 6
+    assert note.total == 16
+
+
+def test_new_flows_after_the_open_are_reported_once() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    notes = run(
+        grouper,
+        [
+            (0, deny(at(0), source="a")),
+            (30, None),
+            (40, deny(at(40), source="b")),
+            (45, deny(at(45), source="a")),
+            (90, None),
+            (100, deny(at(100), source="b")),
+            (150, None),
+        ],
+    )
+    assert kinds(notes) == [(30, "open"), (90, "update"), (150, "update")]
+    assert notes[0][1].new_flows == ()
+    assert [f.key.source for f in notes[1][1].new_flows] == ["checkout/b"]
+    assert notes[2][1].new_flows == ()
+
+
+def test_nodes_first_and_last_seen_use_entry_timestamps() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    late = deny(at(-20), node="node-b")  # arrives after a newer entry: first_seen still moves back
+    notes = run(grouper, [(0, deny(at(-5), node="node-a")), (5, late), (30, None)])
+    note = notes[0][1]
+    assert note.nodes == ("node-a", "node-b")
+    assert (note.first_seen, note.last_seen) == (at(-20), at(-5))
+
+
+def test_no_count_is_lost_across_a_storm() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    timeline: list[tuple[float, DenyEvent | None]] = []
+    for second in range(0, 1200, 5):
+        timeline.append((second, deny(at(second), source=f"s{second % 4}", count=1 + second % 13)))
+    timeline.append((3000, None))
+    notes = run(grouper, timeline)
+    expected = sum(e.count for _, e in timeline if e is not None)
+    assert notes[-1][1].kind == "resolve"
+    assert notes[-1][1].total == expected
+    totals = [n.total for _, n in notes]
+    assert totals == sorted(totals)
+
+
+# -- persistence -----------------------------------------------------------------------------------
+
+
+def test_state_survives_a_restart_through_records() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    run(grouper, [(0, deny(at(0), source="a")), (30, None), (40, deny(at(40), source="b"))])
+    upserts, dropped = grouper.changes()
+    assert dropped == set()
+    restarted = Grouper(POLICY, ROUTING)
+    restarted.restore(json.loads(json.dumps(list(upserts.values()))))
+    for key, group in grouper.groups.items():
+        assert group_to_record(restarted.groups[key]) == group_to_record(group)
+    original = run(grouper, [(90, None)])
+    resumed = run(restarted, [(90, None)])
+    assert [n for _, n in resumed] == [n for _, n in original]
+    assert [f.key.source for f in resumed[0][1].new_flows] == ["checkout/b"]
+
+
+def test_changes_report_dropped_groups_once() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    run(grouper, [(0, deny(at(0))), (30, None)])
+    grouper.changes()
+    run(grouper, [(2000, None)])
+    upserts, dropped = grouper.changes()
+    assert upserts == {}
+    assert len(dropped) == 1
+    assert grouper.changes() == ({}, set())
+
+
+def test_group_and_notification_records_round_trip() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    notes = run(grouper, [(0, deny(at(0))), (1, deny(at(1), port=None)), (30, None)])
+    note = notes[0][1]
+    assert notification_from_record(json.loads(json.dumps(notification_to_record(note)))) == note
+    group = next(iter(grouper.groups.values()))
+    again = group_from_record(json.loads(json.dumps(group_to_record(group))))
+    assert group_to_record(again) == group_to_record(group)
+    assert replace(again).group_id == group.group_id
