@@ -8,7 +8,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -24,6 +24,8 @@ from bot.pipeline import store_messages
 from bot.settings import EnvSettings, Settings, SettingsError, parse_file_config
 
 log = logging.getLogger(__name__)
+
+PURGE_EVERY = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
@@ -116,8 +118,12 @@ def run_ingest(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: shutdown.set())
     ingest.start()
+    next_purge = utcnow()
     try:
         while not shutdown.is_set() and not ingest.stopped.is_set():
+            if utcnow() >= next_purge:
+                purge(store, settings)
+                next_purge = utcnow() + PURGE_EVERY
             shutdown.wait(0.5)
         if ingest.stopped.is_set():
             ingest.wait()  # raises IngestError with what to fix
@@ -131,8 +137,20 @@ def run_ingest(settings: Settings) -> int:
     return 0
 
 
+def purge(store: Store, settings: Settings) -> None:
+    try:
+        removed = store.purge(utcnow(), settings.file.retention)
+    except Exception:  # retention is housekeeping: never let it stop ingest
+        log.exception("retention purge failed; will try again later")
+        return
+    if any(removed.values()):
+        log.info("retention: removed %s", ", ".join(f"{n} {what}" for what, n in removed.items()))
+
+
 def check(settings: Settings, out: TextIO) -> int:
     """`netlog-bot check`: validate settings and the store, and say what is configured."""
+    # Before "settings: OK" is printed, and before a database file is created.
+    subscription = settings.subscription_path() if settings.env.subscription else None
     store = open_store(settings)
     try:
         print(
@@ -148,8 +166,8 @@ def check(settings: Settings, out: TextIO) -> int:
             f"routes: {len(settings.file.routes)}, default channel {settings.file.slack.default_channel}",
             file=out,
         )
-        if settings.env.subscription:
-            print(f"subscription: {settings.subscription_path()}", file=out)
+        if subscription:
+            print(f"subscription: {subscription}", file=out)
     finally:
         store.close()
     return 0

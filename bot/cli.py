@@ -65,3 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"netlog-bot: {error}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as error:  # replay of a gzip file or another binary
+        source = getattr(args, "file", "the input")
+        print(f"netlog-bot: {source}: not UTF-8 text (byte {error.start})", file=sys.stderr)
+        return 2

@@ -134,7 +134,7 @@ class DigestSection(_Section):
     def _zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
             raise ValueError(f"{value!r} is not an IANA time zone like UTC or Europe/Berlin") from None
         return value
 
@@ -251,6 +251,8 @@ def load_file_config(path: Path | None) -> FileConfig:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise SettingsError(f"NETLOG_CONFIG={path}: cannot read the file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise SettingsError(f"NETLOG_CONFIG={path}: not UTF-8 text (byte {error.start})") from None
     except yaml.YAMLError as error:
         raise SettingsError(f"NETLOG_CONFIG={path}: not valid YAML ({error})") from None
     return parse_file_config(document, str(path))

@@ -15,8 +15,10 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from google.cloud import pubsub_v1
 
 from bot.adapters.store import Store
+from tests.pubsub_support import ACK_DEADLINE, PROJECT
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -69,3 +71,19 @@ def emulator_host() -> str:
             "PUBSUB_EMULATOR_HOST is not set: run the suite with `make test`, which starts the emulator"
         )
     return host
+
+
+@pytest.fixture
+def subscription(emulator_host: str) -> Iterator[tuple[str, str]]:
+    """A fresh topic and subscription on the emulator: (topic path, subscription path)."""
+    suffix = uuid.uuid4().hex[:8]
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(PROJECT, f"netlog-{suffix}")
+    path = subscriber.subscription_path(PROJECT, f"netlog-bot-{suffix}")
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=path, topic=topic, ack_deadline_seconds=ACK_DEADLINE)
+    yield topic, path
+    subscriber.delete_subscription(subscription=path)
+    publisher.delete_topic(topic=topic)
+    subscriber.close()

@@ -16,7 +16,10 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"{text!r} is not a duration: write a whole number and a unit, like 30s, 5m, 4h or 7d"
         )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:  # past timedelta's range (about 2.7 million years)
+        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -4,87 +4,18 @@ is kept as rejects, every message is acked, and a failing store loses nothing.""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import pytest
-from google.cloud import pubsub_v1
 
 from bot.adapters.pubsub import IngestError, PubSubIngest
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.pipeline import store_messages
-
-PROJECT = "test-project"
-ACK_DEADLINE = 10  # the emulator's minimum; what a lost ack would cost before redelivery
-
-
-def log_entry(number: int) -> bytes:
-    at = datetime(2026, 2, 1, 12, 0, tzinfo=UTC) + timedelta(milliseconds=number)
-    entry = {
-        "insertId": f"ins-{number:06d}",
-        "logName": f"projects/{PROJECT}/logs/policy-action",
-        "timestamp": at.isoformat().replace("+00:00", "Z"),
-        "resource": {
-            "type": "k8s_node",
-            "labels": {"cluster_name": "prod", "location": "eu", "node_name": "n1"},
-        },
-        "jsonPayload": {
-            "connection": {
-                "src_ip": "10.0.0.1",
-                "dest_ip": "10.0.0.2",
-                "src_port": 40000,
-                "dest_port": 8000 + number % 7,
-                "protocol": "tcp",
-                "direction": "ingress",
-            },
-            "disposition": "deny",
-            "src": {"pod_name": "web-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
-            "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": f"ns{number % 5}"},
-            "count": 1 + number % 3,
-        },
-    }
-    return json.dumps(entry).encode()
-
-
-JUNK = [b"not json", b'{"logName": "projects/p/logs/kubelet", "jsonPayload": {}}', b"[1, 2, 3]", b"\xff\xfe"]
-
-
-@pytest.fixture
-def subscription(emulator_host: str) -> Iterator[tuple[str, str]]:
-    """A fresh topic and subscription on the emulator: (topic path, subscription path)."""
-    suffix = uuid.uuid4().hex[:8]
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
-    topic = publisher.topic_path(PROJECT, f"netlog-{suffix}")
-    path = subscriber.subscription_path(PROJECT, f"netlog-bot-{suffix}")
-    publisher.create_topic(name=topic)
-    subscriber.create_subscription(name=path, topic=topic, ack_deadline_seconds=ACK_DEADLINE)
-    yield topic, path
-    subscriber.delete_subscription(subscription=path)
-    publisher.delete_topic(topic=topic)
-    subscriber.close()
-
-
-def publish(topic: str, bodies: Sequence[bytes]) -> None:
-    publisher = pubsub_v1.PublisherClient()
-    futures = [publisher.publish(topic, body) for body in bodies]
-    for future in futures:
-        future.result(timeout=30)
-
-
-def wait_for(condition: Callable[[], bool], store: Store, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"not met within {timeout} s: "
-                f"{store.event_count()} events, {store.reject_count()} rejects stored"
-            )
-        time.sleep(0.05)
+from tests.pubsub_support import ACK_DEADLINE, JUNK, PROJECT, log_entry, publish, wait_for
 
 
 def start_ingest(

@@ -1,0 +1,55 @@
+"""`netlog-bot ingest` as a user runs it: a subprocess pulling from the real emulator into a store,
+stopped with SIGTERM (as Kubernetes does) and SIGINT (Ctrl-C): it drains, exits 0, loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.store import Store
+from tests.pubsub_support import JUNK, PROJECT, log_entry, publish, wait_for
+
+
+def start_ingest(
+    db_url: str, subscription: str, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETLOG_", "SLACK_"))}
+    env.update(
+        {"NETLOG_DB_URL": db_url, "NETLOG_SUBSCRIPTION": subscription, "GOOGLE_CLOUD_PROJECT": PROJECT}
+    )
+    env.update(env_extra or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "ingest"], env=env, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_ingest_drains_and_exits_cleanly_on_a_signal(
+    signum: signal.Signals, store: Store, subscription: tuple[str, str]
+) -> None:
+    topic, path = subscription
+    publish(topic, [log_entry(n) for n in range(400)] + JUNK)
+    process = start_ingest(store.url, path.rsplit("/", 1)[-1])  # a short name, with GOOGLE_CLOUD_PROJECT
+    try:
+        wait_for(lambda: store.event_count() == 400 and store.reject_count() == len(JUNK), store, timeout=60)
+        started = time.monotonic()
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=25)
+        assert time.monotonic() - started < 25
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "ingest: stopped after acking" in stderr
+
+
+def test_ingest_names_the_missing_subscription(db_url: str, emulator_host: str, tmp_path: Path) -> None:
+    process = start_ingest(db_url, "no-such-subscription")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "projects/test-project/subscriptions/no-such-subscription does not exist" in stderr
