@@ -83,7 +83,8 @@ def read_messages(source: TextIO) -> Iterator[RawMessage]:
         return
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            yield RawMessage(line.encode(), f"line {number}")
+            # surrogateescape: stdin in a C/POSIX locale keeps undecodable bytes; they become rejects
+            yield RawMessage(line.encode("utf-8", "surrogateescape"), f"line {number}")
 
 
 def replay_timeline(messages: Iterator[RawMessage], networks: NetworkNames) -> list[Timed]:

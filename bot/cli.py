@@ -66,6 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"netlog-bot: {error}", file=sys.stderr)
         return 2
     except UnicodeDecodeError as error:  # replay of a gzip file or another binary
-        source = getattr(args, "file", "the input")
-        print(f"netlog-bot: {source}: not UTF-8 text (byte {error.start})", file=sys.stderr)
+        name = getattr(args, "file", "the input")
+        print(f"netlog-bot: {name}: not UTF-8 text (byte {error.start})", file=sys.stderr)
         return 2

@@ -95,21 +95,39 @@ groups = sa.Table(
     sa.Column("record", sa.Text, nullable=False),
 )
 
-outbox = sa.Table(
-    "outbox",
+
+def _outbox_table(meta: sa.MetaData, version: int) -> sa.Table:
+    """The outbox as schema `version` has it: migrations replay history exactly."""
+    columns: list[sa.schema.SchemaItem] = [
+        sa.Column("id", _Id, primary_key=True, autoincrement=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("channel", sa.Text, nullable=False),
+        sa.Column("group_id", sa.Text, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("record", sa.Text, nullable=False),
+        sa.Column("delivered_at", UTCDateTime, index=True),
+    ]
+    if version >= 2:
+        columns.append(sa.Column("last_error", sa.Text))
+    return sa.Table("outbox", meta, *columns, sqlite_autoincrement=True)
+
+
+outbox = _outbox_table(metadata, 2)
+
+slack_messages = sa.Table(
+    "slack_messages",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("group_id", sa.Text, primary_key=True),
     sa.Column("channel", sa.Text, nullable=False),
-    sa.Column("group_id", sa.Text, nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("record", sa.Text, nullable=False),
-    sa.Column("delivered_at", UTCDateTime, index=True),
-    sqlite_autoincrement=True,
+    sa.Column("ts", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False, index=True),
 )
 
 #: Each migration takes the schema from version N-1 to N. Append; never edit a released one.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, "create events, rejects, cursors, groups, outbox"),)
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, "create events, rejects, cursors, groups, outbox"),
+    (2, "slack_messages: the Slack message each alert group owns; outbox.last_error"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +330,47 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(delivered_at=now))
 
+    def outbox_backlog(self) -> int:
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
+            return int(conn.execute(query).scalar_one())
+
+    def note_outbox_error(self, ids: Sequence[int], error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(last_error=error[:2000]))
+
+    def complete_delivery(
+        self,
+        ids: Sequence[int],
+        now: datetime,
+        *,
+        message: tuple[str, str, str] | None = None,
+        follow_up: Mapping[str, Any] | None = None,
+    ) -> None:
+        """After a Slack call succeeded: mark `ids` delivered, remember the group's message
+        (group_id, channel, ts) and queue a follow-up (a thread reply), all or nothing."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                outbox.update().where(outbox.c.id.in_(ids)).values(delivered_at=now, last_error=None)
+            )
+            if message is not None:
+                group_id, channel, ts = message
+                conn.execute(slack_messages.delete().where(slack_messages.c.group_id == group_id))
+                conn.execute(
+                    slack_messages.insert().values(group_id=group_id, channel=channel, ts=ts, updated_at=now)
+                )
+            if follow_up is not None:
+                conn.execute(outbox.insert().values(**_outbox_row(follow_up, now)))
+
+    def message_for(self, group_id: str) -> tuple[str, str] | None:
+        """(channel ID, ts) of the Slack message a group owns, if it was posted."""
+        query = sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
+            slack_messages.c.group_id == group_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (row.channel, row.ts) if row else None
+
     # -- retention --------------------------------------------------------------------------------
 
     def purge(self, now: datetime, retention: timedelta) -> dict[str, int]:
@@ -327,13 +386,20 @@ class Store:
                 "outbox": conn.execute(
                     outbox.delete().where(outbox.c.delivered_at.is_not(None), outbox.c.delivered_at < cutoff)
                 ).rowcount,
+                "slack_messages": conn.execute(
+                    slack_messages.delete().where(slack_messages.c.updated_at < cutoff)
+                ).rowcount,
             }
 
 
 def _apply(conn: Connection, version: int) -> None:
     if version == 1:
-        for table in (events, rejects, cursors, groups, outbox):
+        for table in (events, rejects, cursors, groups):
             table.create(conn, checkfirst=True)
+        _outbox_table(sa.MetaData(), 1).create(conn, checkfirst=True)
+    elif version == 2:
+        slack_messages.create(conn, checkfirst=True)
+        conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN last_error TEXT"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

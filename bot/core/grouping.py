@@ -89,6 +89,7 @@ class Group:
     first_seen: datetime
     last_seen: datetime
     last_activity: datetime
+    project: str = ""
     total: int = 0
     other_count: int = 0
     flows: dict[FlowKey, FlowStats] = field(default_factory=dict)
@@ -118,6 +119,7 @@ class Notification:
     channel: str
     labels: tuple[tuple[str, str], ...]
     at: datetime
+    project: str
     total: int
     flow_count: int
     other_count: int
@@ -151,7 +153,16 @@ class Grouper:
             key = json.dumps([match.channel, match.route, labels], separators=(",", ":"))
             group = self.groups.get(key)
             if group is None:
-                group = Group(key, match.channel, labels, now, event.timestamp, event.timestamp, now)
+                group = Group(
+                    key,
+                    match.channel,
+                    labels,
+                    now,
+                    event.timestamp,
+                    event.timestamp,
+                    now,
+                    event.project or "",
+                )
                 self.groups[key] = group
                 self._dropped.discard(key)
             self._add(group, event, now)
@@ -223,6 +234,7 @@ class Grouper:
             channel=group.channel,
             labels=group.labels,
             at=now,
+            project=group.project,
             total=group.total,
             flow_count=len(group.flows),
             other_count=group.other_count,
@@ -269,6 +281,7 @@ def group_to_record(group: Group) -> dict[str, Any]:
         "first_seen": when(group.first_seen),
         "last_seen": when(group.last_seen),
         "last_activity": when(group.last_activity),
+        "project": group.project,
         "total": group.total,
         "other_count": group.other_count,
         "flows": [
@@ -304,6 +317,7 @@ def group_from_record(record: Mapping[str, Any]) -> Group:
         first_seen=must(record["first_seen"]),
         last_seen=must(record["last_seen"]),
         last_activity=must(record["last_activity"]),
+        project=record["project"],
         total=record["total"],
         other_count=record["other_count"],
         flows=flows,
@@ -342,6 +356,7 @@ def notification_to_record(note: Notification) -> dict[str, Any]:
         "channel": note.channel,
         "labels": [list(pair) for pair in note.labels],
         "at": note.at.isoformat(),
+        "project": note.project,
         "total": note.total,
         "flow_count": note.flow_count,
         "other_count": note.other_count,
@@ -368,6 +383,7 @@ def notification_from_record(record: Mapping[str, Any]) -> Notification:
         channel=record["channel"],
         labels=tuple((name, value) for name, value in record["labels"]),
         at=datetime.fromisoformat(record["at"]),
+        project=record["project"],
         total=record["total"],
         flow_count=record["flow_count"],
         other_count=record["other_count"],

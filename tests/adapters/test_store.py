@@ -34,6 +34,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from bot.adapters import store as store_module
 from bot.adapters.store import (
     MIGRATIONS,
     REJECT_RAW_LIMIT,
@@ -46,7 +47,7 @@ from bot.core.events import DenyEvent, Endpoint, Policy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CURSOR = "grouping"
-TABLES = {"schema_version", "events", "rejects", "cursors", "groups", "outbox"}
+TABLES = {"schema_version", "events", "rejects", "cursors", "groups", "outbox", "slack_messages"}
 
 
 def make_event(
@@ -136,7 +137,7 @@ def test_migrate_creates_the_schema_and_returns_its_version(db_url: str) -> None
     store = Store(db_url)
     try:
         assert TABLES.isdisjoint(sa.inspect(store.engine).get_table_names())
-        assert store.migrate() == MIGRATIONS[-1][0] == 1
+        assert store.migrate() == MIGRATIONS[-1][0] == 2
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
         assert store.event_count() == 0
         assert store.cursor(CURSOR) == 0
@@ -148,11 +149,11 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None
     store.ingest([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
     store.commit_grouping(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
 
-    assert store.migrate() == 1
+    assert store.migrate() == 2
     again = Store(db_url)
     try:
-        assert again.migrate() == 1
-        assert again.migrate() == 1
+        assert again.migrate() == 2
+        assert again.migrate() == 2
         assert again.insert_ids() == ["e1"]
         assert again.reject_count() == 1
         assert again.cursor(CURSOR) == 1
@@ -160,7 +161,7 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None
         assert [item.group_id for item in again.pending_outbox()] == ["g1"]
         with again.engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
-        assert versions == [1]  # one row per applied migration, not one per start
+        assert versions == [1, 2]  # one row per applied migration, not one per start
     finally:
         again.close()
 
@@ -446,14 +447,14 @@ def test_purge_deletes_old_events_only_behind_the_cursor(store: Store) -> None:
 
     counts = store.purge(NOW, RETENTION)
 
-    assert counts == {"events": 2, "rejects": 0, "outbox": 0}
+    assert counts == {"events": 2, "rejects": 0, "outbox": 0, "slack_messages": 0}
     assert store.insert_ids() == ["old-3", "at-cutoff", "recent"]
 
     # Once the cursor passes everything, only what is not older than the cutoff stays.
     store.commit_grouping(CURSOR, ids["recent"], {}, [], [], NOW)
-    assert store.purge(NOW, RETENTION) == {"events": 1, "rejects": 0, "outbox": 0}
+    assert store.purge(NOW, RETENTION) == {"events": 1, "rejects": 0, "outbox": 0, "slack_messages": 0}
     assert store.insert_ids() == ["at-cutoff", "recent"]
-    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 0}
+    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 0, "slack_messages": 0}
 
 
 def test_purge_keeps_every_event_without_a_cursor(store: Store) -> None:
@@ -492,7 +493,7 @@ def test_purge_deletes_old_rejects(store: Store) -> None:
     store.ingest([], [Reject("not_json", "edge", b"2", "edge")], CUTOFF)
     store.ingest([], [Reject("not_json", "new", b"3", "new")], NOW)
 
-    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 1, "outbox": 0}
+    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 1, "outbox": 0, "slack_messages": 0}
     assert [r.message_id for r in store.list_rejects()] == ["new", "edge"]
 
 
@@ -512,7 +513,7 @@ def test_purge_deletes_old_delivered_outbox_rows_only(store: Store) -> None:
     store.mark_delivered([ids["edge"]], CUTOFF)
     store.mark_delivered([ids["delivered-recently"]], NOW - timedelta(minutes=1))
 
-    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 1}
+    assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 1, "slack_messages": 0}
 
     assert [item.group_id for item in store.pending_outbox()] == ["undelivered-old", "new"]
     with store.engine.connect() as conn:
@@ -527,7 +528,7 @@ def test_purge_returns_counts_for_everything_at_once(store: Store) -> None:
     store.commit_grouping(CURSOR, max(ids_of(store).values()), {}, [], [note("g")], old)
     store.mark_delivered([item.id for item in store.pending_outbox()], old)
 
-    assert store.purge(NOW, RETENTION) == {"events": 2, "rejects": 1, "outbox": 1}
+    assert store.purge(NOW, RETENTION) == {"events": 2, "rejects": 1, "outbox": 1, "slack_messages": 0}
     assert store.insert_ids() == ["e3"]
     assert store.reject_count() == 0
     assert store.pending_outbox() == []
@@ -676,3 +677,25 @@ def test_a_row_the_database_refuses_does_not_sink_its_batch(store: Store) -> Non
     else:
         assert b'"insert_id":"nul"' in refused[0].raw
         assert "database refused" in refused[0].reason
+
+
+def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
+    """A store created by the first release gains the Slack tables and keeps its outbox rows."""
+    old = Store(db_url)
+    try:
+        with old.engine.begin() as conn:
+            store_module.schema_version.create(conn)
+            store_module._apply(conn, 1)
+            conn.execute(store_module.schema_version.insert().values(version=1))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO outbox (created_at, channel, group_id, kind, record) "
+                    "VALUES (:at, '#c', 'g1', 'open', '{}')"
+                ),
+                {"at": datetime(2026, 1, 1)},
+            )
+        assert old.migrate() == 2
+        assert [(item.group_id, item.kind) for item in old.pending_outbox()] == [("g1", "open")]
+        assert "slack_messages" in sa.inspect(old.engine).get_table_names()
+    finally:
+        old.close()

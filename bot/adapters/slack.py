@@ -1,0 +1,148 @@
+"""Slack Web API adapter: the few calls the bot makes, with Slack's failures sorted into kinds the
+delivery loop can act on (wait, retry, join, repost, or tell a person what to fix).
+
+The WebClient's own retries are off: the outbox decides when to retry, so a Slack outage delays
+alerts instead of blocking a thread or dropping them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.render.blocks import SlackMessage
+
+log = logging.getLogger(__name__)
+
+FailureKind = Literal[
+    "rate_limited", "unavailable", "not_in_channel", "message_gone", "bad_payload", "permanent"
+]
+
+#: What a person must do about each permanent error. Anything else permanent is quoted as is.
+ADVICE = {
+    "channel_not_found": "the channel does not exist or the bot cannot see it: check the channel ID in the "
+    "config, or invite the bot to the private channel (/invite @netlog-bot)",
+    "not_in_channel": "the bot is not a member of the channel: invite it (/invite @netlog-bot)",
+    "is_archived": "the channel is archived: unarchive it or route these alerts elsewhere",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid for this workspace: reinstall the app and update the token",
+    "not_authed": "no SLACK_BOT_TOKEN was sent: set it in the environment",
+    "account_inactive": "the bot's token belongs to a deactivated app or user: reinstall the app",
+    "token_revoked": "SLACK_BOT_TOKEN was revoked: reinstall the app and update the token",
+    "missing_scope": "the bot lacks an OAuth scope (see the README, 'Create the Slack app'), then reinstall",
+    "restricted_action": "a workspace admin restricts posting in this channel",
+}
+_MESSAGE_GONE = {"message_not_found", "thread_not_found", "cant_update_message"}
+_BAD_PAYLOAD = {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "invalid_arguments"}
+_WORKSPACE_WIDE = {"invalid_auth", "not_authed", "account_inactive", "token_revoked"}
+
+
+class SlackFailure(Exception):
+    def __init__(self, kind: FailureKind, error: str, retry_after: float = 0.0) -> None:
+        super().__init__(f"{kind}: {error}")
+        self.kind = kind
+        self.error = error
+        self.retry_after = retry_after
+
+    @property
+    def workspace_wide(self) -> bool:
+        return self.error in _WORKSPACE_WIDE or self.kind == "rate_limited"
+
+    def advice(self, channel: str) -> str:
+        what = ADVICE.get(self.error, "see the log above")
+        return f"Slack refused a message for {channel} ({self.error}): {what}"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    team: str
+    user: str
+    bot_id: str
+
+
+def make_client(token: str, base_url: str) -> WebClient:
+    return WebClient(token=token, base_url=base_url, retry_handlers=[], timeout=15)
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._channel_ids: dict[str, str] = {}
+
+    def auth_test(self) -> Identity:
+        response = self._call("auth_test")
+        return Identity(
+            str(response.get("team", "")), str(response.get("user", "")), str(response.get("bot_id", ""))
+        )
+
+    def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> str:
+        kwargs: dict[str, Any] = {"channel": channel, "text": message["text"], "blocks": message["blocks"]}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        response = self._call("chat_postMessage", unfurl_links=False, unfurl_media=False, **kwargs)
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        self._call("chat_update", channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
+
+    def join(self, channel: str) -> None:
+        self._call("conversations_join", channel=channel)
+
+    def channel_id(self, channel: str) -> str:
+        """IDs pass through; `#name` is looked up once (conversations.list) and cached."""
+        if not channel.startswith("#"):
+            return channel
+        name = channel[1:]
+        if name not in self._channel_ids:
+            cursor: str | None = None
+            while True:
+                response = self._call(
+                    "conversations_list",
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                for item in response.get("channels", []):
+                    self._channel_ids[str(item["name"])] = str(item["id"])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+                if name in self._channel_ids or not cursor:
+                    break
+        if name not in self._channel_ids:
+            raise SlackFailure("permanent", "channel_not_found")
+        return self._channel_ids[name]
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(**{k: v for k, v in kwargs.items() if v is not None})
+        except SlackApiError as error:
+            raise classify(error) from None
+        except (SlackClientError, OSError) as error:  # connection refused, timeouts, TLS
+            raise SlackFailure("unavailable", type(error).__name__) from None
+
+
+def classify(error: SlackApiError) -> SlackFailure:
+    response = error.response
+    status = response.status_code
+    if status == 429:
+        retry_after = float(response.headers.get("Retry-After") or response.headers.get("retry-after") or 1)
+        return SlackFailure("rate_limited", "ratelimited", retry_after)
+    if status >= 500:
+        return SlackFailure("unavailable", f"HTTP {status}")
+    code = (
+        str(response.get("error") or f"HTTP {status}")
+        if isinstance(response.data, dict)
+        else f"HTTP {status}"
+    )
+    if code == "not_in_channel":
+        return SlackFailure("not_in_channel", code)
+    if code in _MESSAGE_GONE:
+        return SlackFailure("message_gone", code)
+    if code in _BAD_PAYLOAD:
+        return SlackFailure("bad_payload", code)
+    if code in ("ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"):
+        return SlackFailure("unavailable", code)
+    return SlackFailure("permanent", code)

@@ -1,0 +1,192 @@
+"""Delivers the outbox to Slack: posts, edits in place, thread replies; paced, retried, never lost.
+
+Rules, in the order they bite:
+- A row leaves the outbox only after Slack accepted it (`complete_delivery`, one transaction that
+  also remembers the message's ts). A crash before that re-sends it; nothing is ever dropped.
+- Per channel, one call per second at most (Slack's posting limit), oldest row first.
+- Consecutive edits of one message are coalesced: only the newest is sent; the new flows of all of
+  them still get their thread reply.
+- 429: everything waits `Retry-After`. 5xx, timeouts: the channel backs off (1 s, 2 s, ... 60 s).
+  `not_in_channel`: join once, then retry. A deleted message: post a new one. A payload Slack
+  refuses: send it as plain text. Other permanent errors: a sentence in the log saying what to fix,
+  and a retry every few minutes so alerts flow again once someone fixes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from bot.adapters.slack import SlackFailure, SlackGateway
+from bot.adapters.store import OutboxItem, Store
+from bot.core.grouping import FlowSummary, Notification, notification_from_record, notification_to_record
+from bot.render.blocks import SlackMessage, render_alert, render_thread_reply
+
+log = logging.getLogger(__name__)
+
+PACE = timedelta(seconds=1)
+MAX_BACKOFF = timedelta(seconds=60)
+PERMANENT_RETRY = timedelta(minutes=5)
+POSTS = ("open", "repeat")
+EDITS = ("update", "resolve")
+THREAD = "thread"
+
+
+@dataclass(slots=True)
+class ChannelState:
+    next_call: datetime | None = None
+    failures: int = 0
+    joined: bool = False
+
+
+@dataclass(slots=True)
+class Delivery:
+    store: Store
+    slack: SlackGateway
+    clock: Callable[[], datetime]
+    channels: dict[str, ChannelState] = field(default_factory=dict)
+    paused_until: datetime | None = None
+
+    def deliver_due(self) -> int:
+        """One pass over the outbox: at most one Slack call per ready channel. Returns calls made."""
+        now = self.clock()
+        if self.paused_until and now < self.paused_until:
+            return 0
+        calls = 0
+        for channel, items in _by_channel(self.store.pending_outbox(limit=1000)).items():
+            state = self.channels.setdefault(channel, ChannelState())
+            if state.next_call and self.clock() < state.next_call:
+                continue
+            calls += 1
+            try:
+                self._deliver_head(channel, items, state)
+            except SlackFailure as failure:
+                self._failed(channel, items[0], state, failure)
+                if failure.workspace_wide:
+                    break
+            else:
+                state.failures = 0
+                state.next_call = self.clock() + PACE
+        return calls
+
+    def _deliver_head(self, channel: str, items: list[OutboxItem], state: ChannelState) -> None:
+        head = items[0]
+        channel_id = self.slack.channel_id(channel)
+        if head.kind == THREAD:
+            self._reply(channel_id, head)
+        elif head.kind in POSTS:
+            note = notification_from_record(head.record)
+            ts = self._call(channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note)
+            self.store.complete_delivery(
+                [head.id], self.clock(), message=(note.group_id, channel_id, ts), follow_up=_thread(note)
+            )
+        else:
+            run = _edit_run(items)
+            notes = [notification_from_record(item.record) for item in run]
+            latest = replace(notes[-1], new_flows=_union(notes))
+            ts = self._edit(channel_id, state, latest)
+            self.store.complete_delivery(
+                [item.id for item in run], self.clock(), message=(latest.group_id, channel_id, ts), follow_up=_thread(latest)
+            )
+
+    def _edit(self, channel_id: str, state: ChannelState, note: Notification) -> str:
+        known = self.store.message_for(note.group_id)
+        if known is None:  # its post never went out (or was purged): post this state instead
+            return self._call(channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note)
+        known_channel, ts = known
+        try:
+            self._call(known_channel, state, lambda: self.slack.update(known_channel, ts, render_alert(note)), note)
+        except SlackFailure as failure:
+            if failure.kind != "message_gone":
+                raise
+            log.info("delivery: the alert message in %s was deleted; posting it again", known_channel)
+            return self._call(channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note)
+        return ts
+
+    def _reply(self, channel_id: str, item: OutboxItem) -> None:
+        note = notification_from_record(item.record)
+        known = self.store.message_for(note.group_id)
+        message = render_thread_reply(note, note.new_flows)
+        thread_ts = known[1] if known else None
+        try:
+            self.slack.post(channel_id, message, thread_ts=thread_ts)
+        except SlackFailure as failure:
+            if failure.kind != "message_gone":
+                raise
+            self.slack.post(channel_id, message)  # the alert was deleted: say it in the channel
+        self.store.complete_delivery([item.id], self.clock())
+
+    def _call(self, channel_id: str, state: ChannelState, send: Callable[[], str | None], note: Notification) -> str:
+        """`send`, joining the channel once if needed, and falling back to plain text if Slack
+        refuses the blocks (a renderer bug must not hold alerts back)."""
+        try:
+            result = send()
+        except SlackFailure as failure:
+            if failure.kind == "not_in_channel" and not state.joined:
+                state.joined = True
+                log.info("delivery: joining %s to post alerts", channel_id)
+                self.slack.join(channel_id)
+                result = send()
+            elif failure.kind == "bad_payload":
+                log.error("delivery: Slack refused the blocks of %s (%s); sending plain text", note.group_id, failure.error)
+                plain: SlackMessage = {"text": render_alert(note)["text"], "blocks": []}
+                result = self.slack.post(channel_id, plain)
+            else:
+                raise
+        return result or ""
+
+    def _failed(self, channel: str, item: OutboxItem, state: ChannelState, failure: SlackFailure) -> None:
+        now = self.clock()
+        if failure.kind == "rate_limited":
+            self.paused_until = now + timedelta(seconds=failure.retry_after)
+            log.warning("delivery: Slack asked to wait %.0f s (429); waiting", failure.retry_after)
+            return
+        state.failures += 1
+        if failure.kind == "unavailable":
+            delay = min(MAX_BACKOFF, timedelta(seconds=2 ** (state.failures - 1)))
+            log.warning("delivery: Slack unavailable (%s); retrying %s in %.0f s", failure.error, channel, delay.total_seconds())
+        else:
+            delay = PERMANENT_RETRY
+            log.error("delivery: %s. Will retry in %d min.", failure.advice(channel), delay.total_seconds() // 60)
+            self.store.note_outbox_error([item.id], failure.advice(channel))
+        state.next_call = now + delay
+        if failure.workspace_wide:
+            self.paused_until = now + delay
+
+
+def _by_channel(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:
+    channels: dict[str, list[OutboxItem]] = {}
+    for item in items:
+        channels.setdefault(item.channel, []).append(item)
+    return channels
+
+
+def _edit_run(items: list[OutboxItem]) -> list[OutboxItem]:
+    """The head edit plus later edits of the same message, up to the group's next post."""
+    head = items[0]
+    run = [head]
+    for item in items[1:]:
+        if item.group_id != head.group_id:
+            continue
+        if item.kind not in EDITS:
+            break
+        run.append(item)
+    return run
+
+
+def _union(notes: list[Notification]) -> tuple[FlowSummary, ...]:
+    flows: dict[object, FlowSummary] = {}
+    for note in notes:
+        for flow in note.new_flows:
+            flows[flow.key] = flow
+    return tuple(flows.values())
+
+
+def _thread(note: Notification) -> dict[str, object] | None:
+    if not note.new_flows:
+        return None
+    record = notification_to_record(note)
+    record["kind"] = THREAD
+    return record

@@ -1,0 +1,133 @@
+"""Notifications as Slack Block Kit messages: the alert (posted, then edited) and thread replies.
+
+Everything from a log entry is untrusted: it is escaped for mrkdwn (`&`, `<`, `>`, so nothing can
+ping a channel or forge a link) and shown inside code spans, where `*`, `_` and `~` cannot change
+the formatting. Slack's limits are kept with a visible marker: 50 blocks, 3,000 characters per
+section text, 150 per header, 2,000 per field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from bot.core.grouping import FlowSummary, Notification
+from bot.core.logquery import deny_filter, explorer_url
+from bot.render import text
+from handlers import ids
+
+HEADER_LIMIT = 150
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+BUTTON_VALUE_LIMIT = 2000
+THREAD_FLOWS_LIMIT = 20
+TRUNCATED = "… (truncated)"
+LOWER_BOUND_NOTE = (
+    "Counts are lower bounds: GKE logs at most 500 lines per second per node and drops the rest."
+)
+
+Block = dict[str, Any]
+
+
+class SlackMessage(TypedDict):
+    text: str
+    blocks: list[Block]
+
+
+def escape(value: str) -> str:
+    """mrkdwn control characters, as Slack asks: https://api.slack.com/reference/surfaces/formatting."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(value: str) -> str:
+    """A code span: formatting characters inside it are shown as they are. A backtick would close
+    the span, so it becomes a look-alike."""
+    return f"`{escape(value.replace('`', 'ˋ'))}`" if value else "`?`"
+
+
+def clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def flow_line(flow: FlowSummary) -> str:
+    key = flow.key
+    return (
+        f"{code(key.source)} → {code(f'{key.destination}:{key.port_label}')} {key.direction} "
+        f"×{flow.count:,}, last {text.hhmm(flow.last_seen)}"
+    )
+
+
+def render_alert(note: Notification) -> SlackMessage:
+    title = text.title(note)
+    state = (
+        f":large_green_circle: *Quiet since {text.hhmm(note.last_seen)} UTC*"
+        if note.kind == "resolve"
+        else ":red_circle: *Active*"
+    )
+    fields = [
+        {"type": "mrkdwn", "text": clip(f"*{name}*\n{code(value)}", FIELD_LIMIT)}
+        for name, value in note.labels
+    ]
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(title, HEADER_LIMIT), "emoji": False}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": state},
+            **({"fields": fields[:10]} if fields else {}),
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": escape(text.totals(note))}},
+    ]
+    lines = [flow_line(flow) for flow in note.top_flows]
+    more = text.more_flows(note)
+    if more:
+        lines.append(f"_{escape(more)}_")
+    if lines:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip("\n".join(lines), SECTION_LIMIT)}}
+        )
+    actions = _actions(note)
+    if actions:
+        blocks.append({"type": "actions", "block_id": "netlog_alert_actions", "elements": actions})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": LOWER_BOUND_NOTE}]})
+    fallback = f"{title} ({text.state(note)}): at least {note.total:,} denied attempts"
+    return {"text": escape(fallback), "blocks": blocks}
+
+
+def _actions(note: Notification) -> list[Block]:
+    buttons: list[Block] = []
+    if note.project:
+        query = deny_filter(note.project, note.labels, note.first_seen)
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": ids.OPEN_LOGS,
+                "text": {"type": "plain_text", "text": "Open in Logs Explorer"},
+                "url": explorer_url(note.project, query, note.first_seen, note.last_seen),
+            }
+        )
+    if len(note.group_key) <= BUTTON_VALUE_LIMIT:  # a mute names the group; a longer key can't fit
+        for action_id, label in ((ids.MUTE_1H, "Mute 1 h"), (ids.MUTE_24H, "Mute 24 h")):
+            buttons.append(
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "text": {"type": "plain_text", "text": label},
+                    "value": note.group_key,
+                }
+            )
+    return buttons
+
+
+def render_thread_reply(note: Notification, flows: tuple[FlowSummary, ...]) -> SlackMessage:
+    """New flows in a group, announced once in the alert's thread."""
+    shown = flows[:THREAD_FLOWS_LIMIT]
+    heading = "New flow" if len(flows) == 1 else f"{len(flows)} new flows"
+    lines = [f"*{heading}* denied since the last update:"]
+    lines.extend(f"• {flow_line(flow)}" for flow in shown)
+    if len(flows) > len(shown):
+        lines.append(f"_+{len(flows) - len(shown)} more_")
+    body = clip("\n".join(lines), SECTION_LIMIT)
+    fallback = f"{heading} in {text.title(note)}"
+    return {
+        "text": escape(fallback),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body}}],
+    }

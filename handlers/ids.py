@@ -1,0 +1,11 @@
+"""Slack identifiers shared by handlers and renderers: command names, action and callback IDs.
+
+These are a public interface: messages already posted carry them, so renaming one breaks the
+buttons of every alert still on screen.
+"""
+
+COMMAND = "/netlog"
+
+OPEN_LOGS = "netlog_open_logs"
+MUTE_1H = "netlog_mute_1h"
+MUTE_24H = "netlog_mute_24h"

@@ -1,0 +1,508 @@
+"""A fake Slack Web API: a real HTTP server on loopback that keeps state the way Slack does.
+
+The real `slack_sdk.WebClient` (and so Bolt) talks to it through `base_url`, and a bot running in
+another process can reach it through NETLOG_SLACK_API_URL: nothing is patched, every request goes
+through the SDK's own encoding, headers and error handling. It is faithful where our code can tell
+the difference: requests arrive as POSTs to `/api/<method>`, form-encoded or JSON, with a bearer
+token; answers are HTTP 200 with `{"ok": false, "error": ...}` for API errors, 429 with
+`Retry-After` for rate limits and 5xx for outages; messages get unique, increasing `ts` strings;
+Block Kit limits are enforced with Slack's error names (`invalid_blocks` with json-pointer
+`errors`, `msg_too_long`, `no_text`); channel membership, threads, pagination cursors and edits
+behave like Slack's. Faults (5xx, 429, error codes, outages, deleted messages) can be injected.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl
+
+JSON = dict[str, Any]
+BLOCK_TYPES = {"section", "header", "actions", "context", "divider", "image", "rich_text", "input", "file"}
+BLOCK_TYPES |= {"video", "markdown"}
+SERVER_ERRORS = {500: "internal_error", 503: "service_unavailable"}
+_Answer = tuple[int, dict[str, str], JSON]  # HTTP status, extra headers, body
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_member: bool = True
+    is_archived: bool = False
+
+    def info(self) -> JSON:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "is_channel": True,
+            "is_private": self.is_private,
+            "is_member": self.is_member,
+            "is_archived": self.is_archived,
+        }
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[Any]
+    thread_ts: str | None
+    user: str
+    edits: int = 0
+
+
+@dataclass
+class Ephemeral:
+    channel: str
+    user: str
+    message_ts: str
+    text: str
+    blocks: list[Any]
+    thread_ts: str | None
+
+
+@dataclass
+class Call:
+    method: str
+    params: JSON
+    status: int
+    at: float
+    response: JSON
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: float  # math.inf for an outage
+    methods: set[str] | None
+    retry_after: int = 0
+
+
+class _ApiError(Exception):
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.body: JSON = {"ok": False, "error": error, **extra}
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in {"1", "true"}
+
+
+def _text_errors(obj: Any, limit: int, at: str, *, plain_only: bool = False) -> list[str]:
+    kinds = {"plain_text"} if plain_only else {"plain_text", "mrkdwn"}
+    if not isinstance(obj, dict) or obj.get("type") not in kinds or not isinstance(obj.get("text"), str):
+        return [f"must be a {' or '.join(sorted(kinds))} text object [json-pointer:{at}]"]
+    if not obj["text"]:
+        return [f"must be more than 0 characters [json-pointer:{at}/text]"]
+    if len(obj["text"]) > limit:
+        return [f"must be less than {limit + 1} characters [json-pointer:{at}/text]"]
+    return []
+
+
+def _element_errors(element: Any, at: str) -> list[str]:
+    if not isinstance(element, dict) or "type" not in element:
+        return [f"must be an element object [json-pointer:{at}]"]
+    errors = []
+    if element["type"] == "button":
+        errors += _text_errors(element.get("text"), 75, f"{at}/text", plain_only=True)
+    for key, limit in (("action_id", 255), ("url", 3000), ("value", 2000)):
+        if len(str(element.get(key, ""))) > limit:
+            errors.append(f"must be less than {limit + 1} characters [json-pointer:{at}/{key}]")
+    return errors
+
+
+def _context_element_errors(element: Any, at: str) -> list[str]:
+    if isinstance(element, dict) and element.get("type") == "image":
+        return []
+    return _text_errors(element, 3000, at)
+
+
+def block_errors(blocks: list[Any]) -> list[str]:
+    """Slack's Block Kit checks for the blocks we use, worded like Slack's `errors` array."""
+    errors = ["no more than 50 items allowed [json-pointer:/blocks]"] if len(blocks) > 50 else []
+    for i, block in enumerate(blocks):
+        at = f"/blocks/{i}"
+        if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
+            errors.append(f"unsupported type [json-pointer:{at}/type]")
+            continue
+        if len(str(block.get("block_id", ""))) > 255:
+            errors.append(f"must be less than 256 characters [json-pointer:{at}/block_id]")
+        kind, fields, elements = block["type"], block.get("fields", []), block.get("elements", [])
+        if kind == "section":
+            if "text" not in block and not fields:
+                errors.append(f"must provide either text or fields [json-pointer:{at}]")
+            if "text" in block:
+                errors += _text_errors(block["text"], 3000, f"{at}/text")
+            if len(fields) > 10:
+                errors.append(f"no more than 10 items allowed [json-pointer:{at}/fields]")
+            for j, item in enumerate(fields):
+                errors += _text_errors(item, 2000, f"{at}/fields/{j}")
+            if "accessory" in block:
+                errors += _element_errors(block["accessory"], f"{at}/accessory")
+        elif kind == "header":
+            errors += _text_errors(block.get("text"), 150, f"{at}/text", plain_only=True)
+        elif kind in {"actions", "context"}:
+            most = 25 if kind == "actions" else 10
+            if not elements or len(elements) > most:
+                errors.append(f"must have 1 to {most} items [json-pointer:{at}/elements]")
+            for j, element in enumerate(elements):
+                check = _element_errors if kind == "actions" else _context_element_errors
+                errors += check(element, f"{at}/elements/{j}")
+    return errors
+
+
+class FakeSlack:
+    def __init__(self, token: str = "xoxb-test-token", team: str = "T0TEAM", bot_user: str = "U0BOT") -> None:
+        self.token, self.team, self.bot_user, self.bot_id = token, team, bot_user, f"B{bot_user[1:]}"
+        self.channels: dict[str, Channel] = {}
+        self.ephemerals: list[Ephemeral] = []
+        self.calls: list[Call] = []
+        self.users: dict[str, str] = {bot_user: "netlog"}
+        self.usergroups: dict[str, list[str]] = {}
+        self._stored: dict[str, list[Message]] = {}  # per channel, top-level and replies, in post order
+        self._faults: list[_Fault] = []
+        self._outage: _Fault | None = None
+        self._errors: dict[str, list[str]] = {}
+        self._tick = 0
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._methods: dict[str, Callable[[JSON], JSON]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "conversations.join": self._join,
+            "conversations.list": self._list,
+            "conversations.info": self._info,
+            "usergroups.users.list": self._usergroup_users,
+            "users.info": self._user_info,
+        }
+
+    # -- lifecycle
+    def start(self) -> FakeSlack:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+
+    # -- state
+    def add_channel(
+        self, channel_id: str, name: str, *, is_private: bool = False, member: bool = True
+    ) -> None:
+        with self._lock:
+            self.channels[channel_id] = Channel(channel_id, name, is_private, member)
+
+    def add_user(self, user_id: str, name: str) -> None:
+        with self._lock:
+            self.users[user_id] = name
+
+    def add_usergroup(self, group_id: str, users: list[str]) -> None:
+        with self._lock:
+            self.usergroups[group_id] = list(users)
+
+    def messages(self, channel: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self._stored.get(channel, []) if m.thread_ts is None]
+
+    def replies(self, channel: str, thread_ts: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self._stored.get(channel, []) if m.thread_ts == thread_ts]
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        with self._lock:
+            self._stored[channel] = [m for m in self._stored.get(channel, []) if m.ts != ts]
+
+    # -- fault injection
+    def fail_next(self, count: int, *, status: int = 503, methods: set[str] | None = None) -> None:
+        with self._lock:
+            self._faults.append(_Fault(status, count, methods))
+
+    def rate_limit_next(self, count: int, *, retry_after: int = 1, methods: set[str] | None = None) -> None:
+        with self._lock:
+            self._faults.append(_Fault(429, count, methods, retry_after))
+
+    def outage(self, *, status: int = 503, methods: set[str] | None = None) -> None:
+        """Every call (or every call to `methods`) fails with `status` until `restore()`."""
+        with self._lock:
+            self._outage = _Fault(status, float("inf"), methods)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._outage = None
+
+    def error_next(self, method: str, error: str, count: int = 1) -> None:
+        with self._lock:
+            self._errors.setdefault(method, []).extend([error] * count)
+
+    # -- the server side
+    def handle(self, method: str, query: str, content_type: str, body: bytes, auth: str) -> _Answer:
+        """Answer one request with (HTTP status, extra headers, JSON body)."""
+        with self._lock:
+            at, token = time.monotonic(), auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+            params: JSON = dict(parse_qsl(query, keep_blank_values=True))
+            bad_json = False
+            if content_type.startswith("application/json"):
+                try:
+                    parsed = json.loads(body or b"{}")
+                except ValueError:
+                    parsed = None
+                bad_json = not isinstance(parsed, dict)
+                params.update(parsed if isinstance(parsed, dict) else {})
+            else:  # form-encoded; a form may carry the token as a field
+                params.update(parse_qsl(body.decode(), keep_blank_values=True))
+                token = token or params.pop("token", None)
+            if isinstance(params.get("blocks"), str) and params["blocks"]:
+                with contextlib.suppress(ValueError):  # if malformed, answered with invalid_blocks_format
+                    params["blocks"] = json.loads(params["blocks"])
+            status, headers, response = self._respond(method, params, token, bad_json)
+            self.calls.append(Call(method, params, status, at, response))
+            return status, headers, response
+
+    def _respond(self, method: str, params: JSON, token: str | None, bad_json: bool) -> _Answer:
+        fault = self._outage if self._outage and self._applies(self._outage, method) else None
+        fault = fault or next((f for f in self._faults if self._applies(f, method)), None)
+        if fault is not None:
+            fault.remaining -= 1
+            self._faults = [f for f in self._faults if f.remaining > 0]
+            if fault.status == 429:
+                return 429, {"Retry-After": str(fault.retry_after)}, {"ok": False, "error": "ratelimited"}
+            return fault.status, {}, {"ok": False, "error": SERVER_ERRORS.get(fault.status, "fatal_error")}
+        try:
+            if bad_json:
+                raise _ApiError("invalid_json")
+            if not token:
+                raise _ApiError("not_authed")
+            if token != self.token:
+                raise _ApiError("invalid_auth")
+            if self._errors.get(method):
+                raise _ApiError(self._errors[method].pop(0))
+            if method not in self._methods:
+                raise _ApiError("unknown_method")
+            return 200, {}, {"ok": True, **self._methods[method](params)}
+        except _ApiError as error:
+            return 200, {}, error.body
+
+    @staticmethod
+    def _applies(fault: _Fault, method: str) -> bool:
+        return fault.methods is None or method in fault.methods
+
+    def _next_ts(self) -> str:
+        self._tick += 1
+        micros = 1_700_000_000_000_000 + self._tick * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _channel(self, params: JSON, *, to_post: bool) -> Channel:
+        channel = self.channels.get(str(params.get("channel", "")))
+        if channel is None or (channel.is_private and not channel.is_member):
+            raise _ApiError("channel_not_found")  # a bot cannot see private channels it is not in
+        if to_post and channel.is_archived:
+            raise _ApiError("is_archived")
+        if to_post and not channel.is_member:
+            raise _ApiError("not_in_channel")
+        return channel
+
+    def _content(self, params: JSON, current: Message | None = None) -> tuple[str, list[Any]]:
+        text = str(params.get("text") or "")
+        blocks = params.get("blocks") or ([] if current is None or "blocks" in params else current.blocks)
+        if not isinstance(blocks, list):
+            raise _ApiError("invalid_blocks_format")
+        errors = block_errors(blocks)
+        if errors:
+            raise _ApiError(
+                "invalid_blocks",
+                errors=errors,
+                response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
+            )
+        if len(text) > 40_000:
+            raise _ApiError("msg_too_long")
+        if not text.strip() and not blocks and not params.get("attachments"):
+            raise _ApiError("no_text")
+        return text, blocks
+
+    def _message_json(self, msg: Message) -> JSON:
+        body = {
+            "type": "message",
+            "text": msg.text,
+            "user": msg.user,
+            "bot_id": self.bot_id,
+            "ts": msg.ts,
+            "team": self.team,
+            "blocks": msg.blocks,
+        }
+        return body | ({"thread_ts": msg.thread_ts} if msg.thread_ts else {})
+
+    def _auth_test(self, params: JSON) -> JSON:
+        return {
+            "url": f"https://{self.team.lower()}.slack.com/",
+            "team": "Fake Team",
+            "team_id": self.team,
+            "user": self.users[self.bot_user],
+            "user_id": self.bot_user,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _post(self, params: JSON) -> JSON:
+        channel = self._channel(params, to_post=True)
+        text, blocks = self._content(params)
+        thread_ts = str(params.get("thread_ts") or "") or None
+        stored = self._stored.setdefault(channel.id, [])
+        if thread_ts and not any(m.ts == thread_ts and m.thread_ts is None for m in stored):
+            raise _ApiError("thread_not_found")
+        msg = Message(channel.id, self._next_ts(), text, blocks, thread_ts, self.bot_user)
+        stored.append(msg)
+        return {"channel": channel.id, "ts": msg.ts, "message": self._message_json(msg)}
+
+    def _update(self, params: JSON) -> JSON:
+        channel = self._channel(params, to_post=False)
+        ts = str(params.get("ts", ""))
+        msg = next((m for m in self._stored.get(channel.id, []) if m.ts == ts), None)
+        if msg is None:
+            raise _ApiError("message_not_found")
+        msg.text, msg.blocks = self._content(params, msg)
+        msg.edits += 1
+        return {"channel": channel.id, "ts": ts, "text": msg.text, "message": self._message_json(msg)}
+
+    def _post_ephemeral(self, params: JSON) -> JSON:
+        channel = self._channel(params, to_post=True)
+        if not params.get("user"):
+            raise _ApiError("user_not_in_channel")
+        text, blocks = self._content(params)
+        ts, thread_ts = self._next_ts(), str(params.get("thread_ts") or "") or None
+        self.ephemerals.append(Ephemeral(channel.id, str(params["user"]), ts, text, blocks, thread_ts))
+        return {"message_ts": ts}
+
+    def _join(self, params: JSON) -> JSON:
+        channel = self.channels.get(str(params.get("channel", "")))
+        if channel is None:
+            raise _ApiError("channel_not_found")
+        if channel.is_private:
+            raise _ApiError("method_not_supported_for_channel_type")
+        if channel.is_archived:
+            raise _ApiError("is_archived")
+        already = {"warning": "already_in_channel", "response_metadata": {"warnings": ["already_in_channel"]}}
+        extra = already if channel.is_member else {}
+        channel.is_member = True
+        return {"channel": channel.info(), **extra}
+
+    def _list(self, params: JSON) -> JSON:
+        types = set(str(params.get("types") or "public_channel").split(","))
+        skip_archived = _flag(params.get("exclude_archived"))
+        visible = [
+            c
+            for c in self.channels.values()
+            if ("private_channel" if c.is_private else "public_channel") in types
+            and (c.is_member or not c.is_private)
+            and not (skip_archived and c.is_archived)
+        ]
+        try:
+            limit = min(int(params.get("limit") or 100), 1000)
+        except ValueError as error:
+            raise _ApiError("invalid_limit") from error
+        cursor, limit = str(params.get("cursor") or ""), limit if limit > 0 else 100
+        try:  # opaque to clients, like Slack's base64 cursors
+            start = (
+                int(base64.b64decode(cursor, validate=True).decode().removeprefix("offset:")) if cursor else 0
+            )
+        except ValueError as error:
+            raise _ApiError("invalid_cursor") from error
+        if start < 0:
+            raise _ApiError("invalid_cursor")
+        end = start + limit
+        next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(visible) else ""
+        return {
+            "channels": [c.info() for c in visible[start:end]],
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    def _info(self, params: JSON) -> JSON:
+        return {"channel": self._channel(params, to_post=False).info()}
+
+    def _usergroup_users(self, params: JSON) -> JSON:
+        group = str(params.get("usergroup", ""))
+        if group not in self.usergroups:
+            raise _ApiError("no_such_subgroup")
+        return {"users": list(self.usergroups[group])}
+
+    def _user_info(self, params: JSON) -> JSON:
+        user = str(params.get("user", ""))
+        if user not in self.users:
+            raise _ApiError("user_not_found")
+        name = self.users[user]
+        return {
+            "user": {
+                "id": user,
+                "team_id": self.team,
+                "name": name,
+                "real_name": name,
+                "deleted": False,
+                "is_bot": user == self.bot_user,
+                "profile": {"real_name": name, "display_name": name},
+            }
+        }
+
+
+def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            path, _, query = self.path.partition("?")
+            if not path.startswith("/api/"):
+                self.send_error(404)
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            content_type, auth = self.headers.get("Content-Type", ""), self.headers.get("Authorization", "")
+            status, headers, response = fake.handle(
+                path.removeprefix("/api/"), query, content_type, body, auth
+            )
+            data = json.dumps(response).encode()
+            self.send_response(status)
+            headers |= {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data))}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST  # Slack accepts GET with query parameters too
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler

@@ -1,0 +1,534 @@
+"""The command line as a user meets it: `demo`, `replay`, `check` and `ingest`'s refusals.
+
+The real CLI runs as a subprocess (`python -m bot` and the `netlog-bot` console script) where the
+exit code, stdin or the process boundary matter, and in-process through `bot.cli.main` elsewhere.
+The host's NETLOG_*/SLACK_*/GOOGLE_CLOUD_PROJECT never leak in, and every database lives in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.store import Store
+from bot.cli import main
+
+#: Settings EnvSettings reads besides the NETLOG_/SLACK_ prefixes.
+OTHER_SETTINGS = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "KUBECONFIG")
+CONSOLE_SCRIPT = Path(sys.executable).with_name("netlog-bot")
+DEMO_CHANNELS = ("#payments-oncall", "#netlog", "#staging-noise")
+HEADER = re.compile(r"^── (\S+) · \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC · (.+) ─────$", re.MULTILINE)
+
+# The sample payloads of shared/reference/gke-network-policy-logging.md section 2, verbatim:
+# a deny, an allow, a deny towards a node, an allow to the metadata server, and the older format.
+SAMPLE_PAYLOADS = [
+    {
+        "connection": {
+            "src_ip": "10.84.1.8",
+            "dest_ip": "10.84.0.11",
+            "src_port": 45084,
+            "dest_port": 8080,
+            "protocol": "tcp",
+            "direction": "ingress",
+        },
+        "disposition": "deny",
+        "src": {
+            "pod_name": "client-deny-5689846f5b-cqqsj",
+            "workload_kind": "ReplicaSet",
+            "workload_name": "client-deny-5689846f5b",
+            "pod_namespace": "default",
+            "namespace": "default",
+        },
+        "dest": {
+            "pod_name": "test-service-745c798fc9-hzpxt",
+            "workload_kind": "ReplicaSet",
+            "workload_name": "test-service-745c798fc9",
+            "pod_namespace": "default",
+            "namespace": "default",
+        },
+        "count": 1,
+        "timestamp": "2020-06-13T21:30:22.292379064Z",
+    },
+    {
+        "connection": {
+            "src_ip": "10.84.1.7",
+            "dest_ip": "10.84.0.11",
+            "src_port": 55644,
+            "dest_port": 8080,
+            "protocol": "tcp",
+            "direction": "ingress",
+        },
+        "disposition": "allow",
+        "policies": [{"kind": "NetworkPolicy", "name": "np", "namespace": "default"}],
+        "src": {
+            "pod_name": "client-allow-7b78d7c957-zkn54",
+            "workload_kind": "ReplicaSet",
+            "workload_name": "client-allow-7b78d7c957",
+            "pod_namespace": "default",
+            "namespace": "default",
+        },
+        "dest": {
+            "pod_name": "test-service-745c798fc9-hzpxt",
+            "workload_kind": "ReplicaSet",
+            "workload_name": "test-service-745c798fc9",
+            "pod_namespace": "default",
+            "namespace": "default",
+        },
+        "count": 1,
+        "timestamp": "2020-06-13T21:29:31.445836587Z",
+    },
+    {
+        "connection": {
+            "src_ip": "10.84.1.6",
+            "dest_ip": "10.128.0.9",
+            "src_port": 45084,
+            "dest_port": 22,
+            "protocol": "tcp",
+            "direction": "ingress",
+        },
+        "disposition": "deny",
+        "src": {
+            "pod_name": "client-deny-5689846f5b-cqqsj",
+            "workload_kind": "ReplicaSet",
+            "workload_name": "client-deny-5689846f5b",
+            "pod_namespace": "default",
+            "namespace": "default",
+        },
+        "dest": {"node_name": "gke-demo-default-pool-e8df3298-412p", "workload_kind": "Node"},
+        "count": 1,
+        "timestamp": "2020-06-13T21:32:00.000000001Z",
+    },
+    {
+        "src": {
+            "namespace": "default",
+            "pod_namespace": "default",
+            "workload_name": "client-allow",
+            "pod_name": "client-allow-ffdfccbd5-d4cqp",
+            "workload_kind": "Deployment",
+        },
+        "dest": {"instance": "169.254.169.254"},
+        "connection": {
+            "direction": "egress",
+            "dest_port": 53,
+            "src_ip": "10.84.1.6",
+            "src_port": 45084,
+            "protocol": "udp",
+            "dest_ip": "169.254.169.254",
+        },
+        "disposition": "allow",
+        "policies": [{"kind": "FQDNNetworkPolicy", "namespace": "default", "name": "client-allow"}],
+        "count": 1,
+        "timestamp": "2020-06-13T21:32:00.000000001Z",
+    },
+    {
+        "connection": {
+            "src_ip": "10.84.1.8",
+            "dest_ip": "10.84.0.11",
+            "src_port": 45084,
+            "dest_port": 8080,
+            "protocol": "tcp",
+            "direction": "ingress",
+        },
+        "disposition": "deny",
+        "src": {"pod_name": "client-deny-5689846f5b-cqqsj", "pod_namespace": "default"},
+        "dest": {"pod_name": "test-service-745c798fc9-hzpxt", "pod_namespace": "default"},
+        "count": 1,
+        "timestamp": "2020-06-13T21:30:22.292379064Z",
+    },
+]
+START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+DENY_FLOW = "default/client-deny → default/test-service:8080/tcp  ingress  ×2"
+NODE_FLOW = "default/client-deny → node/gke-demo-default-pool-e8df3298-412p:22/tcp  ingress  ×1"
+
+
+def log_entries() -> list[dict[str, Any]]:
+    """The samples in LogEntry envelopes, 65 s apart (oldest first); the entry timestamp wins."""
+    entries = []
+    for number, payload in enumerate(SAMPLE_PAYLOADS):
+        at = START + timedelta(seconds=65 * number)
+        entries.append(
+            {
+                "insertId": f"sample{number}",
+                "logName": "projects/my-project/logs/policy-action",
+                "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z",
+                "receiveTimestamp": (at + timedelta(seconds=8)).isoformat().replace("+00:00", "Z"),
+                "resource": {
+                    "type": "k8s_node",
+                    "labels": {
+                        "project_id": "my-project",
+                        "location": "us-central1",
+                        "cluster_name": "demo",
+                        "node_name": "gke-demo-default-pool-e8df3298-412p",
+                    },
+                },
+                "jsonPayload": payload,
+            }
+        )
+    return entries
+
+
+def json_lines() -> str:
+    lines = [json.dumps(entry) for entry in log_entries()]
+    lines.insert(2, "this line is junk")
+    return "\n".join(lines) + "\n"
+
+
+def alerts_part(output: str) -> str:
+    return output.split("── summary ─────", 1)[0]
+
+
+def clean_environ(tmp_path: Path) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("NETLOG_", "SLACK_")) and name not in OTHER_SETTINGS
+    }
+    env["NETLOG_DB_URL"] = f"sqlite:///{tmp_path / 'netlog.db'}"
+    return env
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+    seconds: float
+    folder: Path
+
+
+@dataclass(frozen=True)
+class Launch:
+    command: list[str]
+    folder: Path
+    env: dict[str, str]
+    stdin: str | None = None
+
+
+def run_all(launches: dict[str, Launch]) -> dict[str, Run]:
+    """Starts every process at once (each spends about a second importing), then collects them."""
+    started = time.monotonic()
+    processes = {
+        name: subprocess.Popen(
+            launch.command,
+            cwd=launch.folder,
+            env=clean_environ(launch.folder) | launch.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        for name, launch in launches.items()
+    }
+    runs = {}
+    try:
+        for name, process in processes.items():
+            out, err = process.communicate(launches[name].stdin, timeout=60)
+            runs[name] = Run(process.returncode, out, err, time.monotonic() - started, launches[name].folder)
+    finally:
+        for process in processes.values():
+            process.kill()
+    return runs
+
+
+def module_bot(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot", *args]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """The subprocess runs of this file, side by side: `python -m bot` and the console script."""
+    assert CONSOLE_SCRIPT.exists(), f"{CONSOLE_SCRIPT} is missing: run `pip install -e .[dev]` in the venv"
+    folder = {name: tmp_path_factory.mktemp(name) for name in ("demo", "script", "stdin", "bad", "configs")}
+    bad_config = write_config(folder["configs"], "grouping:\n  group_wait: soon\n")
+    (folder["bad"] / "entries.jsonl").write_text(json_lines(), encoding="utf-8")
+    # The demo runs its embedded config, so a broken NETLOG_CONFIG must change nothing.
+    broken = {"NETLOG_CONFIG": str(bad_config)}
+    return run_all(
+        {
+            "demo": Launch(module_bot("demo"), folder["demo"], {}),
+            "script": Launch([str(CONSOLE_SCRIPT), "demo", "--seed", "7"], folder["script"], broken),
+            "stdin": Launch(module_bot("replay", "-"), folder["stdin"], {}, json_lines()),
+            "bad": Launch(module_bot("replay", "entries.jsonl"), folder["bad"], broken),
+        }
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """For in-process runs: no settings from the host, the default store in tmp_path, cwd there too."""
+    for name in list(os.environ):
+        if name.startswith(("NETLOG_", "SLACK_")) or name in OTHER_SETTINGS:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NETLOG_DB_URL", f"sqlite:///{tmp_path / 'netlog.db'}")
+    monkeypatch.chdir(tmp_path)
+    pipeline_log = logging.getLogger("bot.pipeline")
+    level = pipeline_log.level
+    yield tmp_path
+    pipeline_log.setLevel(level)  # main() quiets it for the whole process
+
+
+def write_config(folder: Path, text: str) -> Path:
+    path = folder / "netlog.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(runs: dict[str, Run]) -> str:
+    return runs["demo"].out
+
+
+def test_demo_exits_zero_quickly_and_leaves_nothing_behind(runs: dict[str, Run]) -> None:
+    for run in (runs["demo"], runs["script"]):
+        assert run.code == 0, run.err
+        assert "Traceback" not in run.err
+        assert run.seconds < 15
+        assert list(run.folder.iterdir()) == []
+
+
+def test_demo_is_deterministic_and_the_console_script_says_the_same(runs: dict[str, Run]) -> None:
+    # two processes, the same (default) seed: the same text, byte for byte
+    assert runs["demo"].out == runs["script"].out
+
+
+def test_demo_posts_grouped_alerts_to_the_routed_channels(demo: str) -> None:
+    headers = HEADER.findall(demo)
+    assert {channel for channel, _ in headers} == set(DEMO_CHANNELS)
+    assert {action for _, action in headers} == {"new message", "edits message"}
+    # every channel's first block opens a message, later ones edit it
+    for channel in DEMO_CHANNELS:
+        actions = [action for name, action in headers if name == channel]
+        assert actions[0] == "new message"
+        assert "edits message" in actions[1:]
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "new message",
+        "edits message",
+        "quiet since ",
+        "at least ",
+        "↳ in thread: new flow ",
+        "metadata-server (169.254.169.254):80/tcp",
+        ":icmp  ingress",
+        "node/gke-prod-us-pool-2-31fa-q2pc → checkout/web:8080/tcp",
+        "Denied connections — prod-eu / payments",
+        "Denied connections — staging / default",
+    ],
+)
+def test_demo_shows(demo: str, phrase: str) -> None:
+    assert phrase in demo
+
+
+def test_demo_summary_counts_duplicates_and_rejects_by_code(demo: str) -> None:
+    summary = demo.split("── summary ─────", 1)[1]
+    counts = re.search(
+        r"(\d+) messages: (\d+) events stored, (\d+) duplicates skipped \(same insertId\), (\d+) rejected",
+        summary,
+    )
+    assert counts, summary
+    messages, stored, duplicates, rejected = (int(group) for group in counts.groups())
+    assert duplicates == 2  # one deny delivered three times
+    assert rejected == 4
+    assert stored + duplicates + rejected == messages
+    assert (
+        "rejected messages kept for inspection: bad_type ×1, no_connection ×1, not_json ×1, wrong_log ×1"
+        in (summary)
+    )
+    assert re.search(r"channels: #netlog \(\d+\), #payments-oncall \(\d+\), #staging-noise \(\d+\)", summary)
+
+
+def test_demo_prints_no_raw_json(demo: str) -> None:
+    assert "{" not in demo
+    assert "}" not in demo
+    assert '"insertId"' not in demo
+
+
+# --- replay --------------------------------------------------------------------------------------
+
+
+def test_replay_prints_the_alerts_and_the_summary(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = env / "entries.jsonl"
+    source.write_text(json_lines(), encoding="utf-8")
+    assert main(["replay", str(source)]) == 0
+    out = capsys.readouterr().out
+    headers = HEADER.findall(out)
+    assert headers[0] == ("#netlog", "new message")
+    assert {channel for channel, _ in headers} == {"#netlog"}
+    assert "Denied connections — demo / default  [active]" in out
+    assert f"    {DENY_FLOW}" in out  # the older format's entry folds into the same flow
+    assert NODE_FLOW in out
+    assert "Denied connections — demo / default  [quiet since 10:04 UTC]" in out
+    assert "allow" not in alerts_part(out)  # allow entries are stored, never alerted
+    assert "6 messages: 5 events stored, 0 duplicates skipped (same insertId), 1 rejected" in out
+    assert "rejected messages kept for inspection: not_json ×1" in out
+    assert not (env / "netlog.db").exists()  # replay uses a temporary store unless --db
+
+
+def test_replay_of_gcloud_json_output_gives_the_same_alerts(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines, array = env / "entries.jsonl", env / "entries.json"
+    lines.write_text(json_lines(), encoding="utf-8")
+    # `gcloud logging read --format=json`: one indented array, newest first
+    array.write_text(json.dumps(log_entries()[::-1], indent=2), encoding="utf-8")
+    assert main(["replay", str(lines)]) == 0
+    from_lines = capsys.readouterr().out
+    assert main(["replay", str(array)]) == 0
+    from_array = capsys.readouterr().out
+    assert alerts_part(from_array) == alerts_part(from_lines)
+    assert HEADER.search(from_array)
+    assert "5 messages: 5 events stored, 0 duplicates skipped (same insertId), 0 rejected" in from_array
+
+
+def test_replay_reads_stdin(runs: dict[str, Run]) -> None:
+    run = runs["stdin"]
+    assert run.code == 0, run.err
+    assert DENY_FLOW in run.out
+    assert "6 messages: 5 events stored, 0 duplicates skipped (same insertId), 1 rejected" in run.out
+    assert "Traceback" not in run.err
+
+
+def test_replay_db_keeps_the_store(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = env / "entries.jsonl"
+    source.write_text(json_lines(), encoding="utf-8")
+    path = env / "kept.db"
+    url = f"sqlite:///{path}"
+    assert main(["replay", str(source), "--db", url]) == 0
+    capsys.readouterr()
+    assert path.exists()
+    store = Store(url)
+    try:
+        assert store.event_count() == 5
+        assert store.reject_count() == 1
+        assert sorted(store.insert_ids()) == [f"sample{n}" for n in range(5)]
+    finally:
+        store.close()
+    # the same file again: every entry is a duplicate, nothing is announced twice
+    assert main(["replay", str(source), "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "0 events stored, 5 duplicates skipped (same insertId)" in out
+    assert HEADER.search(out) is None
+
+
+def test_replay_routes_by_the_config_file(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(
+        env,
+        "slack: {default_channel: C0123}\n"
+        "routes:\n"
+        '  - {match: {namespace: "def*"}, channel: "#team-default"}\n'
+        "networks: {10.128.0.0/20: nodes}\n",
+    )
+    monkeypatch.setenv("NETLOG_CONFIG", str(config))
+    source = env / "entries.jsonl"
+    source.write_text(json_lines(), encoding="utf-8")
+    assert main(["replay", str(source)]) == 0
+    out = capsys.readouterr().out
+    channels = {channel for channel, _ in HEADER.findall(out)}
+    assert channels == {"#team-default", "C0123"}  # the node's deny has no namespace: default channel
+    assert "channels: #team-default (3), C0123 (2)" in out or "channels: C0123 (2), #team-default (3)" in out
+
+
+def test_replay_with_an_invalid_config_exits_2_naming_the_key(runs: dict[str, Run]) -> None:
+    run = runs["bad"]
+    assert run.code == 2
+    assert run.out == ""
+    assert re.match(
+        r"netlog-bot: \S+/netlog\.yaml: grouping\.group_wait: 'soon' is not a duration", run.err
+    ), run.err
+    assert "Traceback" not in run.err
+
+
+def test_replay_of_a_missing_file_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "no-such-file.jsonl"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == "netlog-bot: [Errno 2] No such file or directory: 'no-such-file.jsonl'"
+
+
+def test_replay_of_a_binary_file_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "entries.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 gzip, not text")
+    assert main(["replay", "entries.jsonl.gz"]) == 2
+    assert capsys.readouterr().err.strip() == "netlog-bot: entries.jsonl.gz: not UTF-8 text (byte 1)"
+
+
+def test_replay_of_a_broken_json_array_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "entries.json").write_text('[{"insertId": "a"},', encoding="utf-8")
+    assert main(["replay", "entries.json"]) == 2
+    assert "looks like a JSON array but is not valid JSON" in capsys.readouterr().err
+
+
+# --- check and ingest ----------------------------------------------------------------------------
+
+
+def test_check_reports_the_settings_and_the_store(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(
+        env, 'slack: {default_channel: C0123}\nroutes:\n  - {match: {cluster: "p*"}, channel: C1}\n'
+    )
+    monkeypatch.setenv("NETLOG_CONFIG", str(config))
+    monkeypatch.setenv("NETLOG_SUBSCRIPTION", "netlog-bot")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"settings: OK (config file: {config})"
+    assert re.fullmatch(rf"store: sqlite:///{re.escape(str(env))}/netlog\.db at schema version \d+", out[1])
+    assert out[2] == "routes: 1, default channel C0123"
+    assert out[3] == "subscription: projects/my-project/subscriptions/netlog-bot"
+    assert (env / "netlog.db").exists()
+
+
+def test_check_without_a_config_says_built_in_defaults(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "settings: OK (config file: none, built-in defaults)" in out
+    assert "subscription" not in out
+
+
+def test_check_refuses_a_short_subscription_without_a_project(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETLOG_SUBSCRIPTION", "netlog-bot")
+    assert main(["check"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "netlog-bot: NETLOG_SUBSCRIPTION is a short name, so GOOGLE_CLOUD_PROJECT must name the project"
+    )
+    assert "settings: OK" not in captured.out  # it is not OK
+    assert list(env.iterdir()) == []  # not even the database file
+
+
+def test_ingest_without_a_subscription_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "netlog-bot: NETLOG_SUBSCRIPTION is not set: name the Pub/Sub subscription fed by the log sink"
+    )
+    assert not (env / "netlog.db").exists()
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
