@@ -7,25 +7,36 @@ import logging
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import yaml
+from slack_bolt import App
 
+import handlers
+from bot.adapters.http import HttpServer, wsgi_app
 from bot.adapters.pubsub import IngestError, PubSubIngest
+from bot.adapters.slack import SlackFailure, SlackGateway, make_client
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage, RejectedEntry, parse_message
+from bot.core.grouping import Grouper
+from bot.delivery import Delivery
 from bot.demo.player import Timed, play, print_summary
 from bot.demo.traffic import generate
-from bot.pipeline import store_messages
+from bot.pipeline import GroupingWorker, store_messages
 from bot.settings import EnvSettings, Settings, SettingsError, parse_file_config
 
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = timedelta(hours=1)
+GROUPING_TICK = 1.0
+DELIVERY_TICK = 0.2
+#: Kubernetes sends SIGKILL 30 s after SIGTERM; everything below fits in ~25 s.
+DRAIN_INGEST = 12.0
+DRAIN_DELIVERY = 8.0
 
 
 def utcnow() -> datetime:
@@ -172,3 +183,162 @@ def check(settings: Settings, out: TextIO) -> int:
     finally:
         store.close()
     return 0
+
+
+class Loop:
+    """Calls `work` every `interval` seconds in a thread until stopped; an error is logged, not fatal."""
+
+    def __init__(self, name: str, work: Callable[[], object], interval: float) -> None:
+        self.name = name
+        self.work = work
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"netlog-{name}", daemon=True)
+        self.last_ok: datetime | None = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.work()
+                self.last_ok = utcnow()
+            except Exception:
+                log.exception("%s: failed; retrying in %.0f s", self.name, max(self.interval, 1.0))
+                self._stop.wait(max(self.interval, 1.0))
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+def slack_credentials(settings: Settings) -> tuple[str, str | None, str | None]:
+    """(bot token, signing secret, app token); HTTP mode needs the signing secret, Socket Mode not."""
+    env = settings.env
+    if env.slack_bot_token is None:
+        raise SettingsError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-...) of the app")
+    app_token = env.slack_app_token.get_secret_value() if env.slack_app_token else None
+    secret = env.slack_signing_secret.get_secret_value() if env.slack_signing_secret else None
+    if app_token is None and secret is None:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode verifies every Slack request with it "
+            "(or set SLACK_APP_TOKEN to use Socket Mode)"
+        )
+    return env.slack_bot_token.get_secret_value(), secret, app_token
+
+
+class Runtime:
+    """Everything `run` starts, in start order; `stop` undoes it in reverse, draining on the way."""
+
+    def __init__(self, settings: Settings) -> None:
+        token, secret, app_token = slack_credentials(settings)
+        subscription = settings.subscription_path()
+        client = make_client(token, settings.env.slack_api_url)
+        gateway = SlackGateway(client)
+        try:
+            identity = gateway.auth_test()
+        except SlackFailure as failure:
+            raise SettingsError(
+                f"Slack refused SLACK_BOT_TOKEN at auth.test: {failure.advice('auth.test')}"
+            ) from None
+        log.info("slack: connected to %s as %s", identity.team, identity.user)
+        self.store = store = open_store(settings)
+        self.bolt = App(
+            client=client,
+            signing_secret=secret,
+            token_verification_enabled=False,  # auth.test just ran
+            request_verification_enabled=app_token is None,  # Socket Mode frames are not signed
+        )
+        handlers.register(self.bolt)
+        networks = settings.networks
+        self.ingest = PubSubIngest(
+            subscription, lambda batch: store_messages(store, batch, networks, utcnow())
+        )
+        self.worker = GroupingWorker(store, Grouper(settings.grouping_policy, settings.routing))
+        self.delivery = Delivery(store, gateway, utcnow)
+        self.loops = [
+            Loop("grouping", lambda: self.worker.step(utcnow()), GROUPING_TICK),
+            Loop("delivery", self.delivery.deliver_due, DELIVERY_TICK),
+            Loop("retention", lambda: purge(store, settings), PURGE_EVERY.total_seconds()),
+        ]
+        self.server = HttpServer(
+            wsgi_app(None if app_token else self.bolt, self.health), settings.env.http_port
+        )
+        self.socket_mode: Any = None
+        if app_token:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            self.socket_mode = SocketModeHandler(self.bolt, app_token)
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        loops = all(loop.alive for loop in self.loops)
+        ingesting = not self.ingest.stopped.is_set()
+        details: dict[str, object] = {"ingest": ingesting, "loops": loops}
+        try:
+            details["outbox_backlog"] = self.store.outbox_backlog()
+        except Exception:
+            details["store"] = "unreachable"
+            return False, details
+        return loops and ingesting, details
+
+    def start(self) -> None:
+        self.server.start()
+        if self.socket_mode is not None:
+            self.socket_mode.connect()
+        self.ingest.start()
+        for loop in self.loops:
+            loop.start()
+        log.info("run: started (%s mode)", "Socket" if self.socket_mode else "HTTP")
+
+    def stop(self) -> None:
+        log.info("run: draining")
+        self.ingest.stop(timeout=DRAIN_INGEST)
+        for loop in self.loops:
+            loop.stop()
+        drain(self.worker, self.delivery, self.store)
+        if self.socket_mode is not None:
+            self.socket_mode.close()
+        self.server.stop()
+        self.store.close()
+        log.info("run: stopped")
+
+
+def run_bot(settings: Settings) -> int:
+    """`netlog-bot run`: ingest, grouping, Slack delivery and the Bolt app in one process."""
+    runtime = Runtime(settings)
+    shutdown = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: shutdown.set())
+    runtime.start()
+    try:
+        while not shutdown.is_set() and not runtime.ingest.stopped.is_set():
+            shutdown.wait(0.5)
+        if runtime.ingest.stopped.is_set():
+            runtime.ingest.wait()
+    except IngestError as error:
+        log.error("ingest stopped: %s", error)
+        return 1
+    finally:
+        runtime.stop()
+    return 0
+
+
+def drain(worker: GroupingWorker, delivery: Delivery, store: Store) -> None:
+    """Fold what ingest stored last and try to deliver the backlog; what is left stays queued."""
+    try:
+        worker.catch_up(utcnow())
+        deadline = utcnow() + timedelta(seconds=DRAIN_DELIVERY)
+        while store.outbox_backlog() and utcnow() < deadline:
+            if not delivery.deliver_due():
+                threading.Event().wait(DELIVERY_TICK)
+        left = store.outbox_backlog()
+        if left:
+            log.warning("run: %d Slack messages stay queued in the outbox for the next start", left)
+    except Exception:
+        log.exception("run: draining failed; the outbox keeps what was not delivered")

@@ -1,4 +1,4 @@
-"""Command line: `netlog-bot {demo,replay,ingest,check}` (also `python -m bot`)."""
+"""Command line: `netlog-bot {run,demo,replay,ingest,check}` (also `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--db", help="keep the replay in this database URL instead of a temporary SQLite file"
     )
+    commands.add_parser(
+        "run", help="the bot: ingest, grouping, Slack alerts and the Slack app, until SIGTERM"
+    )
     commands.add_parser("ingest", help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM")
     commands.add_parser("check", help="validate the settings and the store, then exit")
     return parser
@@ -58,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return app.run_replay(source, settings, sys.stdout, args.db)
         if args.command == "ingest":
             return app.run_ingest(settings)
+        if args.command == "run":
+            return app.run_bot(settings)
         return app.check(settings, sys.stdout)
     except SettingsError as error:
         print(f"netlog-bot: {error}", file=sys.stderr)

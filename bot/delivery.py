@@ -88,21 +88,30 @@ class Delivery:
             latest = replace(notes[-1], new_flows=_union(notes))
             ts = self._edit(channel_id, state, latest)
             self.store.complete_delivery(
-                [item.id for item in run], self.clock(), message=(latest.group_id, channel_id, ts), follow_up=_thread(latest)
+                [item.id for item in run],
+                self.clock(),
+                message=(latest.group_id, channel_id, ts),
+                follow_up=_thread(latest),
             )
 
     def _edit(self, channel_id: str, state: ChannelState, note: Notification) -> str:
         known = self.store.message_for(note.group_id)
         if known is None:  # its post never went out (or was purged): post this state instead
-            return self._call(channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note)
+            return self._call(
+                channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note
+            )
         known_channel, ts = known
         try:
-            self._call(known_channel, state, lambda: self.slack.update(known_channel, ts, render_alert(note)), note)
+            self._call(
+                known_channel, state, lambda: self.slack.update(known_channel, ts, render_alert(note)), note
+            )
         except SlackFailure as failure:
             if failure.kind != "message_gone":
                 raise
             log.info("delivery: the alert message in %s was deleted; posting it again", known_channel)
-            return self._call(channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note)
+            return self._call(
+                channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note
+            )
         return ts
 
     def _reply(self, channel_id: str, item: OutboxItem) -> None:
@@ -118,7 +127,9 @@ class Delivery:
             self.slack.post(channel_id, message)  # the alert was deleted: say it in the channel
         self.store.complete_delivery([item.id], self.clock())
 
-    def _call(self, channel_id: str, state: ChannelState, send: Callable[[], str | None], note: Notification) -> str:
+    def _call(
+        self, channel_id: str, state: ChannelState, send: Callable[[], str | None], note: Notification
+    ) -> str:
         """`send`, joining the channel once if needed, and falling back to plain text if Slack
         refuses the blocks (a renderer bug must not hold alerts back)."""
         try:
@@ -130,7 +141,11 @@ class Delivery:
                 self.slack.join(channel_id)
                 result = send()
             elif failure.kind == "bad_payload":
-                log.error("delivery: Slack refused the blocks of %s (%s); sending plain text", note.group_id, failure.error)
+                log.error(
+                    "delivery: Slack refused the blocks of %s (%s); sending plain text",
+                    note.group_id,
+                    failure.error,
+                )
                 plain: SlackMessage = {"text": render_alert(note)["text"], "blocks": []}
                 result = self.slack.post(channel_id, plain)
             else:
@@ -146,10 +161,17 @@ class Delivery:
         state.failures += 1
         if failure.kind == "unavailable":
             delay = min(MAX_BACKOFF, timedelta(seconds=2 ** (state.failures - 1)))
-            log.warning("delivery: Slack unavailable (%s); retrying %s in %.0f s", failure.error, channel, delay.total_seconds())
+            log.warning(
+                "delivery: Slack unavailable (%s); retrying %s in %.0f s",
+                failure.error,
+                channel,
+                delay.total_seconds(),
+            )
         else:
             delay = PERMANENT_RETRY
-            log.error("delivery: %s. Will retry in %d min.", failure.advice(channel), delay.total_seconds() // 60)
+            log.error(
+                "delivery: %s. Will retry in %d min.", failure.advice(channel), delay.total_seconds() // 60
+            )
             self.store.note_outbox_error([item.id], failure.advice(channel))
         state.next_call = now + delay
         if failure.workspace_wide:

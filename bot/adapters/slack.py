@@ -8,13 +8,12 @@ alerts instead of blocking a thread or dropping them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-
-from bot.render.blocks import SlackMessage
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +77,15 @@ class SlackGateway:
             str(response.get("team", "")), str(response.get("user", "")), str(response.get("bot_id", ""))
         )
 
-    def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> str:
+    def post(self, channel: str, message: Mapping[str, Any], thread_ts: str | None = None) -> str:
+        """`message` is `{"text": ..., "blocks": [...]}`, as the renderers make it. Returns its ts."""
         kwargs: dict[str, Any] = {"channel": channel, "text": message["text"], "blocks": message["blocks"]}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         response = self._call("chat_postMessage", unfurl_links=False, unfurl_media=False, **kwargs)
         return str(response["ts"])
 
-    def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+    def update(self, channel: str, ts: str, message: Mapping[str, Any]) -> None:
         self._call("chat_update", channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
 
     def join(self, channel: str) -> None:

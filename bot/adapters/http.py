@@ -1,0 +1,55 @@
+"""The bot's HTTP port: `/slack/events` (HTTP mode) and `/healthz` (always), served by waitress,
+a production WSGI server, in a background thread so the composition root can stop it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress.server import create_server
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+Health = Callable[[], tuple[bool, dict[str, object]]]
+
+
+def wsgi_app(bolt: App | None, health: Health) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    slack = SlackRequestHandler(bolt) if bolt is not None else None
+
+    def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            healthy, details = health()
+            body = json.dumps({"status": "ok" if healthy else "unhealthy", **details}).encode()
+            status = "200 OK" if healthy else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if slack is not None and path == "/slack/events":
+            return slack(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return serve
+
+
+class HttpServer:
+    def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], port: int) -> None:
+        # Bolt acks within 3 s from the request thread and runs listeners in its own pool, so a
+        # handful of request threads is plenty.
+        self._server = create_server(app, host="0.0.0.0", port=port, threads=8, ident="netlog-bot")
+        self._thread = threading.Thread(target=self._server.run, name="netlog-http", daemon=True)
+        self.port = port
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("http: listening on port %d (/slack/events, /healthz)", self.port)
+
+    def stop(self) -> None:
+        self._server.close()
+        self._thread.join(5)

@@ -1,0 +1,219 @@
+"""Delivery of the outbox to a fake Slack (real HTTP, real WebClient), on SQLite and PostgreSQL:
+post then edit in place, coalesced edits, thread replies, pacing, 429/5xx/permanent errors, joins,
+deleted messages. The clock is a manual one: delivery never reads the real time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.adapters.slack import SlackGateway, make_client
+from bot.adapters.store import Store
+from bot.core.events import NetworkNames, RawMessage
+from bot.core.grouping import Grouper, GroupingPolicy
+from bot.core.routing import Route, RoutingTable
+from bot.delivery import Delivery
+from bot.pipeline import GroupingWorker, store_messages
+from tests.fakes.slack import FakeSlack
+
+T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+POLICY = GroupingPolicy(group_wait=timedelta(seconds=10), group_interval=timedelta(seconds=30))
+ROUTING = RoutingTable((Route((("namespace", "payments"),), "C0PAY"),), "#alerts")
+_serial = iter(range(1_000_000))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def entry(source: str = "web", namespace: str = "payments", count: int = 1) -> RawMessage:
+    body = {
+        "insertId": f"d{next(_serial)}",
+        "logName": "projects/acme/logs/policy-action",
+        "timestamp": T0.isoformat(),
+        "resource": {
+            "type": "k8s_node",
+            "labels": {"project_id": "acme", "cluster_name": "prod", "node_name": "n1"},
+        },
+        "jsonPayload": {
+            "connection": {"dest_port": 443, "protocol": "tcp", "direction": "ingress"},
+            "disposition": "deny",
+            "src": {"pod_name": f"{source}-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
+            "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": namespace},
+            "count": count,
+        },
+    }
+    return RawMessage(json.dumps(body).encode())
+
+
+class Rig:
+    def __init__(self, store: Store, slack: FakeSlack) -> None:
+        self.store = store
+        self.slack = slack
+        self.clock = Clock()
+        self.worker = GroupingWorker(store, Grouper(POLICY, ROUTING))
+        self.delivery = Delivery(store, SlackGateway(make_client(slack.token, slack.base_url)), self.clock)
+
+    def deny(self, *messages: RawMessage) -> None:
+        store_messages(self.store, list(messages), NetworkNames(), self.clock())
+        self.worker.step(self.clock())
+
+    def tick(self, seconds: float = 0) -> int:
+        self.clock.advance(seconds)
+        self.worker.step(self.clock())
+        return self.delivery.deliver_due()
+
+    def settle(self, seconds: float = 120) -> None:
+        """Ticks a second at a time for `seconds` (virtual)."""
+        for _ in range(int(seconds)):
+            self.tick(1)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        fake.add_channel("C0PAY", "payments-oncall")
+        fake.add_channel("C0ALERT", "alerts")
+        yield fake
+
+
+@pytest.fixture
+def rig(store: Store, slack: FakeSlack) -> Rig:
+    return Rig(store, slack)
+
+
+def totals(slack: FakeSlack, channel: str) -> list[str]:
+    return [m.blocks[2]["text"]["text"] for m in slack.messages(channel)]
+
+
+def test_post_then_edit_in_place_then_thread_reply_then_resolve(rig: Rig, slack: FakeSlack) -> None:
+    rig.deny(entry(count=3))
+    rig.tick(10)
+    [message] = slack.messages("C0PAY")
+    assert "at least 3 denied attempts" in message.blocks[2]["text"]["text"]
+    rig.deny(entry(count=4), entry(source="batch", count=2))
+    rig.settle(40)
+    [message] = slack.messages("C0PAY")  # still one message, edited
+    assert message.edits == 1
+    assert "at least 9 denied attempts, 2 flows" in message.blocks[2]["text"]["text"]
+    [reply] = slack.replies("C0PAY", message.ts)
+    assert "New flow" in reply.blocks[0]["text"]["text"]
+    assert "checkout/batch" in reply.blocks[0]["text"]["text"]
+    rig.settle(16 * 60)
+    [message] = slack.messages("C0PAY")
+    assert "Quiet since" in message.blocks[1]["text"]["text"]
+    assert rig.store.outbox_backlog() == 0
+
+
+def test_edits_piled_up_during_an_outage_are_coalesced(rig: Rig, slack: FakeSlack) -> None:
+    rig.deny(entry())
+    rig.tick(10)
+    slack.outage()
+    for minute in range(5):
+        rig.deny(entry(source=f"s{minute}", count=10))
+        rig.settle(60)
+    slack.restore()
+    rig.settle(70)
+    [message] = slack.messages("C0PAY")
+    assert message.edits == 1  # five queued edits, one chat.update
+    assert "at least 51 denied attempts, 6 flows" in message.blocks[2]["text"]["text"]
+    replies = slack.replies("C0PAY", message.ts)
+    announced = "".join(r.blocks[0]["text"]["text"] for r in replies)
+    assert all(f"checkout/s{n}" in announced for n in range(5))
+    assert announced.count("checkout/s0") == 1
+
+
+def test_rate_limit_waits_retry_after(rig: Rig, slack: FakeSlack) -> None:
+    rig.deny(entry())
+    slack.rate_limit_next(1, retry_after=7)
+    rig.tick(10)
+    assert slack.messages("C0PAY") == []
+    rig.tick(6)
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [429]
+    rig.tick(1.5)
+    assert len(slack.messages("C0PAY")) == 1
+
+
+def test_server_errors_back_off_and_lose_nothing(rig: Rig, slack: FakeSlack) -> None:
+    rig.deny(entry(), entry(namespace="web"))
+    slack.fail_next(3, status=503)
+    rig.settle(30)
+    assert len(slack.messages("C0PAY")) == 1
+    assert len(slack.messages("C0ALERT")) == 1
+    assert rig.store.outbox_backlog() == 0
+
+
+def test_channel_names_are_resolved_once(rig: Rig, slack: FakeSlack) -> None:
+    rig.deny(entry(namespace="web"))
+    rig.tick(10)
+    rig.deny(entry(namespace="web", source="x"))
+    rig.settle(40)
+    assert len(slack.messages("C0ALERT")) == 1
+    assert len(slack.calls_to("conversations.list")) == 1
+
+
+def test_the_bot_joins_a_public_channel_it_is_not_in(store: Store) -> None:
+    with FakeSlack() as slack:
+        slack.add_channel("C0PAY", "payments-oncall", member=False)
+        rig = Rig(store, slack)
+        rig.deny(entry())
+        rig.tick(10)
+        assert len(slack.calls_to("conversations.join")) == 1
+        assert len(slack.messages("C0PAY")) == 1
+
+
+def test_a_deleted_alert_is_posted_again(rig: Rig, slack: FakeSlack) -> None:
+    rig.deny(entry())
+    rig.tick(10)
+    [first] = slack.messages("C0PAY")
+    slack.delete_message("C0PAY", first.ts)
+    rig.deny(entry(count=5))
+    rig.settle(40)
+    [again] = slack.messages("C0PAY")
+    assert again.ts != first.ts
+    assert "at least 6 denied attempts" in again.blocks[2]["text"]["text"]
+    rig.deny(entry(count=1))
+    rig.settle(40)
+    assert slack.messages("C0PAY")[0].edits == 1  # later edits go to the new message
+
+
+def test_a_missing_channel_is_explained_and_retried_later(
+    rig: Rig, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.deny(entry(namespace="web"))  # routed to #alerts
+    slack.channels.pop("C0ALERT")
+    rig.tick(10)
+    assert "channel does not exist or the bot cannot see it" in caplog.text
+    [item] = rig.store.pending_outbox()
+    assert item.channel == "#alerts"
+    slack.add_channel("C0ALERT", "alerts")
+    rig.settle(4 * 60)
+    assert slack.messages("C0ALERT") == []  # waits the permanent-error retry interval
+    rig.settle(70)
+    assert len(slack.messages("C0ALERT")) == 1
+
+
+def test_posts_to_one_channel_are_paced_to_one_per_second(store: Store, slack: FakeSlack) -> None:
+    rig = Rig(store, slack)
+    rig.worker.grouper.policy = GroupingPolicy(
+        group_by=("namespace", "source"), group_wait=timedelta(seconds=10)
+    )
+    rig.deny(*(entry(source=f"w{n}") for n in range(3)))  # three groups, one channel
+    rig.tick(10)
+    assert len(slack.messages("C0PAY")) == 1
+    rig.tick(0.5)
+    assert len(slack.messages("C0PAY")) == 1
+    rig.tick(0.5)
+    assert len(slack.messages("C0PAY")) == 2
+    rig.tick(1)
+    assert len(slack.messages("C0PAY")) == 3
