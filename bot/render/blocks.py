@@ -8,6 +8,7 @@ section text, 150 per header, 2,000 per field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from bot.core.grouping import FlowSummary, Notification
@@ -48,6 +49,24 @@ def clip(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - len(TRUNCATED)] + TRUNCATED
 
 
+def fit(
+    lines: list[str], tail: Callable[[int], str | None], hidden: int = 0, limit: int = SECTION_LIMIT
+) -> str:
+    """As many whole lines as fit in one section, then `tail(how many are not shown)`."""
+    budget = limit - 200  # room for the tail line
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > budget:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    if not kept and lines:  # a single line longer than a section: show it cut
+        kept.append(clip(lines[0], budget))
+    last = tail(hidden + len(lines) - len(kept))
+    return clip("\n".join([*kept, last] if last else kept), limit)
+
+
 def flow_line(flow: FlowSummary) -> str:
     key = flow.key
     return (
@@ -76,20 +95,20 @@ def render_alert(note: Notification) -> SlackMessage:
         },
         {"type": "section", "text": {"type": "mrkdwn", "text": escape(text.totals(note))}},
     ]
-    lines = [flow_line(flow) for flow in note.top_flows]
-    more = text.more_flows(note)
-    if more:
-        lines.append(f"_{escape(more)}_")
-    if lines:
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": clip("\n".join(lines), SECTION_LIMIT)}}
-        )
+    if note.top_flows:
+        lines = [flow_line(flow) for flow in note.top_flows]
+        body = fit(lines, lambda hidden: _italic(text.more_flows(hidden, note.other_count)), note.more_flows)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     actions = _actions(note)
     if actions:
         blocks.append({"type": "actions", "block_id": "netlog_alert_actions", "elements": actions})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": LOWER_BOUND_NOTE}]})
     fallback = f"{title} ({text.state(note)}): at least {note.total:,} denied attempts"
     return {"text": escape(fallback), "blocks": blocks}
+
+
+def _italic(value: str | None) -> str | None:
+    return f"_{escape(value)}_" if value else None
 
 
 def _actions(note: Notification) -> list[Block]:
@@ -119,13 +138,11 @@ def _actions(note: Notification) -> list[Block]:
 
 def render_thread_reply(note: Notification, flows: tuple[FlowSummary, ...]) -> SlackMessage:
     """New flows in a group, announced once in the alert's thread."""
-    shown = flows[:THREAD_FLOWS_LIMIT]
     heading = "New flow" if len(flows) == 1 else f"{len(flows)} new flows"
-    lines = [f"*{heading}* denied since the last update:"]
-    lines.extend(f"• {flow_line(flow)}" for flow in shown)
-    if len(flows) > len(shown):
-        lines.append(f"_+{len(flows) - len(shown)} more_")
-    body = clip("\n".join(lines), SECTION_LIMIT)
+    lines = [f"• {flow_line(flow)}" for flow in flows[:THREAD_FLOWS_LIMIT]]
+    body = f"*{heading}* denied since the last update:\n" + fit(
+        lines, lambda hidden: f"_+{hidden} more_" if hidden else None, len(flows) - len(lines)
+    )
     fallback = f"{heading} in {text.title(note)}"
     return {
         "text": escape(fallback),

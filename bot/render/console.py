@@ -20,7 +20,7 @@ def render_notification(note: Notification) -> str:
         f"  {text.totals(note)}",
     ]
     lines.extend(f"    {text.flow_line(flow)}" for flow in note.top_flows)
-    more = text.more_flows(note)
+    more = text.more_flows(note.more_flows, note.other_count)
     if more:
         lines.append(f"    {more}")
     lines.extend(f"  ↳ in thread: new flow {text.flow_line(flow)}" for flow in note.new_flows)

@@ -48,8 +48,8 @@ def flow_line(flow: FlowSummary) -> str:
     )
 
 
-def more_flows(note: Notification) -> str | None:
-    hidden = note.more_flows
-    if note.other_count:
-        return f"+{hidden:,} more flows and {note.other_count:,} attempts in flows not tracked"
+def more_flows(hidden: int, other_count: int = 0) -> str | None:
+    """`+3 more flows`; past the tracking cap, the attempts of flows not tracked one by one."""
+    if other_count:
+        return f"+{hidden:,} more flows and {other_count:,} attempts in flows not tracked"
     return f"+{plural(hidden, 'more flow')}" if hidden else None

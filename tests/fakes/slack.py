@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -41,14 +41,7 @@ class Channel:
     is_archived: bool = False
 
     def info(self) -> JSON:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "is_channel": True,
-            "is_private": self.is_private,
-            "is_member": self.is_member,
-            "is_archived": self.is_archived,
-        }
+        return asdict(self) | {"is_channel": True}
 
 
 @dataclass
@@ -84,7 +77,7 @@ class Call:
 @dataclass
 class _Fault:
     status: int
-    remaining: float  # math.inf for an outage
+    remaining: float  # inf for an outage
     methods: set[str] | None
     retry_after: int = 0
 
@@ -178,23 +171,12 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._methods: dict[str, Callable[[JSON], JSON]] = {
-            "auth.test": self._auth_test,
-            "chat.postMessage": self._post,
-            "chat.update": self._update,
-            "chat.postEphemeral": self._post_ephemeral,
-            "conversations.join": self._join,
-            "conversations.list": self._list,
-            "conversations.info": self._info,
-            "usergroups.users.list": self._usergroup_users,
-            "users.info": self._user_info,
-        }
 
     # -- lifecycle
     def start(self) -> FakeSlack:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
         self._thread.start()
         return self
 
@@ -314,9 +296,10 @@ class FakeSlack:
                 raise _ApiError("invalid_auth")
             if self._errors.get(method):
                 raise _ApiError(self._errors[method].pop(0))
-            if method not in self._methods:
+            api: Callable[[JSON], JSON] | None = getattr(self, f"_api_{method.replace('.', '_')}", None)
+            if api is None:
                 raise _ApiError("unknown_method")
-            return 200, {}, {"ok": True, **self._methods[method](params)}
+            return 200, {}, {"ok": True, **api(params)}
         except _ApiError as error:
             return 200, {}, error.body
 
@@ -358,29 +341,23 @@ class FakeSlack:
         return text, blocks
 
     def _message_json(self, msg: Message) -> JSON:
-        body = {
+        body: JSON = {
             "type": "message",
             "text": msg.text,
             "user": msg.user,
             "bot_id": self.bot_id,
             "ts": msg.ts,
-            "team": self.team,
-            "blocks": msg.blocks,
         }
+        body |= {"team": self.team, "blocks": msg.blocks}
         return body | ({"thread_ts": msg.thread_ts} if msg.thread_ts else {})
 
-    def _auth_test(self, params: JSON) -> JSON:
-        return {
-            "url": f"https://{self.team.lower()}.slack.com/",
-            "team": "Fake Team",
-            "team_id": self.team,
-            "user": self.users[self.bot_user],
-            "user_id": self.bot_user,
-            "bot_id": self.bot_id,
-            "is_enterprise_install": False,
-        }
+    # -- the methods, named after Slack's
+    def _api_auth_test(self, params: JSON) -> JSON:
+        team = {"url": f"https://{self.team.lower()}.slack.com/", "team": "Fake Team", "team_id": self.team}
+        bot = {"user": self.users[self.bot_user], "user_id": self.bot_user, "bot_id": self.bot_id}
+        return team | bot | {"is_enterprise_install": False}
 
-    def _post(self, params: JSON) -> JSON:
+    def _api_chat_postMessage(self, params: JSON) -> JSON:
         channel = self._channel(params, to_post=True)
         text, blocks = self._content(params)
         thread_ts = str(params.get("thread_ts") or "") or None
@@ -391,7 +368,7 @@ class FakeSlack:
         stored.append(msg)
         return {"channel": channel.id, "ts": msg.ts, "message": self._message_json(msg)}
 
-    def _update(self, params: JSON) -> JSON:
+    def _api_chat_update(self, params: JSON) -> JSON:
         channel = self._channel(params, to_post=False)
         ts = str(params.get("ts", ""))
         msg = next((m for m in self._stored.get(channel.id, []) if m.ts == ts), None)
@@ -401,7 +378,7 @@ class FakeSlack:
         msg.edits += 1
         return {"channel": channel.id, "ts": ts, "text": msg.text, "message": self._message_json(msg)}
 
-    def _post_ephemeral(self, params: JSON) -> JSON:
+    def _api_chat_postEphemeral(self, params: JSON) -> JSON:
         channel = self._channel(params, to_post=True)
         if not params.get("user"):
             raise _ApiError("user_not_in_channel")
@@ -410,7 +387,7 @@ class FakeSlack:
         self.ephemerals.append(Ephemeral(channel.id, str(params["user"]), ts, text, blocks, thread_ts))
         return {"message_ts": ts}
 
-    def _join(self, params: JSON) -> JSON:
+    def _api_conversations_join(self, params: JSON) -> JSON:
         channel = self.channels.get(str(params.get("channel", "")))
         if channel is None:
             raise _ApiError("channel_not_found")
@@ -423,7 +400,7 @@ class FakeSlack:
         channel.is_member = True
         return {"channel": channel.info(), **extra}
 
-    def _list(self, params: JSON) -> JSON:
+    def _api_conversations_list(self, params: JSON) -> JSON:
         types = set(str(params.get("types") or "public_channel").split(","))
         skip_archived = _flag(params.get("exclude_archived"))
         visible = [
@@ -448,36 +425,25 @@ class FakeSlack:
             raise _ApiError("invalid_cursor")
         end = start + limit
         next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(visible) else ""
-        return {
-            "channels": [c.info() for c in visible[start:end]],
-            "response_metadata": {"next_cursor": next_cursor},
-        }
+        page = [c.info() for c in visible[start:end]]
+        return {"channels": page, "response_metadata": {"next_cursor": next_cursor}}
 
-    def _info(self, params: JSON) -> JSON:
+    def _api_conversations_info(self, params: JSON) -> JSON:
         return {"channel": self._channel(params, to_post=False).info()}
 
-    def _usergroup_users(self, params: JSON) -> JSON:
+    def _api_usergroups_users_list(self, params: JSON) -> JSON:
         group = str(params.get("usergroup", ""))
         if group not in self.usergroups:
             raise _ApiError("no_such_subgroup")
         return {"users": list(self.usergroups[group])}
 
-    def _user_info(self, params: JSON) -> JSON:
+    def _api_users_info(self, params: JSON) -> JSON:
         user = str(params.get("user", ""))
         if user not in self.users:
             raise _ApiError("user_not_found")
-        name = self.users[user]
-        return {
-            "user": {
-                "id": user,
-                "team_id": self.team,
-                "name": name,
-                "real_name": name,
-                "deleted": False,
-                "is_bot": user == self.bot_user,
-                "profile": {"real_name": name, "display_name": name},
-            }
-        }
+        name, is_bot = self.users[user], user == self.bot_user
+        info = {"id": user, "team_id": self.team, "name": name, "real_name": name, "is_bot": is_bot}
+        return {"user": info | {"deleted": False, "profile": {"real_name": name, "display_name": name}}}
 
 
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
