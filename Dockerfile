@@ -12,11 +12,13 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/netlog netlog \
 COPY --from=build /venv /venv
 COPY config/netlog.example.yaml /etc/netlog/netlog.example.yaml
 ENV PATH=/venv/bin:$PATH \
+    NETLOG_HTTP_PORT=8080 \
     PYTHONUNBUFFERED=1 \
     NETLOG_DB_URL=sqlite:////var/lib/netlog/netlog.db
+EXPOSE 8080
 USER netlog
 WORKDIR /var/lib/netlog
-# Exec form: the bot is PID 1's only child and gets SIGTERM directly; it stops pulling, stores and
+# Exec form: the bot is PID 1 and gets SIGTERM directly; it stops pulling, stores and
 # acks what it took, and exits within ~20 s (Kubernetes' default grace period is 30 s).
 ENTRYPOINT ["netlog-bot"]
-CMD ["ingest"]
+CMD ["run"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import socket
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -26,6 +29,7 @@ from bot.core.grouping import Grouper
 from bot.delivery import Delivery
 from bot.demo.player import Timed, play, print_summary
 from bot.demo.traffic import generate
+from bot.operations import Operations
 from bot.pipeline import GroupingWorker, store_messages
 from bot.settings import EnvSettings, Settings, SettingsError, parse_file_config
 
@@ -37,6 +41,9 @@ DELIVERY_TICK = 0.2
 #: Kubernetes sends SIGKILL 30 s after SIGTERM; everything below fits in ~25 s.
 DRAIN_INGEST = 12.0
 DRAIN_DELIVERY = 8.0
+#: One replica at a time groups and delivers (ingest runs everywhere); a dead holder's lease lapses.
+ALERTS_LEASE = "alerts"
+LEASE_TTL = timedelta(seconds=15)
 
 
 def utcnow() -> datetime:
@@ -245,7 +252,7 @@ class Runtime:
             identity = gateway.auth_test()
         except SlackFailure as failure:
             raise SettingsError(
-                f"Slack refused SLACK_BOT_TOKEN at auth.test: {failure.advice('auth.test')}"
+                f"Slack refused SLACK_BOT_TOKEN at auth.test ({failure.error}): {failure.what_to_do}"
             ) from None
         log.info("slack: connected to %s as %s", identity.team, identity.user)
         self.store = store = open_store(settings)
@@ -255,16 +262,19 @@ class Runtime:
             token_verification_enabled=False,  # auth.test just ran
             request_verification_enabled=app_token is None,  # Socket Mode frames are not signed
         )
-        handlers.register(self.bolt)
+        self.operations = Operations(settings, store, gateway, utcnow)
+        handlers.register(self.bolt, self.operations)
         networks = settings.networks
         self.ingest = PubSubIngest(
             subscription, lambda batch: store_messages(store, batch, networks, utcnow())
         )
         self.worker = GroupingWorker(store, Grouper(settings.grouping_policy, settings.routing))
         self.delivery = Delivery(store, gateway, utcnow)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.leading = False
         self.loops = [
-            Loop("grouping", lambda: self.worker.step(utcnow()), GROUPING_TICK),
-            Loop("delivery", self.delivery.deliver_due, DELIVERY_TICK),
+            Loop("grouping", self.group, GROUPING_TICK),
+            Loop("delivery", lambda: self.leading and self.delivery.deliver_due(), DELIVERY_TICK),
             Loop("retention", lambda: purge(store, settings), PURGE_EVERY.total_seconds()),
         ]
         self.server = HttpServer(
@@ -276,10 +286,24 @@ class Runtime:
 
             self.socket_mode = SocketModeHandler(self.bolt, app_token)
 
+    def group(self) -> None:
+        """Fold and tick while holding the alerts lease; on taking it over, start from the store."""
+        now = utcnow()
+        if not self.store.hold_lease(ALERTS_LEASE, self.holder, now, LEASE_TTL):
+            if self.leading:
+                log.warning("run: another replica took over grouping and delivery")
+            self.leading = False
+            return
+        if not self.leading:
+            self.worker.reload()
+            self.leading = True
+            log.info("run: this replica groups and delivers alerts (%s)", self.holder)
+        self.worker.step(now)
+
     def health(self) -> tuple[bool, dict[str, object]]:
         loops = all(loop.alive for loop in self.loops)
         ingesting = not self.ingest.stopped.is_set()
-        details: dict[str, object] = {"ingest": ingesting, "loops": loops}
+        details: dict[str, object] = {"ingest": ingesting, "loops": loops, "leading": self.leading}
         try:
             details["outbox_backlog"] = self.store.outbox_backlog()
         except Exception:
@@ -301,7 +325,9 @@ class Runtime:
         self.ingest.stop(timeout=DRAIN_INGEST)
         for loop in self.loops:
             loop.stop()
-        drain(self.worker, self.delivery, self.store)
+        if self.leading:
+            drain(self.worker, self.delivery, self.store)
+            self.store.release_lease(ALERTS_LEASE, self.holder)
         if self.socket_mode is not None:
             self.socket_mode.close()
         self.server.stop()

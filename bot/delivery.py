@@ -32,6 +32,7 @@ PERMANENT_RETRY = timedelta(minutes=5)
 POSTS = ("open", "repeat")
 EDITS = ("update", "resolve")
 THREAD = "thread"
+AUDIT = "audit"
 
 
 @dataclass(slots=True)
@@ -76,6 +77,9 @@ class Delivery:
         channel_id = self.slack.channel_id(channel)
         if head.kind == THREAD:
             self._reply(channel_id, head)
+        elif head.kind == AUDIT:
+            self.slack.post(channel_id, head.record["message"])
+            self.store.complete_delivery([head.id], self.clock())
         elif head.kind in POSTS:
             note = notification_from_record(head.record)
             ts = self._call(channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note)

@@ -16,6 +16,8 @@ from datetime import datetime
 from bot.adapters.store import IngestResult, Reject, Store
 from bot.core.events import DenyEvent, NetworkNames, RawMessage, RejectedEntry, parse_message
 from bot.core.grouping import Grouper, Notification, notification_to_record
+from bot.core.mutes import muted_by
+from bot.core.routing import event_fields
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,10 @@ class GroupingWorker:
     def step(self, now: datetime) -> list[Notification]:
         """Fold one batch of new events, then emit whatever is due at `now`."""
         rows = self.store.read_events(self.position, self.batch_size)
+        mutes = self.store.active_mutes(now) if rows else []
         for _, event in rows:
+            if mutes and muted_by(event_fields(event), mutes, now):
+                continue  # stored and counted (the digest sees it), but it alerts nobody
             self.grouper.fold(event, now)
         position = rows[-1][0] if rows else self.position
         notifications = self.grouper.tick(now)
@@ -69,12 +74,13 @@ class GroupingWorker:
             try:
                 self.store.commit_grouping(GROUPING_CURSOR, position, upserts, deletes, records, now)
             except Exception:
-                self._reload()  # memory ran ahead of the store: go back to what is committed
+                self.reload()  # memory ran ahead of the store: go back to what is committed
                 raise
         self.position = position
         return notifications
 
-    def _reload(self) -> None:
+    def reload(self) -> None:
+        """Forget memory and take the state from the store (after a failure, or on taking over)."""
         self.grouper.groups.clear()
         self.grouper.changes()
         self.grouper.restore(self.store.load_groups())

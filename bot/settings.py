@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -94,7 +94,7 @@ class GroupingSection(_Section):
 
 class RouteSection(_Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    match: dict[str, str]
+    match: dict[str, Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]]
     channel: str
     continue_: bool = Field(False, alias="continue")
 
@@ -107,11 +107,54 @@ class RouteSection(_Section):
         return value
 
 
+Permission = Literal["everyone", "operators"]
+COMMANDS = (
+    "help",
+    "status",
+    "enable",
+    "disable",
+    "delegate",
+    "ns-logging",
+    "mute",
+    "unmute",
+    "mutes",
+    "routes",
+)
+DEFAULT_PERMISSIONS: dict[str, Permission] = {
+    "enable": "operators",
+    "disable": "operators",
+    "delegate": "operators",
+    "ns-logging": "operators",
+    "mute": "operators",
+    "unmute": "operators",
+}
+
+
 class AccessSection(_Section):
     operators: tuple[str, ...] = ()
     """Slack user IDs allowed to change NetworkLogging, namespaces and mutes."""
     operator_groups: tuple[str, ...] = ()
     """Slack user group IDs whose members are operators."""
+    permissions: dict[str, Permission] = Field(default_factory=dict)
+    """Who may run each /netlog command (everyone | operators), over the defaults: changes need operators."""
+
+    @field_validator("permissions")
+    @classmethod
+    def _known_commands(cls, value: dict[str, Permission]) -> dict[str, Permission]:
+        unknown = [name for name in value if name not in COMMANDS]
+        if unknown:
+            raise ValueError(f"unknown command(s) {', '.join(unknown)}; choose from {', '.join(COMMANDS)}")
+        return value
+
+    def permission(self, command: str) -> Permission:
+        return self.permissions.get(command, DEFAULT_PERMISSIONS.get(command, "everyone"))
+
+
+class MutesSection(_Section):
+    default_duration: Duration = timedelta(hours=1)
+    """How long a mute lasts when no `for DURATION` is given."""
+    max_duration: Duration = timedelta(days=7)
+    """The longest mute anyone may set."""
 
 
 class DigestSection(_Section):
@@ -142,6 +185,10 @@ class DigestSection(_Section):
 class ClusterSection(_Section):
     context: str | None = None
     """The kubeconfig context for this cluster (when not running inside it)."""
+    endpoint: str | None = None
+    """GKE mode, from outside any cluster: the control plane's address (uses Google credentials)."""
+    ca_certificate: str | None = None
+    """GKE mode: the CA certificate (PEM, or base64 as in `masterAuth.clusterCaCertificate`)."""
 
 
 class FileConfig(_Section):
@@ -152,6 +199,7 @@ class FileConfig(_Section):
     access: AccessSection = AccessSection()
     digest: DigestSection = DigestSection()
     clusters: dict[str, ClusterSection] = Field(default_factory=dict)
+    mutes: MutesSection = MutesSection()
     retention: Duration = timedelta(days=7)
 
     @field_validator("networks")
@@ -182,6 +230,8 @@ class EnvSettings(BaseSettings):
     logging_api_url: str | None = Field(None, validation_alias="NETLOG_LOGGING_API_URL")
     http_port: int = Field(8080, ge=1, le=65535, validation_alias=AliasChoices("NETLOG_HTTP_PORT"))
     kubeconfig: str | None = Field(None, validation_alias="KUBECONFIG")
+    kubernetes_service_host: str | None = Field(None, validation_alias="KUBERNETES_SERVICE_HOST")
+    """Set by Kubernetes in every pod: the bot then talks to its own cluster without a kubeconfig."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import TYPE_CHECKING
+
 from slack_bolt import App
 
-from handlers import alerts, ids
+from handlers import alerts, ids, netlog
+
+if TYPE_CHECKING:  # handlers.ids is imported by renderers; importing the service here would loop
+    from bot.operations import Operations
 
 
-def register(app: App) -> None:
+def register(app: App, ops: Operations) -> None:
+    app.command(ids.COMMAND)(partial(netlog.command, ops))
+    app.action(ids.APPLY)(partial(netlog.apply, ops))
+    app.action(ids.CANCEL)(partial(netlog.cancel, ops))
+    app.action(ids.MUTE_1H)(partial(netlog.mute_button, ops, 1))
+    app.action(ids.MUTE_24H)(partial(netlog.mute_button, ops, 24))
     app.action(ids.OPEN_LOGS)(alerts.open_logs)
-    app.action(ids.MUTE_1H)(alerts.mute_pending)
-    app.action(ids.MUTE_24H)(alerts.mute_pending)

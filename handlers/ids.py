@@ -9,3 +9,6 @@ COMMAND = "/netlog"
 OPEN_LOGS = "netlog_open_logs"
 MUTE_1H = "netlog_mute_1h"
 MUTE_24H = "netlog_mute_24h"
+
+APPLY = "netlog_apply"
+CANCEL = "netlog_cancel"

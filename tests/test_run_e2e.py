@@ -223,8 +223,13 @@ def test_sigkill_mid_storm_keeps_editing_the_same_message_and_loses_no_counts(
     bot.start()
     until(lambda: total(slack.messages("C0PAY")[0]) == 607, 90, "every count after the restart", bot)
     [alert] = slack.messages("C0PAY")
-    replies = slack.replies("C0PAY", alert.ts)
-    assert sum("checkout/late" in r.blocks[0]["text"]["text"] for r in replies) == 1
+
+    def late_replies() -> int:
+        return sum("checkout/late" in r.blocks[0]["text"]["text"] for r in slack.replies("C0PAY", alert.ts))
+
+    until(lambda: late_replies() >= 1, 20, "the late flow in the thread", bot)
+    time.sleep(2)
+    assert late_replies() == 1
     assert bot.stop() == 0
 
 
@@ -260,3 +265,34 @@ def test_a_slack_outage_delays_alerts_but_loses_and_duplicates_nothing(
     statuses = {c.status for c in slack.calls}
     assert {429, 503} <= statuses
     assert bot.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"SLACK_BOT_TOKEN": None}, "SLACK_BOT_TOKEN is not set"),
+        ({"SLACK_SIGNING_SECRET": None}, "SLACK_SIGNING_SECRET is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxb-revoked"}, "Slack refused SLACK_BOT_TOKEN at auth.test"),
+        ({"NETLOG_SUBSCRIPTION": None}, "NETLOG_SUBSCRIPTION is not set"),
+    ],
+)
+def test_startup_fails_fast_with_a_sentence(
+    tmp_path: Path, slack: FakeSlack, change: dict[str, str | None], expected: str
+) -> None:
+    bot = Bot(tmp_path, slack, "netlog-bot")
+    for name, value in change.items():
+        if value is None:
+            bot.env.pop(name)
+        else:
+            bot.env[name] = value
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        env=bot.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert slack.token not in result.stderr

@@ -50,9 +50,14 @@ class SlackFailure(Exception):
     def workspace_wide(self) -> bool:
         return self.error in _WORKSPACE_WIDE or self.kind == "rate_limited"
 
+    @property
+    def what_to_do(self) -> str:
+        if self.kind in ("unavailable", "rate_limited"):
+            return "Slack did not answer; check the network and NETLOG_SLACK_API_URL, or try again later"
+        return ADVICE.get(self.error, "see Slack's error code above")
+
     def advice(self, channel: str) -> str:
-        what = ADVICE.get(self.error, "see the log above")
-        return f"Slack refused a message for {channel} ({self.error}): {what}"
+        return f"Slack refused a message for {channel} ({self.error}): {self.what_to_do}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,10 @@ class SlackGateway:
 
     def update(self, channel: str, ts: str, message: Mapping[str, Any]) -> None:
         self._call("chat_update", channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
+
+    def usergroup_members(self, group: str) -> list[str]:
+        response = self._call("usergroups_users_list", usergroup=group)
+        return [str(user) for user in response.get("users", [])]
 
     def join(self, channel: str) -> None:
         self._call("conversations_join", channel=channel)

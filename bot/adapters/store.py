@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from bot.core.events import DenyEvent, event_from_record, event_to_record
+from bot.core.mutes import Mute
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,57 @@ slack_messages = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False, index=True),
 )
 
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+mutes = sa.Table(
+    "mutes",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("matchers", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("cluster", sa.Text),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+pending_changes = sa.Table(
+    "pending_changes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("command", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+)
+
 #: Each migration takes the schema from version N-1 to N. Append; never edit a released one.
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, "create events, rejects, cursors, groups, outbox"),
     (2, "slack_messages: the Slack message each alert group owns; outbox.last_error"),
+    (3, "leases: one replica at a time runs grouping and delivery"),
+    (4, "mutes, audit, pending_changes: for /netlog"),
 )
 
 
@@ -371,6 +419,127 @@ class Store:
             row = conn.execute(query).first()
         return (row.channel, row.ts) if row else None
 
+    # -- mutes, audit, confirmations -----------------------------------------------------------------
+
+    def add_mute(self, mute: Mute) -> Mute:
+        row = {
+            "matchers": _dumps([list(pair) for pair in mute.matchers]),
+            "created_at": mute.created_at,
+            "expires_at": mute.expires_at,
+            "created_by": mute.created_by,
+            "reason": mute.reason,
+        }
+        with self.engine.begin() as conn:
+            new_id = conn.execute(mutes.insert().values(**row).returning(mutes.c.id)).scalar_one()
+        return replace(mute, id=int(new_id))
+
+    def active_mutes(self, now: datetime) -> list[Mute]:
+        query = (
+            sa.select(mutes).where(mutes.c.created_at <= now, mutes.c.expires_at > now).order_by(mutes.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_mute(row) for row in conn.execute(query)]
+
+    def end_mute(self, mute_id: int, now: datetime) -> Mute | None:
+        """Ends an active mute now; None if there is no such active mute."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(mutes).where(mutes.c.id == mute_id, mutes.c.expires_at > now)
+            ).first()
+            if row is None:
+                return None
+            conn.execute(mutes.update().where(mutes.c.id == mute_id).values(expires_at=now))
+        return replace(_mute(row), expires_at=now)
+
+    def add_audit(self, entry: Mapping[str, Any]) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(audit.insert().values(**entry).returning(audit.c.id)).scalar_one())
+
+    def list_audit(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audit).order_by(audit.c.id.desc()).limit(limit))
+            return [dict(row._mapping) for row in rows]
+
+    def add_pending(self, change_id: str, user_id: str, command: Mapping[str, Any], now: datetime) -> None:
+        row = {
+            "id": change_id,
+            "user_id": user_id,
+            "created_at": now,
+            "command": _dumps(command),
+            "state": "pending",
+        }
+        with self.engine.begin() as conn:
+            conn.execute(pending_changes.insert().values(**row))
+
+    def get_pending(self, change_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(pending_changes.c.command).where(pending_changes.c.id == change_id)
+            ).first()
+        return orjson.loads(row.command) if row else None
+
+    def enqueue(self, record: Mapping[str, Any], now: datetime) -> None:
+        """Queue a message (an audit line) for delivery, like grouping queues its notifications."""
+        with self.engine.begin() as conn:
+            conn.execute(outbox.insert().values(**_outbox_row(record, now)))
+
+    def claim_pending(
+        self, change_id: str, state: str, now: datetime, max_age: timedelta
+    ) -> tuple[str, dict[str, Any]]:
+        """Moves a pending change to `state` exactly once. Returns (outcome, command), where outcome is
+        "claimed", "expired", "unknown", or the state it already had (a second click)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(pending_changes).where(pending_changes.c.id == change_id)).first()
+            if row is None:
+                return "unknown", {}
+            command = orjson.loads(row.command)
+            if row.state != "pending":
+                return row.state, command
+            if now - row.created_at > max_age:
+                conn.execute(
+                    pending_changes.update().where(pending_changes.c.id == change_id).values(state="expired")
+                )
+                return "expired", command
+            claimed = conn.execute(
+                pending_changes.update()
+                .where(pending_changes.c.id == change_id, pending_changes.c.state == "pending")
+                .values(state=state)
+            ).rowcount
+        return ("claimed" if claimed == 1 else state), command
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def cluster_activity(self, cluster: str, since: datetime) -> tuple[datetime | None, int]:
+        """(timestamp of the newest entry, entries received since `since`) for one cluster."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(
+                sa.select(sa.func.max(events.c.timestamp)).where(events.c.cluster == cluster)
+            ).scalar()
+            recent = conn.execute(
+                sa.select(sa.func.count()).where(events.c.cluster == cluster, events.c.received_at >= since)
+            ).scalar_one()
+        if isinstance(newest, datetime) and newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        return newest, int(recent)
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def hold_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew `name` for `holder` until now + ttl, unless someone else holds it."""
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:  # serialise contenders; SQLite writers are serialised already
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK + 2})
+            row = conn.execute(sa.select(leases).where(leases.c.name == name)).first()
+            if row is not None and row.holder != holder and row.expires_at > now:
+                return False
+            conn.execute(leases.delete().where(leases.c.name == name))
+            conn.execute(leases.insert().values(name=name, holder=holder, expires_at=now + ttl))
+        return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
+
     # -- retention --------------------------------------------------------------------------------
 
     def purge(self, now: datetime, retention: timedelta) -> dict[str, int]:
@@ -400,6 +569,11 @@ def _apply(conn: Connection, version: int) -> None:
     elif version == 2:
         slack_messages.create(conn, checkfirst=True)
         conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN last_error TEXT"))
+    elif version == 3:
+        leases.create(conn, checkfirst=True)
+    elif version == 4:
+        for table in (mutes, audit, pending_changes):
+            table.create(conn, checkfirst=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -444,3 +618,8 @@ def _outbox_row(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "kind": record["kind"],
         "record": _dumps(record),
     }
+
+
+def _mute(row: Any) -> Mute:
+    matchers = tuple((name, pattern) for name, pattern in orjson.loads(row.matchers))
+    return Mute(int(row.id), matchers, row.created_at, row.expires_at, row.created_by, row.reason)

@@ -169,6 +169,7 @@ class FakeSlack:
         self._errors: dict[str, list[str]] = {}
         self._tick = 0
         self._lock = threading.RLock()
+        self._responses: dict[str, list[dict[str, Any]]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -227,6 +228,19 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
+
+    def response_url(self, name: str) -> str:
+        """A response_url for a slash command or button payload; answers land in `responses(name)`."""
+        return f"{self.base_url.removesuffix('/api/')}/response/{name}"
+
+    def record_response(self, name: str, body: bytes) -> None:
+        with self._lock:
+            self._responses.setdefault(name, []).append(json.loads(body or b"{}"))
+
+    def responses(self, name: str) -> list[dict[str, Any]]:
+        """What the app sent to that response_url, in order (text, blocks, response_type, ...)."""
+        with self._lock:
+            return list(self._responses.get(name, []))
 
     def delete_message(self, channel: str, ts: str) -> None:
         with self._lock:
@@ -450,10 +464,17 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             path, _, query = self.path.partition("?")
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if path.startswith("/response/"):  # a response_url, as Slack hands out with each command
+                fake.record_response(path.removeprefix("/response/"), body)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                return
             if not path.startswith("/api/"):
                 self.send_error(404)
                 return
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             content_type, auth = self.headers.get("Content-Type", ""), self.headers.get("Authorization", "")
             status, headers, response = fake.handle(
                 path.removeprefix("/api/"), query, content_type, body, auth

@@ -1,0 +1,232 @@
+"""Kubernetes adapter: the cluster's `NetworkLogging` object, namespace annotations and the nodes'
+events about them. Errors become sentences a person can act on (which RBAC rule is missing, whether
+the cluster runs Dataplane V2, whether the API server answered).
+
+Connection per cluster, from `clusters:` in the config: `endpoint` (+ `ca_certificate`) is GKE mode,
+with a bearer token from Google application default credentials, refreshed as it expires; `context`
+picks a kubeconfig context; with neither, the bot's own cluster when running in a pod, else the
+kubeconfig's current context.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from bot.core.netlogging import DENY_ANNOTATION, GROUP, NAME, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 10.0
+CLUSTER_ROLE_HINT = (
+    "apply the ClusterRole in the README ('RBAC for the bot') and bind it to the bot's identity"
+)
+
+
+class KubeError(Exception):
+    """A failed Kubernetes call, already phrased for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvent:
+    type: str
+    reason: str
+    message: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterAccess:
+    context: str | None = None
+    endpoint: str | None = None
+    ca_certificate: str | None = None
+
+
+def api_client(access: ClusterAccess, *, in_cluster: bool, kubeconfig: str | None) -> Any:
+    configuration = k8s.Configuration()
+    if access.endpoint:
+        _gke_configuration(access, configuration)
+    elif access.context is None and in_cluster:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    else:
+        k8s_config.load_kube_config(
+            config_file=kubeconfig, context=access.context, client_configuration=configuration
+        )
+    # One retry for a dropped connection, none for slow answers or 5xx: a person is waiting for
+    # the answer in Slack, and "did not answer" in seconds beats three silent timeouts.
+    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, other=0)
+    return k8s.ApiClient(configuration)
+
+
+def _gke_configuration(access: ClusterAccess, configuration: Any) -> None:
+    """GKE from outside the cluster (App Engine, Cloud Run): Google credentials as bearer token."""
+    import google.auth
+    import google.auth.transport.requests
+
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    request = google.auth.transport.requests.Request()
+    configuration.host = access.endpoint if "://" in (access.endpoint or "") else f"https://{access.endpoint}"
+    if access.ca_certificate:
+        pem = access.ca_certificate
+        if "BEGIN CERTIFICATE" not in pem:
+            pem = base64.b64decode(pem).decode()
+        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
+            handle.write(pem)
+        configuration.ssl_ca_cert = handle.name
+
+    def token(_: Any = None) -> dict[str, str]:
+        if not credentials.valid:
+            credentials.refresh(request)  # type: ignore[no-untyped-call]
+        return {"authorization": f"Bearer {credentials.token}"}
+
+    configuration.refresh_api_key_hook = lambda config: config.api_key.update(token())
+    configuration.api_key = token()
+
+
+class ClusterClient:
+    def __init__(self, name: str, client: Any) -> None:
+        self.name = name
+        self.custom = k8s.CustomObjectsApi(client)
+        self.core = k8s.CoreV1Api(client)
+
+    def get_logging(self) -> dict[str, Any]:
+        obj: dict[str, Any] = self._call(
+            "get",
+            "networkloggings",
+            lambda: self.custom.get_cluster_custom_object(
+                GROUP, VERSION, PLURAL, NAME, _request_timeout=TIMEOUT
+            ),
+        )
+        return obj
+
+    def patch_logging(self, build_patch: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Read, build the merge patch from what was read (with its resourceVersion, so a concurrent
+        change is a 409, not a silent overwrite), patch; on 409 once more from a fresh read."""
+        for attempt in (1, 2):
+            current = self.get_logging()
+            body = build_patch(current)
+            body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+            try:
+                patched: dict[str, Any] = self._call(
+                    "patch", "networkloggings", self._patcher(body), retry_conflict=attempt == 1
+                )
+                return patched
+            except _Conflict:
+                log.info("kube: %s changed under us; retrying with a fresh read", self.name)
+        raise KubeError(f"Someone else changed NetworkLogging on {self.name} at the same time; try again.")
+
+    def _patcher(self, body: dict[str, Any]) -> Callable[[], Any]:
+        return lambda: self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, PLURAL, NAME, body, _request_timeout=TIMEOUT
+        )
+
+    def annotated_namespaces(self) -> list[str]:
+        listed = self._call("list", "namespaces", lambda: self.core.list_namespace(_request_timeout=TIMEOUT))
+        return sorted(
+            ns.metadata.name
+            for ns in listed.items
+            if (ns.metadata.annotations or {}).get(DENY_ANNOTATION) == "true"
+        )
+
+    def namespace_annotated(self, namespace: str) -> bool:
+        found = self._call(
+            "get",
+            "namespaces",
+            lambda: self.core.read_namespace(namespace, _request_timeout=TIMEOUT),
+            namespace,
+        )
+        return (found.metadata.annotations or {}).get(DENY_ANNOTATION) == "true"
+
+    def set_namespace_logging(self, namespace: str, on: bool) -> None:
+        body = {"metadata": {"annotations": {DENY_ANNOTATION: "true" if on else None}}}
+        self._call(
+            "patch",
+            "namespaces",
+            lambda: self.core.patch_namespace(namespace, body, _request_timeout=TIMEOUT),
+            namespace,
+        )
+
+    def logging_events(self) -> list[NodeEvent]:
+        selector = f"involvedObject.kind=NetworkLogging,involvedObject.name={NAME}"
+        listed = self._call(
+            "list",
+            "events",
+            lambda: self.core.list_event_for_all_namespaces(
+                field_selector=selector, _request_timeout=TIMEOUT
+            ),
+        )
+        return [NodeEvent(e.type or "", e.reason or "", e.message or "", e.count or 1) for e in listed.items]
+
+    def _call(
+        self,
+        verb: str,
+        resource: str,
+        call: Callable[[], Any],
+        name: str | None = None,
+        *,
+        retry_conflict: bool = False,
+    ) -> Any:
+        try:
+            return _plain(call())
+        except ApiException as error:
+            if error.status == 409 and retry_conflict:
+                raise _Conflict from None
+            raise KubeError(describe(error, self.name, verb, resource, name)) from None
+        except Exception as error:  # urllib3 timeouts, refused connections, DNS
+            raise KubeError(
+                f"The API server of {self.name} did not answer ({type(error).__name__}); "
+                "try again in a minute."
+            ) from None
+
+
+class _Conflict(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    """Custom objects come back as dicts already; typed models are kept as they are."""
+    return value
+
+
+def describe(error: ApiException, cluster: str, verb: str, resource: str, name: str | None = None) -> str:
+    status = error.status or 0
+    if status == 403:
+        group = "networking.gke.io" if resource == "networkloggings" else "core"
+        return (
+            f"The bot may not `{verb}` `{resource}` ({group}) on {cluster}: {CLUSTER_ROLE_HINT}. "
+            f"({_message(error)})"
+        )
+    if status == 401:
+        return (
+            f"The API server of {cluster} rejected the bot's credentials: check its kubeconfig or identity."
+        )
+    if status == 404 and resource == "networkloggings":
+        return (
+            f"{cluster} has no NetworkLogging object: is it a Dataplane V2 cluster? "
+            "(`gcloud container clusters describe` shows `networkConfig.datapathProvider: ADVANCED_DATAPATH`)"
+        )
+    if status == 404:
+        return f"There is no {resource.rstrip('s')} `{name}` on {cluster}."
+    if status == 409:
+        what = "NetworkLogging" if resource == "networkloggings" else resource
+        return f"Someone else changed {what} on {cluster} at the same time; try again."
+    if status >= 500 or status == 0:
+        return f"The API server of {cluster} did not answer (HTTP {status}); try again in a minute."
+    return f"The API server of {cluster} refused the request (HTTP {status}: {_message(error)})."
+
+
+def _message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except (ValueError, AttributeError):
+        return str(error.reason)

@@ -1,0 +1,63 @@
+"""Mutes: matchers with an expiry. A muted deny is still stored and counted (the digest shows it),
+but it joins no alert group, so nobody is paged for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+
+from bot.core.commands import Matchers
+from bot.core.durations import format_duration
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    id: int
+    matchers: Matchers
+    created_at: datetime
+    expires_at: datetime
+    created_by: str
+    reason: str = ""
+
+    def active(self, now: datetime) -> bool:
+        return self.created_at <= now < self.expires_at
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        return all(fnmatchcase(fields.get(name, ""), pattern) for name, pattern in self.matchers)
+
+    @property
+    def label(self) -> str:
+        return " ".join(f"{name}={pattern}" for name, pattern in self.matchers)
+
+
+def muted_by(fields: Mapping[str, str], mutes: Iterable[Mute], now: datetime) -> Mute | None:
+    return next((mute for mute in mutes if mute.active(now) and mute.matches(fields)), None)
+
+
+def mute_duration(requested: timedelta | None, default: timedelta, maximum: timedelta) -> timedelta:
+    """The duration to use, or ValueError saying why the request is refused."""
+    duration = default if requested is None else requested  # `for 0m` is refused, not defaulted
+    if duration <= timedelta(0):
+        raise ValueError("a mute must last longer than zero")
+    if duration > maximum:
+        raise ValueError(f"mutes last at most {_human(maximum)}; ask for less, or renew it later")
+    return duration
+
+
+def matchers_of_group(labels: Iterable[tuple[str, str]]) -> Matchers:
+    """A mute for exactly one alert group: its labels, with glob characters taken literally."""
+    return tuple((name, _literal(value)) for name, value in labels)
+
+
+def _literal(value: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in value)
+
+
+def _human(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    hours = seconds // 3600
+    if seconds % 3600:  # not whole hours: "90m", not "1 hours"
+        return format_duration(value)
+    return f"{hours // 24} days" if hours >= 48 and hours % 24 == 0 else f"{hours} hours"
