@@ -11,6 +11,7 @@ import pytest
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.core.grouping import Grouper, GroupingPolicy, notification_from_record
+from bot.core.mutes import Mute
 from bot.core.routing import Route, RoutingTable
 from bot.pipeline import GROUPING_CURSOR, GroupingWorker, store_messages
 
@@ -114,3 +115,17 @@ def test_redelivered_messages_do_not_count_twice(store: Store) -> None:
     grouping.catch_up(at(10))
     [opened] = grouping.step(at(40))
     assert opened.total == 9
+
+
+def test_muted_denies_are_stored_but_alert_nobody_until_the_mute_expires(store: Store) -> None:
+    store.add_mute(Mute(0, (("namespace", "pay*"),), at(0), at(3600), "U0OP", "known"))
+    store_messages(store, [message(count=4) for _ in range(3)] + [message("web")], NetworkNames(), at(0))
+    grouping = worker(store)
+    grouping.catch_up(at(0))
+    notes = grouping.step(at(30))
+    assert [(n.channel, n.total) for n in notes] == [("#netlog", 1)]  # payments was muted
+    assert store.total_attempts() == 13  # ...but stored and counted
+    store_messages(store, [message(count=5)], NetworkNames(), at(3601))
+    grouping.catch_up(at(3601))
+    [opened] = grouping.step(at(3640))
+    assert (opened.channel, opened.total) == ("#payments", 5)

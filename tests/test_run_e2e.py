@@ -70,9 +70,11 @@ def free_port() -> int:
 class Bot:
     """The bot as its users run it: a process with env vars and a config file."""
 
-    def __init__(self, tmp_path: Path, slack: FakeSlack, subscription: str) -> None:
+    def __init__(
+        self, tmp_path: Path, slack: FakeSlack, subscription: str, config_text: str = CONFIG
+    ) -> None:
         config = tmp_path / "netlog.yaml"
-        config.write_text(CONFIG, encoding="utf-8")
+        config.write_text(config_text, encoding="utf-8")
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("NETLOG_", "SLACK_"))}
         self.env.update(
@@ -105,7 +107,14 @@ class Bot:
         except OSError:
             return 0, b""
 
-    def post_signed(self, body: bytes, *, timestamp: int | None = None, secret: str = SECRET) -> int:
+    def post_signed(
+        self,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
+        secret: str = SECRET,
+        elapsed: list[float] | None = None,
+    ) -> int:
         stamp = str(timestamp if timestamp is not None else int(time.time()))
         signature = (
             "v0=" + hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
@@ -119,11 +128,15 @@ class Bot:
                 "X-Slack-Signature": signature,
             },
         )
+        started = time.monotonic()
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return int(response.status)
         except urllib.error.HTTPError as error:
             return int(error.code)
+        finally:
+            if elapsed is not None:
+                elapsed.append(time.monotonic() - started)
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
         assert self.process is not None

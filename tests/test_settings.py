@@ -473,3 +473,13 @@ def test_format_duration_round_trips_to_the_shortest_form(text: str) -> None:
     formatted = format_duration(parse_duration(text))
     assert parse_duration(formatted) == parse_duration(text)
     assert len(formatted) <= len(text)
+
+
+def test_the_documented_example_config_is_valid() -> None:
+    """config/netlog.example.yaml is what users copy: it must load as it is."""
+    example = Path(__file__).parent.parent / "config" / "netlog.example.yaml"
+    config = load_file_config(example)
+    assert config.slack.audit_channel == "C0456"
+    assert config.clusters["prod-us"].endpoint == "203.0.113.20"
+    assert config.access.permission("mute") == "everyone"
+    assert config.access.permission("enable") == "operators"

@@ -47,7 +47,19 @@ from bot.core.events import DenyEvent, Endpoint, Policy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CURSOR = "grouping"
-TABLES = {"schema_version", "events", "rejects", "cursors", "groups", "outbox", "slack_messages", "leases", "mutes", "audit", "pending_changes"}
+TABLES = {
+    "schema_version",
+    "events",
+    "rejects",
+    "cursors",
+    "groups",
+    "outbox",
+    "slack_messages",
+    "leases",
+    "mutes",
+    "audit",
+    "pending_changes",
+}
 
 
 def make_event(

@@ -4,6 +4,7 @@ any case, syntax errors raise `CommandError` naming the problem, `help_text`, `c
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -87,8 +88,8 @@ VERBS = ("help", "status", "enable", "disable", "delegate", "ns-logging", "mute"
         ),
         # the reason is free text: quotes and `--` inside it are not parsed
         (
-            "mute node=n1 -- it's \"flaky\" -- again",
-            Mute((("node", "n1"),), None, "it's \"flaky\" -- again"),
+            'mute node=n1 -- it\'s "flaky" -- again',
+            Mute((("node", "n1"),), None, 'it\'s "flaky" -- again'),
         ),
         ('mute source="pod a/b"', Mute((("source", "pod a/b"),))),
         ("mute namespace=a=b", Mute((("namespace", "a=b"),))),
@@ -112,15 +113,14 @@ def test_parse(text: str, expected: Command) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "--cluster prod-eu enable deny --delegate",
         "enable --cluster prod-eu deny --delegate",
         "enable deny --cluster prod-eu --delegate",
         "enable deny --delegate --cluster prod-eu",
         "enable deny --delegate --cluster=prod-eu",
-        "--cluster=prod-eu enable --delegate deny",
+        "enable --cluster=prod-eu --delegate deny",
     ],
 )
-def test_cluster_option_anywhere_in_the_words(text: str) -> None:
+def test_cluster_option_anywhere_after_the_verb(text: str) -> None:
     assert parse(text) == SetLogging("enable", "deny", delegate=True, cluster="prod-eu")
 
 
@@ -147,7 +147,9 @@ def test_the_verb_is_case_insensitive(text: str, expected: Command) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("frobnicate", "`frobnicate`"),
+        ("frobnicate", "I don't know the command `frobnicate`"),
+        # the grammar puts the verb first
+        ("--cluster prod-eu status", "I don't know the command `--cluster`"),
         ("enable maybe", "`maybe` is neither `allow` nor `deny`"),
         ("disable everything", "`everything` is neither `allow` nor `deny`"),
         ("delegate deny sideways", "`sideways` is neither `on` nor `off`"),
@@ -289,15 +291,11 @@ _WORDS = st.sampled_from(
 
 @given(st.text())
 def test_parse_of_any_text_raises_only_command_error(text: str) -> None:
-    try:
+    with contextlib.suppress(CommandError):
         parse(text)
-    except CommandError:
-        pass
 
 
 @given(st.lists(st.one_of(_WORDS, st.text(max_size=8)), max_size=8))
 def test_parse_of_near_commands_raises_only_command_error(words: list[str]) -> None:
-    try:
+    with contextlib.suppress(CommandError):
         parse(" ".join(words))
-    except CommandError:
-        pass
