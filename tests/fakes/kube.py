@@ -36,13 +36,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
+
+from tests.fakes.server import LoopbackServer
 
 JSON = dict[str, Any]
 GROUP, VERSION, PLURAL, KIND = "networking.gke.io", "v1alpha1", "networkloggings", "NetworkLogging"
@@ -272,8 +273,9 @@ def write_kubeconfig(path: Path, clusters: Mapping[str, FakeKube]) -> Path:
     return path
 
 
-class FakeKube:
+class FakeKube(LoopbackServer):
     def __init__(self, token: str = "fake-token") -> None:
+        super().__init__(_handler_for(self))
         self.token = token
         self._lock = threading.RLock()
         self._revision = 0
@@ -307,43 +309,20 @@ class FakeKube:
         self._nodes, self._node_delay = 0, 0.0
         self._timers: list[threading.Timer] = []
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # lifecycle
-
-    def start(self) -> FakeKube:
-        self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
         self._stopping.set()  # wakes slow answers
         with self._lock:
             for timer in self._timers:
                 timer.cancel()
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeKube:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().stop()
+        self._stopping.clear()
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeKube is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.root
 
     def write_kubeconfig(self, path: Path, contexts: Sequence[str]) -> Path:
         """One context per name, all pointing at this server; current-context = the first."""

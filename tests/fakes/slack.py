@@ -20,10 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.server import LoopbackServer
 
 JSON = dict[str, Any]
 BLOCK_TYPES = {"section", "header", "actions", "context", "divider", "image", "rich_text", "input", "file"}
@@ -155,8 +156,9 @@ def block_errors(blocks: list[Any]) -> list[str]:
     return errors
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     def __init__(self, token: str = "xoxb-test-token", team: str = "T0TEAM", bot_user: str = "U0BOT") -> None:
+        super().__init__(_handler_for(self))
         self.token, self.team, self.bot_user, self.bot_id = token, team, bot_user, f"B{bot_user[1:]}"
         self.channels: dict[str, Channel] = {}
         self.ephemerals: list[Ephemeral] = []
@@ -170,37 +172,10 @@ class FakeSlack:
         self._tick = 0
         self._lock = threading.RLock()
         self._responses: dict[str, list[dict[str, Any]]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle
-    def start(self) -> FakeSlack:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+        return f"{self.root}/api/"
 
     # -- state
     def add_channel(
@@ -231,7 +206,7 @@ class FakeSlack:
 
     def response_url(self, name: str) -> str:
         """A response_url for a slash command or button payload; answers land in `responses(name)`."""
-        return f"{self.base_url.removesuffix('/api/')}/response/{name}"
+        return f"{self.root}/response/{name}"
 
     def record_response(self, name: str, body: bytes) -> None:
         with self._lock:
