@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -52,6 +52,16 @@ def _duration(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+_Names = TypeVar("_Names", tuple[str, ...], dict[str, str], dict[str, "Permission"])
+
+
+def _only_known(names: _Names, known: tuple[str, ...], what: str) -> _Names:
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return names
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,10 +90,7 @@ class GroupingSection(_Section):
     @field_validator("group_by")
     @classmethod
     def _known_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [name for name in value if name not in EVENT_FIELDS]
-        if unknown:
-            raise ValueError(f"unknown label(s) {', '.join(unknown)}; choose from {', '.join(EVENT_FIELDS)}")
-        return value
+        return _only_known(value, EVENT_FIELDS, "label")
 
     @model_validator(mode="after")
     def _ordered(self) -> GroupingSection:
@@ -101,10 +108,7 @@ class RouteSection(_Section):
     @field_validator("match")
     @classmethod
     def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = [name for name in value if name not in EVENT_FIELDS]
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(unknown)}; choose from {', '.join(EVENT_FIELDS)}")
-        return value
+        return _only_known(value, EVENT_FIELDS, "field")
 
 
 Permission = Literal["everyone", "operators"]
@@ -141,10 +145,7 @@ class AccessSection(_Section):
     @field_validator("permissions")
     @classmethod
     def _known_commands(cls, value: dict[str, Permission]) -> dict[str, Permission]:
-        unknown = [name for name in value if name not in COMMANDS]
-        if unknown:
-            raise ValueError(f"unknown command(s) {', '.join(unknown)}; choose from {', '.join(COMMANDS)}")
-        return value
+        return _only_known(value, COMMANDS, "command")
 
     def permission(self, command: str) -> Permission:
         return self.permissions.get(command, DEFAULT_PERMISSIONS.get(command, "everyone"))
