@@ -62,7 +62,7 @@ def run_demo(out: TextIO, seed: int = 7) -> int:
         store = open_store(settings)
         try:
             print(
-                "netlog-bot demo: 45 minutes of policy-action traffic from three GKE clusters, "
+                "netlog-bot demo: half an hour of policy-action traffic from three GKE clusters, "
                 "on a virtual clock.",
                 file=out,
             )

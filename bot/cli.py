@@ -17,14 +17,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netlog-bot", description="GKE network policy deny logs, grouped into Slack alerts."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    # -v also after the command (`netlog-bot demo -v`); SUPPRESS keeps an earlier -v.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
+        parents=[common],
         help="run the whole pipeline on bundled sample traffic and print what Slack would show",
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the generated traffic")
     replay = commands.add_parser(
-        "replay", help="run the pipeline over a file of LogEntries and print the alerts"
+        "replay", parents=[common], help="run the pipeline over a file of LogEntries and print the alerts"
     )
     replay.add_argument(
         "file",
@@ -34,17 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", help="keep the replay in this database URL instead of a temporary SQLite file"
     )
     commands.add_parser(
-        "run", help="the bot: ingest, grouping, Slack alerts and the Slack app, until SIGTERM"
+        "run",
+        parents=[common],
+        help="the bot: ingest, grouping, Slack alerts and the Slack app, until SIGTERM",
     )
-    commands.add_parser("ingest", help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM")
-    commands.add_parser("check", help="validate the settings and the store, then exit")
+    commands.add_parser(
+        "ingest", parents=[common], help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM"
+    )
+    commands.add_parser("check", parents=[common], help="validate the settings and the store, then exit")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet = args.command in ("demo", "replay")  # their output is the product; logs only for trouble
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -66,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return app.check(settings, sys.stdout)
     except SettingsError as error:
         print(f"netlog-bot: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"netlog-bot: {error.filename}: no such file", file=sys.stderr)
         return 2
     except OSError as error:
         print(f"netlog-bot: {error}", file=sys.stderr)

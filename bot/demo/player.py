@@ -1,6 +1,6 @@
 """Plays timed messages through the real pipeline (parse -> store -> grouping -> outbox -> console).
 
-The clock is virtual: it jumps from tick to tick, so 45 minutes of traffic play in a second while
+The clock is virtual: it jumps from tick to tick, so half an hour of traffic plays in a second while
 every group_wait, group_interval and resolve_after behaves as it would live.
 """
 

@@ -138,7 +138,7 @@ def tcp(src_ip: str, dest_ip: str, port: int, direction: str, protocol: str = "t
 
 
 def generate(seed: int = 7) -> list[Arrival]:
-    """About 45 minutes of traffic across three clusters, in arrival order."""
+    """About half an hour of traffic across three clusters, in arrival order."""
     b = TrafficBuilder(seed)
     _payments_storm(b)
     _metadata_and_external(b)
