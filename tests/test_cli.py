@@ -462,7 +462,7 @@ def test_replay_of_a_missing_file_exits_2(env: Path, capsys: pytest.CaptureFixtu
     assert main(["replay", "no-such-file.jsonl"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.strip() == "netlog-bot: [Errno 2] No such file or directory: 'no-such-file.jsonl'"
+    assert captured.err.strip() == "netlog-bot: no-such-file.jsonl: no such file"
 
 
 def test_replay_of_a_binary_file_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
