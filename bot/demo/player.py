@@ -80,7 +80,10 @@ def _print_outbox(store: Store, out: TextIO, summary: PlaySummary, now: datetime
 
 
 def print_summary(summary: PlaySummary, store: Store, out: TextIO) -> None:
-    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.notifications.items()))
+    words = {"open": "new messages", "update": "edits", "repeat": "reposts", "resolve": "marked quiet"}
+    kinds = ", ".join(
+        f"{summary.notifications[kind]} {words[kind]}" for kind in words if summary.notifications[kind]
+    )
     channels = ", ".join(f"{channel} ({count})" for channel, count in sorted(summary.channels.items()))
     print("── summary ─────", file=out)
     print(
@@ -88,7 +91,7 @@ def print_summary(summary: PlaySummary, store: Store, out: TextIO) -> None:
         f"{summary.duplicates:,} duplicates skipped (same insertId), {summary.rejected:,} rejected",
         file=out,
     )
-    print(f"  notifications: {kinds or 'none'}", file=out)
+    print(f"  Slack messages: {kinds or 'none'}", file=out)
     print(f"  channels: {channels or 'none'}", file=out)
     rejects = Counter(item.code for item in store.list_rejects(limit=1000))
     if rejects:
