@@ -23,6 +23,10 @@ from bot.core.mutes import Mute
 
 log = logging.getLogger(__name__)
 
+#: Errors that mean "this row is bad" (the database or the JSON encoder refuses it), as opposed to
+#: "the database is unreachable", after which the whole batch is nacked and comes back later.
+_ROW_REFUSED = (sa.exc.DataError, sa.exc.IntegrityError, TypeError, UnicodeError)
+
 #: Rejected messages keep this much of their body: enough to see what went wrong.
 REJECT_RAW_LIMIT = 4096
 #: Serialises ingest transactions on PostgreSQL so event ids commit in order and the grouping
@@ -253,12 +257,10 @@ class Store:
         """Store a batch in one transaction; events whose insert_id is already stored are skipped."""
         try:
             return self._ingest(batch, rejected, received_at)
-        except (sa.exc.DataError, sa.exc.IntegrityError):
-            if len(batch) <= 1:
-                raise
-            # One row the database refuses must not sink its batch: nacked, it would come back and
-            # fail again forever. Store row by row; refused rows become rejects.
-            log.warning("store: a batch of %d was refused; storing it row by row", len(batch))
+        except _ROW_REFUSED:
+            # A row the database (or the encoder) refuses must not sink its batch: nacked, it would
+            # come back and fail again forever. Store row by row; refused rows become rejects.
+            log.warning("store: a batch of %d was refused; storing it row by row", len(batch))  # even 1
             return self._ingest_row_by_row(batch, rejected, received_at)
 
     def _ingest(
@@ -284,9 +286,13 @@ class Store:
         for event in batch:
             try:
                 stored += self._ingest([event], [], received_at).stored
-            except (sa.exc.DataError, sa.exc.IntegrityError) as error:
-                raw = _dumps(event_to_record(event)).encode()
-                refused.append(Reject("store_refused", f"the database refused the event: {error.orig}", raw))
+            except _ROW_REFUSED as error:
+                try:
+                    raw = _dumps(event_to_record(event)).encode()
+                except TypeError:  # what the encoder refused: keep a readable form anyway
+                    raw = repr(event).encode("utf-8", "backslashreplace")
+                reason = f"the database refused the event: {getattr(error, 'orig', None) or error}"
+                refused.append(Reject("store_refused", reason, raw, event.insert_id))
         self._ingest([], refused, received_at)
         bad = len(refused) - len(rejected)
         return IngestResult(stored=stored, duplicates=len(batch) - stored - bad, rejected=len(refused))

@@ -23,6 +23,8 @@ POLICY_ACTION_LOG = "policy-action"
 KNOWN_PROTOCOLS = frozenset({"tcp", "udp", "icmp", "unknown"})
 #: Cloud Logging's ids are ~20 characters; anything far longer is not one (and would not fit the index).
 MAX_INSERT_ID = 255
+#: GKE folds 5 s of one flow's denies into `count`; anything past a 32-bit integer is not real.
+MAX_COUNT = 2**31 - 1
 
 EndpointKind = Literal["pod", "node", "ip"]
 Direction = Literal["ingress", "egress"]
@@ -258,6 +260,10 @@ def _opt_str(source: Mapping[str, Any], key: str, where: str = "") -> str | None
         return None
     if not isinstance(value, str):
         raise RejectedEntry("bad_type", f"{where}{key} should be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: no database can store it
+        raise RejectedEntry("bad_type", f"{where}{key} is not valid Unicode text") from None
     return value
 
 
@@ -323,8 +329,10 @@ def _port(connection: Mapping[str, Any], key: str) -> int | None:
 
 def _count(payload: Mapping[str, Any]) -> int:
     value = payload.get("count", 1)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RejectedEntry("bad_type", f"count should be a positive whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise RejectedEntry(
+            "bad_type", f"count should be a whole number from 1 to {MAX_COUNT}, got {value!r}"
+        )
     return value
 
 

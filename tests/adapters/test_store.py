@@ -722,3 +722,9 @@ def test_a_lease_has_one_holder_until_it_expires(store: Store) -> None:
     assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=26), ttl)  # a died: b takes over
     store.release_lease("grouping", "b")
     assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=27), ttl)
+
+
+def test_a_single_refused_event_becomes_a_reject_too(store: Store) -> None:
+    """At low traffic a bad event often arrives alone; it must not be nacked forever either."""
+    result = store.ingest([make_event("lonely", namespace="pay\x00ments")], [], T0)
+    assert result.stored + result.rejected == 1

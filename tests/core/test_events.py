@@ -741,7 +741,7 @@ BAD = [
     _bad("port a float", with_field("jsonPayload.connection.dest_port", 80.0), "bad_type", "dest_port"),
     _bad("port a bool", with_field("jsonPayload.connection.dest_port", True), "bad_type", "dest_port"),
     _bad(
-        "count 0", with_field("jsonPayload.count", 0), "bad_type", "count should be a positive whole number"
+        "count 0", with_field("jsonPayload.count", 0), "bad_type", "count should be a whole number from 1 to"
     ),
     _bad("count negative", with_field("jsonPayload.count", -3), "bad_type", "got -3"),
     _bad("count a bool", with_field("jsonPayload.count", True), "bad_type", "got True"),
@@ -1046,3 +1046,18 @@ def test_valid_entries_parse_and_round_trip(generated: tuple[dict[str, Any], dat
         assert kinds[endpoint.kind](side)
         if endpoint.kind == "pod":
             assert endpoint.namespace == side.get("namespace", side["pod_namespace"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("jsonPayload.count", 2**64),
+        ("resource.labels.cluster_name", "\ud800"),
+        ("jsonPayload.src.pod_name", "x\udfff"),
+    ],
+)
+def test_values_no_store_could_keep_are_rejected_up_front(field: str, value: object) -> None:
+    """A count past 32 bits or a lone surrogate would make the store refuse the whole batch."""
+    with pytest.raises(RejectedEntry) as caught:
+        parse_message(json.dumps(with_field(field, value)).encode())
+    assert caught.value.code == "bad_type"
