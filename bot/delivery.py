@@ -15,7 +15,7 @@ Rules, in the order they bite:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -56,7 +56,7 @@ class Delivery:
         if self.paused_until and now < self.paused_until:
             return 0
         calls = 0
-        for channel, items in _by_channel(self.store.pending_outbox(limit=1000)).items():
+        for channel, items in self.store.pending_by_channel().items():
             state = self.channels.setdefault(channel, ChannelState())
             if state.next_call and self.clock() < state.next_call:
                 continue
@@ -180,13 +180,6 @@ class Delivery:
         state.next_call = now + delay
         if failure.workspace_wide:
             self.paused_until = now + delay
-
-
-def _by_channel(items: Sequence[OutboxItem]) -> dict[str, list[OutboxItem]]:
-    channels: dict[str, list[OutboxItem]] = {}
-    for item in items:
-        channels.setdefault(item.channel, []).append(item)
-    return channels
 
 
 def _edit_run(items: list[OutboxItem]) -> list[OutboxItem]:

@@ -217,3 +217,15 @@ def test_posts_to_one_channel_are_paced_to_one_per_second(store: Store, slack: F
     assert len(slack.messages("C0PAY")) == 2
     rig.tick(1)
     assert len(slack.messages("C0PAY")) == 3
+
+
+def test_a_channel_that_piles_up_never_hides_the_others(rig: Rig, slack: FakeSlack) -> None:
+    # an undeliverable channel with a long backlog, older than everything else
+    backlog = [
+        {"kind": "audit", "channel": "#gone", "group_id": f"a{n}", "message": {"text": "x", "blocks": []}}
+        for n in range(1500)
+    ]
+    rig.store.commit_grouping("filler", 0, {}, [], backlog, T0)
+    rig.deny(entry())
+    rig.settle(12)
+    assert len(slack.messages("C0PAY")) == 1

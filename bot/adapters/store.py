@@ -379,6 +379,22 @@ class Store:
                 for row in conn.execute(query)
             ]
 
+    def pending_by_channel(self, per_channel: int = 100) -> dict[str, list[OutboxItem]]:
+        """The oldest pending rows of every channel: a channel that cannot be delivered to (and so
+        piles up rows) never hides the others' rows."""
+        pending = outbox.c.delivered_at.is_(None)
+        with self.engine.connect() as conn:
+            channels = list(conn.execute(sa.select(outbox.c.channel).where(pending).distinct()).scalars())
+            by_channel = {}
+            for channel in sorted(channels):
+                query = sa.select(outbox).where(pending, outbox.c.channel == channel).order_by(outbox.c.id)
+                rows = conn.execute(query.limit(per_channel))
+                by_channel[channel] = [
+                    OutboxItem(row.id, row.channel, row.group_id, row.kind, orjson.loads(row.record))
+                    for row in rows
+                ]
+        return by_channel
+
     def mark_delivered(self, ids: Sequence[int], now: datetime) -> None:
         if ids:
             with self.engine.begin() as conn:
