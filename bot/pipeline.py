@@ -57,9 +57,12 @@ class GroupingWorker:
         self.batch_size = batch_size
         grouper.restore(store.load_groups())
         self.position = store.cursor(GROUPING_CURSOR)
+        self._stale = False
 
     def step(self, now: datetime) -> list[Notification]:
         """Fold one batch of new events, then emit whatever is due at `now`."""
+        if self._stale:
+            self.reload()  # raises while the store is still down; the caller's loop retries
         rows = self.store.read_events(self.position, self.batch_size)
         mutes = self.store.active_mutes(now) if rows else []
         for _, event in rows:
@@ -74,17 +77,21 @@ class GroupingWorker:
             try:
                 self.store.commit_grouping(GROUPING_CURSOR, position, upserts, deletes, records, now)
             except Exception:
-                self.reload()  # memory ran ahead of the store: go back to what is committed
+                self._stale = True  # memory ran ahead of the store: go back to what is committed
                 raise
         self.position = position
         return notifications
 
     def reload(self) -> None:
-        """Forget memory and take the state from the store (after a failure, or on taking over)."""
+        """Forget memory and take the state from the store (after a failure, or on taking over).
+        Reads first, then swaps: if the store is down, memory is left as it was, still stale."""
+        records = self.store.load_groups()
+        position = self.store.cursor(GROUPING_CURSOR)
         self.grouper.groups.clear()
         self.grouper.changes()
-        self.grouper.restore(self.store.load_groups())
-        self.position = self.store.cursor(GROUPING_CURSOR)
+        self.grouper.restore(records)
+        self.position = position
+        self._stale = False
 
     def catch_up(self, now: datetime) -> list[Notification]:
         """Steps until every stored event is folded."""

@@ -101,7 +101,9 @@ def test_a_failed_commit_is_retried_without_double_counting(
         patch.setattr(store, "commit_grouping", broken)
         with pytest.raises(ConnectionError):
             grouping.step(at(0))
-    assert grouping.grouper.groups == {}
+        patch.setattr(store, "load_groups", broken)  # the database is still down at the next step
+        with pytest.raises(ConnectionError):
+            grouping.step(at(0))
     grouping.catch_up(at(1))
     [opened] = grouping.step(at(31))
     assert (opened.kind, opened.total) == ("open", 10)
@@ -129,3 +131,25 @@ def test_muted_denies_are_stored_but_alert_nobody_until_the_mute_expires(store: 
     grouping.catch_up(at(3601))
     [opened] = grouping.step(at(3640))
     assert (opened.channel, opened.total) == ("#payments", 5)
+
+
+def test_a_store_outage_during_grouping_neither_restarts_groups_nor_recounts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_messages(store, [message() for _ in range(5)], NetworkNames(), at(0))
+    grouping = worker(store)
+    grouping.catch_up(at(0))
+    [opened] = grouping.step(at(30))
+    store_messages(store, [message() for _ in range(3)], NetworkNames(), at(35))
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "commit_grouping", down)
+        patch.setattr(store, "load_groups", down)
+        for second in (40, 41, 42):
+            with pytest.raises(ConnectionError):
+                grouping.step(at(second))
+    notes = grouping.catch_up(at(95))
+    assert [(n.kind, n.group_id, n.total) for n in notes] == [("update", opened.group_id, 8)]
