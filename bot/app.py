@@ -9,6 +9,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -39,8 +40,8 @@ PURGE_EVERY = timedelta(hours=1)
 GROUPING_TICK = 1.0
 DELIVERY_TICK = 0.2
 #: Kubernetes sends SIGKILL 30 s after SIGTERM; everything below fits in ~25 s.
-DRAIN_INGEST = 12.0
-DRAIN_DELIVERY = 8.0
+SHUTDOWN_BUDGET = 25.0
+DRAIN_INGEST = 5.0  # each of: closing the stream, storing and acking the last batch
 #: One replica at a time groups and delivers (ingest runs everywhere); a dead holder's lease lapses.
 ALERTS_LEASE = "alerts"
 LEASE_TTL = timedelta(seconds=15)
@@ -216,9 +217,11 @@ class Loop:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float) -> bool:
+        """Stops the loop; False if its current round (a slow Slack or database call) is still going."""
         self._stop.set()
-        self._thread.join(10)
+        self._thread.join(max(timeout, 0.0))
+        return not self._thread.is_alive()
 
     @property
     def alive(self) -> bool:
@@ -322,11 +325,12 @@ class Runtime:
 
     def stop(self) -> None:
         log.info("run: draining")
+        deadline = time.monotonic() + SHUTDOWN_BUDGET
         self.ingest.stop(timeout=DRAIN_INGEST)
-        for loop in self.loops:
-            loop.stop()
-        if self.leading:
-            drain(self.worker, self.delivery, self.store)
+        stopped = [loop.stop(deadline - time.monotonic() - 5) for loop in self.loops]
+        # Draining beside a loop still inside its round could post or fold the same thing twice.
+        if self.leading and all(stopped):
+            drain(self.worker, self.delivery, self.store, deadline - 2)
             self.store.release_lease(ALERTS_LEASE, self.holder)
         if self.socket_mode is not None:
             self.socket_mode.close()
@@ -355,12 +359,11 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-def drain(worker: GroupingWorker, delivery: Delivery, store: Store) -> None:
+def drain(worker: GroupingWorker, delivery: Delivery, store: Store, until: float) -> None:
     """Fold what ingest stored last and try to deliver the backlog; what is left stays queued."""
     try:
         worker.catch_up(utcnow())
-        deadline = utcnow() + timedelta(seconds=DRAIN_DELIVERY)
-        while store.outbox_backlog() and utcnow() < deadline:
+        while store.outbox_backlog() and time.monotonic() < until:
             if not delivery.deliver_due():
                 threading.Event().wait(DELIVERY_TICK)
         left = store.outbox_backlog()

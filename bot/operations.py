@@ -94,9 +94,15 @@ class Operations:
         if not self.allowed(user, "mute"):
             self.audit(user, "mute", None, None, None, "refused", f"button on {group_key}")
             return replies.refused("mute", self.settings.file.access)
-        _, _, labels = json.loads(group_key)
-        matchers = matchers_of_group((str(k), str(v)) for k, v in labels)
-        return self._mute(user, cmd.Mute(matchers, duration, f"from an alert in {channel}"))
+        try:
+            _, _, labels = json.loads(group_key)
+            matchers = matchers_of_group((str(k), str(v)) for k, v in labels)
+        except (ValueError, TypeError):  # not a key this bot rendered
+            return replies.problem("This button does not name an alert group I know; use `/netlog mute`.")
+        try:
+            return self._mute(user, cmd.Mute(matchers, duration, f"from an alert in {channel}"), group_key)
+        except Refused as error:
+            return replies.problem(str(error))
 
     # -- authorization --------------------------------------------------------------------------
 
@@ -220,10 +226,11 @@ class Operations:
         )
         return replies.logging_done(cluster, command.kind, now_set, resource_version)
 
-    def _mute(self, user: str, command: cmd.Mute) -> Reply:
+    def _mute(self, user: str, command: cmd.Mute, group_key: str | None = None) -> Reply:
         now = self.clock()
         duration = self._mute_duration(command)
-        mute = self.store.add_mute(Mute(0, command.matchers, now, now + duration, user, command.reason))
+        mute = Mute(0, command.matchers, now, now + duration, user, command.reason, group_key)
+        mute = self.store.add_mute(mute)
         self.audit(
             user,
             "mute",

@@ -16,7 +16,7 @@ from datetime import datetime
 from bot.adapters.store import IngestResult, Reject, Store
 from bot.core.events import DenyEvent, NetworkNames, RawMessage, RejectedEntry, parse_message
 from bot.core.grouping import Grouper, Notification, notification_to_record
-from bot.core.mutes import muted_by
+from bot.core.mutes import muted_by, muted_groups
 from bot.core.routing import event_fields
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,11 @@ class GroupingWorker:
             self.reload()  # raises while the store is still down; the caller's loop retries
         rows = self.store.read_events(self.position, self.batch_size)
         mutes = self.store.active_mutes(now) if rows else []
+        groups = muted_groups(mutes, now)
         for _, event in rows:
             if mutes and muted_by(event_fields(event), mutes, now):
-                continue  # stored and counted (the digest sees it), but it alerts nobody
-            self.grouper.fold(event, now)
+                continue  # stored and counted, but it alerts nobody
+            self.grouper.fold(event, now, groups)
         position = rows[-1][0] if rows else self.position
         notifications = self.grouper.tick(now)
         upserts, deletes = self.grouper.changes()

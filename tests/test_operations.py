@@ -316,6 +316,11 @@ def test_mute_button_mutes_exactly_that_group(ops: tuple[Operations, Clock], sto
     key = json.dumps(["C0PAY", 0, [["cluster", "prod-eu"], ["namespace", "pay*ments"]]])
     assert "Muted #" in text_of(operations.mute_group(OPERATOR, key, timedelta(hours=1), "C0PAY"))
     [mute] = store.active_mutes(clock.now)
+    assert mute.group_key == key  # that alert only, not the same labels routed elsewhere
     assert mute.matches({"cluster": "prod-eu", "namespace": "pay*ments"})
     assert not mute.matches({"cluster": "prod-eu", "namespace": "payroll-payments"})
+    assert "does not name an alert group" in text_of(
+        operations.mute_group(OPERATOR, "{forged", timedelta(hours=1), "C")
+    )
+    assert "at most" in text_of(operations.mute_group(OPERATOR, key, timedelta(days=3), "C0PAY"))
     assert "Only operators" in text_of(operations.mute_group(STRANGER, key, timedelta(hours=1), "C0PAY"))

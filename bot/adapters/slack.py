@@ -68,7 +68,8 @@ class Identity:
 
 
 def make_client(token: str, base_url: str) -> WebClient:
-    return WebClient(token=token, base_url=base_url, retry_handlers=[], timeout=15)
+    # 8 s: a call stuck longer than that is retried from the outbox, and shutdown stays short.
+    return WebClient(token=token, base_url=base_url, retry_handlers=[], timeout=8)
 
 
 class SlackGateway:

@@ -136,17 +136,23 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
 
-mutes = sa.Table(
-    "mutes",
-    metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("matchers", sa.Text, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
-    sa.Column("created_by", sa.Text, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sqlite_autoincrement=True,
-)
+
+def _mutes_table(meta: sa.MetaData, version: int) -> sa.Table:
+    """`mutes` as schema `version` has it (migration 5 added `group_key`)."""
+    columns: list[sa.schema.SchemaItem] = [
+        sa.Column("id", _Id, primary_key=True, autoincrement=True),
+        sa.Column("matchers", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+        sa.Column("created_by", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+    ]
+    if version >= 5:
+        columns.append(sa.Column("group_key", sa.Text))
+    return sa.Table("mutes", meta, *columns, sqlite_autoincrement=True)
+
+
+mutes = _mutes_table(metadata, 5)
 
 audit = sa.Table(
     "audit",
@@ -179,6 +185,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (2, "slack_messages: the Slack message each alert group owns; outbox.last_error"),
     (3, "leases: one replica at a time runs grouping and delivery"),
     (4, "mutes, audit, pending_changes: for /netlog"),
+    (5, "mutes.group_key: mutes from an alert's button cover that alert only"),
 )
 
 
@@ -450,6 +457,7 @@ class Store:
             "expires_at": mute.expires_at,
             "created_by": mute.created_by,
             "reason": mute.reason,
+            "group_key": mute.group_key,
         }
         with self.engine.begin() as conn:
             new_id = conn.execute(mutes.insert().values(**row).returning(mutes.c.id)).scalar_one()
@@ -594,8 +602,10 @@ def _apply(conn: Connection, version: int) -> None:
     elif version == 3:
         leases.create(conn, checkfirst=True)
     elif version == 4:
-        for table in (mutes, audit, pending_changes):
+        for table in (_mutes_table(sa.MetaData(), 4), audit, pending_changes):
             table.create(conn, checkfirst=True)
+    elif version == 5:
+        conn.execute(sa.text("ALTER TABLE mutes ADD COLUMN group_key TEXT"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -644,4 +654,6 @@ def _outbox_row(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 def _mute(row: Any) -> Mute:
     matchers = tuple((name, pattern) for name, pattern in orjson.loads(row.matchers))
-    return Mute(int(row.id), matchers, row.created_at, row.expires_at, row.created_by, row.reason)
+    return Mute(
+        int(row.id), matchers, row.created_at, row.expires_at, row.created_by, row.reason, row.group_key
+    )

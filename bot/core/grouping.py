@@ -142,15 +142,19 @@ class Grouper:
         self._changed: set[str] = set()
         self._dropped: set[str] = set()
 
-    def fold(self, event: DenyEvent, now: datetime) -> int:
-        """Add one event to every group its routes select. Returns how many groups took it."""
+    def fold(self, event: DenyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
+        """Add one event to every group its routes select, except groups in `muted`.
+        Returns how many groups took it."""
         if event.disposition != "deny":
             return 0  # allow entries are stored for the digest but alert nobody
         fields = event_fields(event)
         labels = tuple((name, fields.get(name, "")) for name in self.policy.group_by)
-        matches = self.routing.route(fields)
-        for match in matches:
+        taken = 0
+        for match in self.routing.route(fields):
             key = json.dumps([match.channel, match.route, labels], separators=(",", ":"))
+            if key in muted:
+                continue
+            taken += 1
             group = self.groups.get(key)
             if group is None:
                 group = Group(
@@ -167,7 +171,7 @@ class Grouper:
                 self._dropped.discard(key)
             self._add(group, event, now)
             self._changed.add(key)
-        return len(matches)
+        return taken
 
     def _add(self, group: Group, event: DenyEvent, now: datetime) -> None:
         group.total += event.count

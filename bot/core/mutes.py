@@ -20,6 +20,9 @@ class Mute:
     expires_at: datetime
     created_by: str
     reason: str = ""
+    #: Set by an alert's mute button: only that group (its route and labels), not every group the
+    #: matchers would also match in other routes.
+    group_key: str | None = None
 
     def active(self, now: datetime) -> bool:
         return self.created_at <= now < self.expires_at
@@ -29,11 +32,20 @@ class Mute:
 
     @property
     def label(self) -> str:
-        return " ".join(f"{name}={pattern}" for name, pattern in self.matchers)
+        shown = " ".join(f"{name}={pattern}" for name, pattern in self.matchers)
+        return f"{shown} (one alert)" if self.group_key else shown
 
 
 def muted_by(fields: Mapping[str, str], mutes: Iterable[Mute], now: datetime) -> Mute | None:
-    return next((mute for mute in mutes if mute.active(now) and mute.matches(fields)), None)
+    """The first active mute (not scoped to one group) that matches the event."""
+    return next(
+        (mute for mute in mutes if mute.group_key is None and mute.active(now) and mute.matches(fields)), None
+    )
+
+
+def muted_groups(mutes: Iterable[Mute], now: datetime) -> frozenset[str]:
+    """Group keys muted by alert buttons."""
+    return frozenset(mute.group_key for mute in mutes if mute.group_key and mute.active(now))
 
 
 def mute_duration(requested: timedelta | None, default: timedelta, maximum: timedelta) -> timedelta:

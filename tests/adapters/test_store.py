@@ -149,7 +149,7 @@ def test_migrate_creates_the_schema_and_returns_its_version(db_url: str) -> None
     store = Store(db_url)
     try:
         assert TABLES.isdisjoint(sa.inspect(store.engine).get_table_names())
-        assert store.migrate() == MIGRATIONS[-1][0] == 4
+        assert store.migrate() == MIGRATIONS[-1][0] == 5
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
         assert store.event_count() == 0
         assert store.cursor(CURSOR) == 0
@@ -161,11 +161,11 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None
     store.ingest([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
     store.commit_grouping(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
 
-    assert store.migrate() == 4
+    assert store.migrate() == 5
     again = Store(db_url)
     try:
-        assert again.migrate() == 4
-        assert again.migrate() == 4
+        assert again.migrate() == 5
+        assert again.migrate() == 5
         assert again.insert_ids() == ["e1"]
         assert again.reject_count() == 1
         assert again.cursor(CURSOR) == 1
@@ -173,7 +173,7 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None
         assert [item.group_id for item in again.pending_outbox()] == ["g1"]
         with again.engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
-        assert versions == [1, 2, 3, 4]  # one row per applied migration, not one per start
+        assert versions == [1, 2, 3, 4, 5]  # one row per applied migration, not one per start
     finally:
         again.close()
 
@@ -706,7 +706,7 @@ def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
                 ),
                 {"at": datetime(2026, 1, 1)},
             )
-        assert old.migrate() == 4
+        assert old.migrate() == 5
         assert [(item.group_id, item.kind) for item in old.pending_outbox()] == [("g1", "open")]
         assert "slack_messages" in sa.inspect(old.engine).get_table_names()
     finally:

@@ -310,3 +310,19 @@ def test_group_and_notification_records_round_trip() -> None:
     again = group_from_record(json.loads(json.dumps(group_to_record(group))))
     assert group_to_record(again) == group_to_record(group)
     assert replace(again).group_id == group.group_id
+
+
+def test_a_muted_group_takes_nothing_while_other_routes_still_alert() -> None:
+    routing = RoutingTable(
+        (
+            Route((("cluster", "prod"),), "#prod-all", continue_=True),
+            Route((("namespace", "pay*"),), "#payments"),
+        ),
+        "#default",
+    )
+    grouper = Grouper(POLICY, routing)
+    run(grouper, [(0, deny(at(0))), (30, None)])
+    payments_key = next(key for key, group in grouper.groups.items() if group.channel == "#payments")
+    assert grouper.fold(deny(at(40), count=5), at(40), frozenset({payments_key})) == 1
+    totals = {group.channel: group.total for group in grouper.groups.values()}
+    assert totals == {"#prod-all": 6, "#payments": 1}
