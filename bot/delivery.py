@@ -14,6 +14,7 @@ Rules, in the order they bite:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -78,11 +79,18 @@ class Delivery:
         if head.kind == THREAD:
             self._reply(channel_id, head)
         elif head.kind == AUDIT:
-            self.slack.post(channel_id, head.record["message"])
+            post = functools.partial(self.slack.post, channel_id)
+            self._call(channel_id, state, post, head.record["message"], head.group_id)
             self.store.complete_delivery([head.id], self.clock())
         elif head.kind in POSTS:
             note = notification_from_record(head.record)
-            ts = self._call(channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note)
+            ts = self._call(
+                channel_id,
+                state,
+                functools.partial(self.slack.post, channel_id),
+                render_alert(note),
+                note.group_id,
+            )
             self.store.complete_delivery(
                 [head.id], self.clock(), message=(note.group_id, channel_id, ts), follow_up=_thread(note)
             )
@@ -99,23 +107,20 @@ class Delivery:
             )
 
     def _edit(self, channel_id: str, state: ChannelState, note: Notification) -> str:
+        message = render_alert(note)
+        post = functools.partial(self.slack.post, channel_id)
         known = self.store.message_for(note.group_id)
         if known is None:  # its post never went out (or was purged): post this state instead
-            return self._call(
-                channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note
-            )
+            return self._call(channel_id, state, post, message, note.group_id)
         known_channel, ts = known
         try:
-            self._call(
-                known_channel, state, lambda: self.slack.update(known_channel, ts, render_alert(note)), note
-            )
+            update = functools.partial(self.slack.update, known_channel, ts)
+            self._call(known_channel, state, update, message, note.group_id)
         except SlackFailure as failure:
             if failure.kind != "message_gone":
                 raise
             log.info("delivery: the alert message in %s was deleted; posting it again", known_channel)
-            return self._call(
-                channel_id, state, lambda: self.slack.post(channel_id, render_alert(note)), note
-            )
+            return self._call(channel_id, state, post, message, note.group_id)
         return ts
 
     def _reply(self, channel_id: str, item: OutboxItem) -> None:
@@ -132,26 +137,28 @@ class Delivery:
         self.store.complete_delivery([item.id], self.clock())
 
     def _call(
-        self, channel_id: str, state: ChannelState, send: Callable[[], str | None], note: Notification
+        self,
+        channel_id: str,
+        state: ChannelState,
+        send: Callable[[SlackMessage], str | None],
+        message: SlackMessage,
+        what: str,
     ) -> str:
-        """`send`, joining the channel once if needed, and falling back to plain text if Slack
-        refuses the blocks (a renderer bug must not hold alerts back)."""
+        """`send(message)`, joining the channel once if needed, and sending the same call with plain
+        text if Slack refuses the blocks (a renderer bug must not hold alerts back)."""
         try:
-            result = send()
+            result = send(message)
         except SlackFailure as failure:
             if failure.kind == "not_in_channel" and not state.joined:
                 state.joined = True
-                log.info("delivery: joining %s to post alerts", channel_id)
+                log.info("delivery: joining %s to post messages", channel_id)
                 self.slack.join(channel_id)
-                result = send()
+                result = send(message)
             elif failure.kind == "bad_payload":
                 log.error(
-                    "delivery: Slack refused the blocks of %s (%s); sending plain text",
-                    note.group_id,
-                    failure.error,
+                    "delivery: Slack refused the blocks of %s (%s); sending plain text", what, failure.error
                 )
-                plain: SlackMessage = {"text": render_alert(note)["text"], "blocks": []}
-                result = self.slack.post(channel_id, plain)
+                result = send({"text": message["text"], "blocks": []})
             else:
                 raise
         return result or ""

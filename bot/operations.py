@@ -193,17 +193,22 @@ class Operations:
         if isinstance(command, cmd.NamespaceLogging):
             before = client.namespace_annotated(command.namespace)
             client.set_namespace_logging(command.namespace, command.on)
-            after = client.namespace_annotated(command.namespace)
+            # Audited as soon as the write succeeded: a failed re-read below must not hide it.
             self.audit(
                 user,
                 "ns-logging",
                 cluster,
                 _annotation(command.namespace, before),
-                _annotation(command.namespace, after),
+                _annotation(command.namespace, command.on),
                 "applied",
                 f"/netlog {text}",
             )
-            return replies.namespace_done(cluster, command.namespace, after)
+            return self._reread(
+                cluster,
+                lambda: replies.namespace_done(
+                    cluster, command.namespace, client.namespace_annotated(command.namespace)
+                ),
+            )
         assert isinstance(command, cmd.SetLogging)
         change: list[Any] = []
 
@@ -212,7 +217,6 @@ class Operations:
             return dict(change[-1].patch)
 
         updated = client.patch_logging(build)
-        now_set = LoggingSpec.from_object(client.get_logging())
         resource_version = str(updated.get("metadata", {}).get("resourceVersion", "?"))
         self._rollouts[change_id] = (cluster, resource_version)
         self.audit(
@@ -220,11 +224,25 @@ class Operations:
             command.action,
             cluster,
             change[-1].before.short(command.kind),
-            now_set.short(command.kind),
+            change[-1].after.short(command.kind),
             "applied",
             f"/netlog {text}",
         )
-        return replies.logging_done(cluster, command.kind, now_set, resource_version)
+        return self._reread(
+            cluster,
+            lambda: replies.logging_done(
+                cluster, command.kind, LoggingSpec.from_object(client.get_logging()), resource_version
+            ),
+        )
+
+    def _reread(self, cluster: str, report: Callable[[], Reply]) -> Reply:
+        """The new state as the API server now has it; the change itself already succeeded."""
+        try:
+            return report()
+        except KubeError as error:
+            return replies.problem(
+                f"The change on {cluster} was applied, but reading it back failed: {error}"
+            )
 
     def _mute(self, user: str, command: cmd.Mute, group_key: str | None = None) -> Reply:
         now = self.clock()
@@ -265,7 +283,15 @@ class Operations:
                 for e in events
                 if e.reason == "UpdateNetworkLogging" and f"resourceVersion = {resource_version}" in e.message
             ]
-            invalid = [e for e in events if e.type == "Warning" and e.reason == "InvalidNetworkLogging"]
+            invalid = [  # warnings about this change, not ones left from earlier ones
+                e
+                for e in events
+                if e.type == "Warning"
+                and e.reason == "InvalidNetworkLogging"
+                and (
+                    f"resourceVersion = {resource_version}" in e.message or "resourceVersion" not in e.message
+                )
+            ]
             if invalid:
                 return replies.problem(
                     f"The nodes report InvalidNetworkLogging on {cluster}: {invalid[-1].message}"

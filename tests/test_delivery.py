@@ -229,3 +229,15 @@ def test_a_channel_that_piles_up_never_hides_the_others(rig: Rig, slack: FakeSla
     rig.deny(entry())
     rig.settle(12)
     assert len(slack.messages("C0PAY")) == 1
+
+
+def test_an_edit_slack_refuses_is_sent_as_plain_text_to_the_same_message(rig: Rig, slack: FakeSlack) -> None:
+    rig.deny(entry())
+    rig.tick(10)
+    slack.error_next("chat.update", "invalid_blocks")
+    rig.deny(entry(count=4))
+    rig.settle(40)
+    [message] = slack.messages("C0PAY")  # edited, not posted again
+    assert message.edits == 1
+    assert message.blocks == []
+    assert "at least 5 denied attempts" in message.text

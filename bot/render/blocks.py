@@ -20,6 +20,7 @@ HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
 BUTTON_VALUE_LIMIT = 2000
+URL_LIMIT = 3000
 THREAD_FLOWS_LIMIT = 20
 TRUNCATED = "… (truncated)"
 LOWER_BOUND_NOTE = (
@@ -113,14 +114,16 @@ def _italic(value: str | None) -> str | None:
 
 def _actions(note: Notification) -> list[Block]:
     buttons: list[Block] = []
-    if note.project:
-        query = deny_filter(note.project, note.labels, note.first_seen)
+    url = explorer_url(
+        note.project, deny_filter(note.project, note.labels, note.first_seen), note.first_seen, note.last_seen
+    )
+    if note.project and len(url) <= URL_LIMIT:  # Slack refuses longer button URLs
         buttons.append(
             {
                 "type": "button",
                 "action_id": ids.OPEN_LOGS,
                 "text": {"type": "plain_text", "text": "Open in Logs Explorer"},
-                "url": explorer_url(note.project, query, note.first_seen, note.last_seen),
+                "url": url,
             }
         )
     if len(note.group_key) <= BUTTON_VALUE_LIMIT:  # a mute names the group; a longer key can't fit

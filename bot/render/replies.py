@@ -49,7 +49,8 @@ def note(text: str) -> Reply:
 
 
 def problem(text: str) -> Reply:
-    return _reply(f":warning: {text}")
+    """`text` may quote what a user typed or what an API server said: escaped, so it cannot ping."""
+    return _reply(f":warning: {escape(text)}")
 
 
 def help_reply(text: str) -> Reply:
@@ -137,7 +138,7 @@ def mute_card(command: cmd.Mute, duration: timedelta, now: datetime) -> Card:
     ]
     if command.reason:
         lines.append(f"Reason: {escape(command.reason)}")
-    lines.append("Muted denies are still stored and counted in the digest; they alert nobody.")
+    lines.append("Muted denies are still stored and counted; they alert nobody.")
     return Card("Create a mute?", tuple(lines))
 
 
