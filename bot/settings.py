@@ -96,6 +96,8 @@ class GroupingSection(_Section):
     def _ordered(self) -> GroupingSection:
         if self.resolve_after <= self.group_wait:
             raise ValueError("resolve_after must be longer than group_wait")
+        if self.group_interval <= timedelta(0) or self.repeat_interval <= timedelta(0):
+            raise ValueError("group_interval and repeat_interval must be longer than 0s")
         return self
 
 
@@ -202,6 +204,13 @@ class FileConfig(_Section):
     clusters: dict[str, ClusterSection] = Field(default_factory=dict)
     mutes: MutesSection = MutesSection()
     retention: Duration = timedelta(days=7)
+
+    @field_validator("retention")
+    @classmethod
+    def _long_enough(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=1):  # shorter would purge events before anyone could look at them
+            raise ValueError("retention must be at least 1h")
+        return value
 
     @field_validator("networks")
     @classmethod

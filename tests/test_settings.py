@@ -483,3 +483,15 @@ def test_the_documented_example_config_is_valid() -> None:
     assert config.clusters["prod-us"].endpoint == "203.0.113.20"
     assert config.access.permission("mute") == "everyone"
     assert config.access.permission("enable") == "operators"
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"retention": "0s"}, "retention: retention must be at least 1h"),
+        ({"grouping": {"group_interval": "0s"}}, "group_interval and repeat_interval must be longer than 0s"),
+    ],
+)
+def test_durations_that_would_misbehave_are_refused(document: dict[str, Any], expected: str) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        parse_file_config(document)
