@@ -163,3 +163,19 @@ def test_a_mute_button_mutes_its_group(bot: Bot, slack: FakeSlack) -> None:
     assert "Muted #1" in text(answers(slack, "mute")[0])
     assert slash(bot, slack, STRANGER, "mutes", "list") == 200
     assert "cluster=prod-eu namespace=web" in text(answers(slack, "list")[0])
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (403, "The bot may not `get` `networkloggings`"),
+        (404, "has no NetworkLogging object: is it a Dataplane V2 cluster?"),
+        (503, "The API server of prod-eu did not answer"),
+    ],
+)
+def test_kubernetes_errors_reach_slack_as_sentences(
+    bot: Bot, slack: FakeSlack, kube: FakeKube, status: int, expected: str
+) -> None:
+    kube.fail_next(status, 1)
+    assert slash(bot, slack, OPERATOR, "enable deny", "cmd") == 200
+    assert expected in text(answers(slack, "cmd")[0])

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 CLUSTER_ROLE_HINT = (
-    "apply the ClusterRole in the README ('RBAC for the bot') and bind it to the bot's identity"
+    "apply the ClusterRole `netlog-bot` from deploy/rbac.yaml (README: 'RBAC for the bot') "
+    "and bind it to the bot's identity"
 )
 
 
