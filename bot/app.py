@@ -202,13 +202,11 @@ class Loop:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"netlog-{name}", daemon=True)
-        self.last_ok: datetime | None = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.work()
-                self.last_ok = utcnow()
             except Exception:
                 log.exception("%s: failed; retrying in %.0f s", self.name, max(self.interval, 1.0))
                 self._stop.wait(max(self.interval, 1.0))

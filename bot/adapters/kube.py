@@ -178,7 +178,7 @@ class ClusterClient:
         retry_conflict: bool = False,
     ) -> Any:
         try:
-            return _plain(call())
+            return call()
         except ApiException as error:
             if error.status == 409 and retry_conflict:
                 raise _Conflict from None
@@ -192,11 +192,6 @@ class ClusterClient:
 
 class _Conflict(Exception):
     pass
-
-
-def _plain(value: Any) -> Any:
-    """Custom objects come back as dicts already; typed models are kept as they are."""
-    return value
 
 
 def describe(error: ApiException, cluster: str, verb: str, resource: str, name: str | None = None) -> str:
