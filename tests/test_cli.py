@@ -24,6 +24,7 @@ import pytest
 
 from bot.adapters.store import Store
 from bot.cli import main
+from tests.samples import SAMPLES, log_entry
 
 #: Settings EnvSettings reads besides the NETLOG_/SLACK_ prefixes.
 OTHER_SETTINGS = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "KUBECONFIG")
@@ -33,121 +34,6 @@ HEADER = re.compile(r"^── (\S+) · \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC �
 
 # The sample payloads of shared/reference/gke-network-policy-logging.md section 2, verbatim:
 # a deny, an allow, a deny towards a node, an allow to the metadata server, and the older format.
-SAMPLE_PAYLOADS = [
-    {
-        "connection": {
-            "src_ip": "10.84.1.8",
-            "dest_ip": "10.84.0.11",
-            "src_port": 45084,
-            "dest_port": 8080,
-            "protocol": "tcp",
-            "direction": "ingress",
-        },
-        "disposition": "deny",
-        "src": {
-            "pod_name": "client-deny-5689846f5b-cqqsj",
-            "workload_kind": "ReplicaSet",
-            "workload_name": "client-deny-5689846f5b",
-            "pod_namespace": "default",
-            "namespace": "default",
-        },
-        "dest": {
-            "pod_name": "test-service-745c798fc9-hzpxt",
-            "workload_kind": "ReplicaSet",
-            "workload_name": "test-service-745c798fc9",
-            "pod_namespace": "default",
-            "namespace": "default",
-        },
-        "count": 1,
-        "timestamp": "2020-06-13T21:30:22.292379064Z",
-    },
-    {
-        "connection": {
-            "src_ip": "10.84.1.7",
-            "dest_ip": "10.84.0.11",
-            "src_port": 55644,
-            "dest_port": 8080,
-            "protocol": "tcp",
-            "direction": "ingress",
-        },
-        "disposition": "allow",
-        "policies": [{"kind": "NetworkPolicy", "name": "np", "namespace": "default"}],
-        "src": {
-            "pod_name": "client-allow-7b78d7c957-zkn54",
-            "workload_kind": "ReplicaSet",
-            "workload_name": "client-allow-7b78d7c957",
-            "pod_namespace": "default",
-            "namespace": "default",
-        },
-        "dest": {
-            "pod_name": "test-service-745c798fc9-hzpxt",
-            "workload_kind": "ReplicaSet",
-            "workload_name": "test-service-745c798fc9",
-            "pod_namespace": "default",
-            "namespace": "default",
-        },
-        "count": 1,
-        "timestamp": "2020-06-13T21:29:31.445836587Z",
-    },
-    {
-        "connection": {
-            "src_ip": "10.84.1.6",
-            "dest_ip": "10.128.0.9",
-            "src_port": 45084,
-            "dest_port": 22,
-            "protocol": "tcp",
-            "direction": "ingress",
-        },
-        "disposition": "deny",
-        "src": {
-            "pod_name": "client-deny-5689846f5b-cqqsj",
-            "workload_kind": "ReplicaSet",
-            "workload_name": "client-deny-5689846f5b",
-            "pod_namespace": "default",
-            "namespace": "default",
-        },
-        "dest": {"node_name": "gke-demo-default-pool-e8df3298-412p", "workload_kind": "Node"},
-        "count": 1,
-        "timestamp": "2020-06-13T21:32:00.000000001Z",
-    },
-    {
-        "src": {
-            "namespace": "default",
-            "pod_namespace": "default",
-            "workload_name": "client-allow",
-            "pod_name": "client-allow-ffdfccbd5-d4cqp",
-            "workload_kind": "Deployment",
-        },
-        "dest": {"instance": "169.254.169.254"},
-        "connection": {
-            "direction": "egress",
-            "dest_port": 53,
-            "src_ip": "10.84.1.6",
-            "src_port": 45084,
-            "protocol": "udp",
-            "dest_ip": "169.254.169.254",
-        },
-        "disposition": "allow",
-        "policies": [{"kind": "FQDNNetworkPolicy", "namespace": "default", "name": "client-allow"}],
-        "count": 1,
-        "timestamp": "2020-06-13T21:32:00.000000001Z",
-    },
-    {
-        "connection": {
-            "src_ip": "10.84.1.8",
-            "dest_ip": "10.84.0.11",
-            "src_port": 45084,
-            "dest_port": 8080,
-            "protocol": "tcp",
-            "direction": "ingress",
-        },
-        "disposition": "deny",
-        "src": {"pod_name": "client-deny-5689846f5b-cqqsj", "pod_namespace": "default"},
-        "dest": {"pod_name": "test-service-745c798fc9-hzpxt", "pod_namespace": "default"},
-        "count": 1,
-        "timestamp": "2020-06-13T21:30:22.292379064Z",
-    },
-]
 START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 DENY_FLOW = "default/client-deny → default/test-service:8080/tcp  ingress  ×2"
 NODE_FLOW = "default/client-deny → node/gke-demo-default-pool-e8df3298-412p:22/tcp  ingress  ×1"
@@ -156,26 +42,9 @@ NODE_FLOW = "default/client-deny → node/gke-demo-default-pool-e8df3298-412p:22
 def log_entries() -> list[dict[str, Any]]:
     """The samples in LogEntry envelopes, 65 s apart (oldest first); the entry timestamp wins."""
     entries = []
-    for number, payload in enumerate(SAMPLE_PAYLOADS):
+    for number, payload in enumerate(SAMPLES):
         at = START + timedelta(seconds=65 * number)
-        entries.append(
-            {
-                "insertId": f"sample{number}",
-                "logName": "projects/my-project/logs/policy-action",
-                "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z",
-                "receiveTimestamp": (at + timedelta(seconds=8)).isoformat().replace("+00:00", "Z"),
-                "resource": {
-                    "type": "k8s_node",
-                    "labels": {
-                        "project_id": "my-project",
-                        "location": "us-central1",
-                        "cluster_name": "demo",
-                        "node_name": "gke-demo-default-pool-e8df3298-412p",
-                    },
-                },
-                "jsonPayload": payload,
-            }
-        )
+        entries.append(log_entry(payload, f"sample{number}", at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"))
     return entries
 
 
