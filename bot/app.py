@@ -22,7 +22,7 @@ from slack_bolt import App
 
 import handlers
 from bot.adapters.http import HttpServer, wsgi_app
-from bot.adapters.pubsub import IngestError, PubSubIngest
+from bot.adapters.pubsub import IngestError, PubSubIngest, StoreBatch
 from bot.adapters.slack import SlackFailure, SlackGateway, make_client
 from bot.adapters.store import MIGRATIONS, Store
 from bot.core.events import NetworkNames, RawMessage, RejectedEntry, parse_message
@@ -133,7 +133,7 @@ def run_ingest(settings: Settings) -> int:
     subscription = settings.subscription_path()
     store = open_store(settings)
     networks = settings.networks
-    ingest = PubSubIngest(subscription, lambda batch: store_messages(store, batch, networks, utcnow()))
+    ingest = _ingest(settings, subscription, lambda batch: store_messages(store, batch, networks, utcnow()))
     shutdown = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: shutdown.set())
@@ -155,6 +155,16 @@ def run_ingest(settings: Settings) -> int:
         ingest.stop()
         store.close()
     return 0
+
+
+def _ingest(settings: Settings, subscription: str, store_batch: StoreBatch) -> PubSubIngest:
+    pubsub = settings.file.pubsub
+    return PubSubIngest(
+        subscription,
+        store_batch,
+        max_outstanding=pubsub.max_outstanding,
+        lease_seconds=int(pubsub.lease_extension.total_seconds()),
+    )
 
 
 def purge(store: Store, settings: Settings) -> None:
@@ -266,8 +276,8 @@ class Runtime:
         self.operations = Operations(settings, store, gateway, utcnow)
         handlers.register(self.bolt, self.operations)
         networks = settings.networks
-        self.ingest = PubSubIngest(
-            subscription, lambda batch: store_messages(store, batch, networks, utcnow())
+        self.ingest = _ingest(
+            settings, subscription, lambda batch: store_messages(store, batch, networks, utcnow())
         )
         self.worker = GroupingWorker(store, Grouper(settings.grouping_policy, settings.routing))
         self.delivery = Delivery(store, gateway, utcnow)

@@ -185,6 +185,21 @@ class DigestSection(_Section):
         return value
 
 
+class PubSubSection(_Section):
+    lease_extension: Duration = timedelta(seconds=20)
+    """How long Pub/Sub holds a taken message for this replica before handing it to another:
+    what a crashed replica's in-flight messages wait before redelivery."""
+    max_outstanding: int = Field(2000, ge=1, le=100_000)
+    """Messages taken but not yet stored and acked; bounds the bot's memory under a storm."""
+
+    @field_validator("lease_extension")
+    @classmethod
+    def _within_pubsub_limits(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=10) <= value <= timedelta(seconds=600):  # Pub/Sub's own bounds
+            raise ValueError("lease_extension must be between 10s and 600s (Pub/Sub's ack deadline limits)")
+        return value
+
+
 class ClusterSection(_Section):
     context: str | None = None
     """The kubeconfig context for this cluster (when not running inside it)."""
@@ -203,6 +218,7 @@ class FileConfig(_Section):
     digest: DigestSection = DigestSection()
     clusters: dict[str, ClusterSection] = Field(default_factory=dict)
     mutes: MutesSection = MutesSection()
+    pubsub: PubSubSection = PubSubSection()
     retention: Duration = timedelta(days=7)
 
     @field_validator("retention")

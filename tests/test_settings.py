@@ -18,6 +18,7 @@ from bot.core.routing import Route, RoutingTable
 from bot.settings import (
     DEFAULT_SLACK_API_URL,
     FileConfig,
+    PubSubSection,
     Settings,
     SettingsError,
     load_file_config,
@@ -173,6 +174,9 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({"digest": {"timezone": "Europe"}}, "digest.timezone", "IANA time zone"),  # a tzdata directory
     ({"digest": {"schedule": "0 9 * *"}}, "digest.schedule", "cron expression with 5 fields"),
     ({"digest": {"schedule": "daily"}}, "digest.schedule", "minute hour day month weekday"),
+    ({"pubsub": {"lease_extension": "5s"}}, "pubsub.lease_extension", "between 10s and 600s"),
+    ({"pubsub": {"lease_extension": "1h"}}, "pubsub.lease_extension", "ack deadline limits"),
+    ({"pubsub": {"max_outstanding": 0}}, "pubsub.max_outstanding", "greater than or equal to 1"),
     ({"retention": "a week"}, "retention", "like 30s, 5m, 4h or 7d"),
     ({"retention": "7"}, "retention", "whole number and a unit"),
     ({"slak": {"default_channel": "C1"}}, "slak", "unknown key (check the spelling"),
@@ -483,6 +487,8 @@ def test_the_documented_example_config_is_valid() -> None:
     assert config.clusters["prod-us"].endpoint == "203.0.113.20"
     assert config.access.permission("mute") == "everyone"
     assert config.access.permission("enable") == "operators"
+    assert config.pubsub == PubSubSection(lease_extension=timedelta(seconds=20), max_outstanding=2000)
+    assert config.pubsub == FileConfig().pubsub  # the example shows the defaults
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,12 @@ class PubSubIngest:
             self.subscription, self._queue.put, flow_control=self._flow, await_callbacks_on_shutdown=True
         )
         self._future.add_done_callback(self._stream_done)
-        log.info("ingest: pulling from %s", self.subscription)
+        log.info(
+            "ingest: pulling from %s (lease extension %d s, at most %d messages outstanding)",
+            self.subscription,
+            self._flow.max_duration_per_lease_extension,
+            self._flow.max_messages,
+        )
 
     def _stream_done(self, future: Any) -> None:
         error = future.exception() if not future.cancelled() else None
