@@ -24,7 +24,7 @@ import handlers
 from bot.adapters.http import HttpServer, wsgi_app
 from bot.adapters.pubsub import IngestError, PubSubIngest, StoreBatch
 from bot.adapters.slack import SlackFailure, SlackGateway, make_client
-from bot.adapters.store import MIGRATIONS, Store
+from bot.adapters.store import MIGRATIONS, Fence, LeaseLost, Store
 from bot.core.events import NetworkNames, RawMessage, RejectedEntry, parse_message
 from bot.core.grouping import Grouper
 from bot.delivery import Delivery
@@ -279,13 +279,15 @@ class Runtime:
         self.ingest = _ingest(
             settings, subscription, lambda batch: store_messages(store, batch, networks, utcnow())
         )
-        self.worker = GroupingWorker(store, Grouper(settings.grouping_policy, settings.routing))
-        self.delivery = Delivery(store, gateway, utcnow)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        fence = Fence(ALERTS_LEASE, self.holder)
+        grouper = Grouper(settings.grouping_policy, settings.routing)
+        self.worker = GroupingWorker(store, grouper, fence=fence)
+        self.delivery = Delivery(store, gateway, utcnow, fence=fence)
         self.leading = False
         self.loops = [
             Loop("grouping", self.group, GROUPING_TICK),
-            Loop("delivery", lambda: self.leading and self.delivery.deliver_due(), DELIVERY_TICK),
+            Loop("delivery", self.deliver, DELIVERY_TICK),
             Loop("retention", lambda: purge(store, settings), PURGE_EVERY.total_seconds()),
         ]
         self.server = HttpServer(
@@ -309,7 +311,25 @@ class Runtime:
             self.worker.reload()
             self.leading = True
             log.info("run: this replica groups and delivers alerts (%s)", self.holder)
-        self.worker.step(now)
+        try:
+            self.worker.step(now)
+        except LeaseLost:
+            self._lost_lease()
+
+    def deliver(self) -> None:
+        if not self.leading:
+            return
+        try:
+            self.delivery.deliver_due()
+        except LeaseLost:
+            self._lost_lease()
+
+    def _lost_lease(self) -> None:
+        # This replica stalled past its lease and another took over: its uncommitted grouping is
+        # discarded (the worker reloads from the store if it leads again) and it stops sending.
+        if self.leading:
+            log.warning("run: lost the alerts lease mid-step; another replica groups and delivers now")
+        self.leading = False
 
     def health(self) -> tuple[bool, dict[str, object]]:
         loops = all(loop.alive for loop in self.loops)
@@ -338,7 +358,7 @@ class Runtime:
         stopped = [loop.stop(deadline - time.monotonic() - 5) for loop in self.loops]
         # Draining beside a loop still inside its round could post or fold the same thing twice.
         if self.leading and all(stopped):
-            drain(self.worker, self.delivery, self.store, deadline - 2)
+            drain(self.worker, self.delivery, self.store, deadline - 2, self.delivery.fence)
             self.store.release_lease(ALERTS_LEASE, self.holder)
         if self.socket_mode is not None:
             self.socket_mode.close()
@@ -367,15 +387,27 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-def drain(worker: GroupingWorker, delivery: Delivery, store: Store, until: float) -> None:
-    """Fold what ingest stored last and try to deliver the backlog; what is left stays queued."""
+def drain(
+    worker: GroupingWorker, delivery: Delivery, store: Store, until: float, fence: Fence | None = None
+) -> None:
+    """Fold what ingest stored last and try to deliver the backlog; what is left stays queued.
+    With a `fence`, the lease is renewed as the drain goes on (it can outlast the lease's TTL)."""
+
+    def renew() -> None:
+        if fence is not None and not store.hold_lease(fence.name, fence.holder, utcnow(), LEASE_TTL):
+            raise LeaseLost(f"this replica ({fence.holder}) no longer holds the {fence.name!r} lease")
+
     try:
+        renew()
         worker.catch_up(utcnow())
         while store.outbox_backlog() and time.monotonic() < until:
+            renew()
             if not delivery.deliver_due():
                 threading.Event().wait(DELIVERY_TICK)
         left = store.outbox_backlog()
         if left:
             log.warning("run: %d Slack messages stay queued in the outbox for the next start", left)
+    except LeaseLost:
+        log.warning("run: another replica took over while draining; it delivers what is queued")
     except Exception:
         log.exception("run: draining failed; the outbox keeps what was not delivered")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.adapters.slack import SlackFailure, SlackGateway
-from bot.adapters.store import OutboxItem, Store
+from bot.adapters.store import Fence, LeaseLost, OutboxItem, Store
 from bot.core.grouping import FlowSummary, Notification, notification_from_record, notification_to_record
 from bot.render.blocks import SlackMessage, render_alert, render_thread_reply
 
@@ -50,6 +50,8 @@ class Delivery:
     clock: Callable[[], datetime]
     channels: dict[str, ChannelState] = field(default_factory=dict)
     paused_until: datetime | None = None
+    fence: Fence | None = None
+    """With several replicas: send only while holding the alerts lease (checked before each call)."""
 
     def deliver_due(self) -> int:
         """One pass over the outbox: at most one Slack call per ready channel. Returns calls made."""
@@ -61,6 +63,8 @@ class Delivery:
             state = self.channels.setdefault(channel, ChannelState())
             if state.next_call and self.clock() < state.next_call:
                 continue
+            if self.fence is not None and not self.store.holds_lease(self.fence, self.clock()):
+                raise LeaseLost(f"this replica ({self.fence.holder}) no longer holds the alerts lease")
             calls += 1
             try:
                 self._deliver_head(channel, items, state)

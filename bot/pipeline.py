@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.adapters.store import IngestResult, Reject, Store
+from bot.adapters.store import Fence, IngestResult, Reject, Store
 from bot.core.events import DenyEvent, NetworkNames, RawMessage, RejectedEntry, parse_message
 from bot.core.grouping import Grouper, Notification, notification_to_record
 from bot.core.mutes import muted_by, muted_groups
@@ -51,8 +51,11 @@ def store_messages(
 class GroupingWorker:
     """Folds stored events into groups; one worker per store at a time."""
 
-    def __init__(self, store: Store, grouper: Grouper, batch_size: int = 2000) -> None:
+    def __init__(
+        self, store: Store, grouper: Grouper, batch_size: int = 2000, fence: Fence | None = None
+    ) -> None:
         self.store = store
+        self.fence = fence  # with several replicas: commit only while holding the alerts lease
         self.grouper = grouper
         self.batch_size = batch_size
         grouper.restore(store.load_groups())
@@ -76,7 +79,9 @@ class GroupingWorker:
         if rows or upserts or deletes or notifications:
             records = [notification_to_record(n) for n in notifications]
             try:
-                self.store.commit_grouping(GROUPING_CURSOR, position, upserts, deletes, records, now)
+                self.store.commit_grouping(
+                    GROUPING_CURSOR, position, upserts, deletes, records, now, self.fence
+                )
             except Exception:
                 self._stale = True  # memory ran ahead of the store: go back to what is committed
                 raise

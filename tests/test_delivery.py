@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.adapters.slack import SlackGateway, make_client
-from bot.adapters.store import Store
+from bot.adapters.store import Fence, LeaseLost, Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.core.grouping import Grouper, GroupingPolicy
 from bot.core.routing import Route, RoutingTable
@@ -57,12 +57,13 @@ def entry(source: str = "web", namespace: str = "payments", count: int = 1) -> R
 
 
 class Rig:
-    def __init__(self, store: Store, slack: FakeSlack) -> None:
+    def __init__(self, store: Store, slack: FakeSlack, fence: Fence | None = None) -> None:
         self.store = store
         self.slack = slack
         self.clock = Clock()
-        self.worker = GroupingWorker(store, Grouper(POLICY, ROUTING))
-        self.delivery = Delivery(store, SlackGateway(make_client(slack.token, slack.base_url)), self.clock)
+        self.worker = GroupingWorker(store, Grouper(POLICY, ROUTING), fence=fence)
+        gateway = SlackGateway(make_client(slack.token, slack.base_url))
+        self.delivery = Delivery(store, gateway, self.clock, fence=fence)
 
     def deny(self, *messages: RawMessage) -> None:
         store_messages(self.store, list(messages), NetworkNames(), self.clock())
@@ -241,3 +242,35 @@ def test_an_edit_slack_refuses_is_sent_as_plain_text_to_the_same_message(rig: Ri
     assert message.edits == 1
     assert message.blocks == []
     assert "at least 5 denied attempts" in message.text
+
+
+def test_a_replica_that_lost_the_alerts_lease_neither_folds_nor_sends(store: Store, slack: FakeSlack) -> None:
+    """Two replicas, one lease: the one that stalled past it stops before touching Slack or groups."""
+    ttl = timedelta(seconds=15)
+    stalled = Rig(store, slack, Fence("alerts", "a"))
+    assert store.hold_lease("alerts", "a", stalled.clock(), ttl)
+    stalled.deny(entry(count=3))
+    stalled.tick(10)
+    [message] = slack.messages("C0PAY")
+    calls = len(slack.calls)
+
+    successor = Rig(store, slack, Fence("alerts", "b"))
+    successor.clock.advance(30)
+    assert store.hold_lease("alerts", "b", successor.clock(), ttl)
+    successor.worker.reload()
+    store_messages(store, [entry(count=4)], NetworkNames(), successor.clock())
+    stalled.clock.advance(30)
+    with pytest.raises(LeaseLost):
+        stalled.worker.step(stalled.clock())  # would count the 4 too, beside the successor
+    assert store.outbox_backlog() == 0
+    successor.tick(0)  # folds the 4; the update waits for group_interval
+    successor.clock.advance(30)
+    assert store.hold_lease("alerts", "b", successor.clock(), ttl)  # renewed, as every tick does
+    successor.worker.step(successor.clock())
+    assert store.outbox_backlog() == 1
+    with pytest.raises(LeaseLost):
+        stalled.delivery.deliver_due()
+    assert len(slack.calls) == calls
+    assert successor.delivery.deliver_due() == 1
+    [message] = slack.messages("C0PAY")
+    assert "at least 7 denied attempts" in message.blocks[2]["text"]["text"]

@@ -34,6 +34,18 @@ REJECT_RAW_LIMIT = 4096
 _INGEST_LOCK = 0x6E65746C6F67
 
 
+class LeaseLost(RuntimeError):
+    """A write made only for the lease holder found that this replica no longer holds it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """Writes that only the holder of lease `name` may make carry this; see `Store.commit_grouping`."""
+
+    name: str
+    holder: str
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no time zones) and PostgreSQL."""
 
@@ -359,9 +371,15 @@ class Store:
         deletes: Iterable[str],
         notifications: Sequence[Mapping[str, Any]],
         now: datetime,
+        fence: Fence | None = None,
     ) -> None:
-        """Advance the cursor, save group state and queue notifications: all or nothing."""
+        """Advance the cursor, save group state and queue notifications: all or nothing.
+
+        With a `fence`, the transaction first proves this replica still holds that lease, so a
+        leader that stalled past its lease cannot overwrite its successor's groups and count twice."""
         with self.engine.begin() as conn:
+            if fence is not None:
+                self._check_fence(conn, fence, now)
             self._set_cursor(conn, cursor_name, position)
             doomed = list(deletes)
             if doomed or upserts:
@@ -565,6 +583,25 @@ class Store:
             conn.execute(leases.delete().where(leases.c.name == name))
             conn.execute(leases.insert().values(name=name, holder=holder, expires_at=now + ttl))
         return True
+
+    def holds_lease(self, fence: Fence, now: datetime) -> bool:
+        query = sa.select(leases.c.holder).where(
+            leases.c.name == fence.name, leases.c.holder == fence.holder, leases.c.expires_at > now
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    @staticmethod
+    def _check_fence(conn: Connection, fence: Fence, now: datetime) -> None:
+        # A write, not a read: it takes the lease row's lock (PostgreSQL) or the database's write
+        # lock (SQLite) until commit, so a successor's takeover waits for this transaction to end.
+        touched = conn.execute(
+            leases.update()
+            .where(leases.c.name == fence.name, leases.c.holder == fence.holder, leases.c.expires_at > now)
+            .values(holder=fence.holder)
+        )
+        if touched.rowcount != 1:
+            raise LeaseLost(f"this replica ({fence.holder}) no longer holds the {fence.name!r} lease")
 
     def release_lease(self, name: str, holder: str) -> None:
         with self.engine.begin() as conn:

@@ -38,7 +38,9 @@ from bot.adapters import store as store_module
 from bot.adapters.store import (
     MIGRATIONS,
     REJECT_RAW_LIMIT,
+    Fence,
     IngestResult,
+    LeaseLost,
     Reject,
     Store,
     UTCDateTime,
@@ -722,6 +724,30 @@ def test_a_lease_has_one_holder_until_it_expires(store: Store) -> None:
     assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=26), ttl)  # a died: b takes over
     store.release_lease("grouping", "b")
     assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=27), ttl)
+
+
+def test_grouping_commits_only_while_its_fence_holds_the_lease(store: Store) -> None:
+    """A leader that stalled past its lease must not overwrite its successor's groups."""
+    ttl = timedelta(seconds=15)
+    stalled, successor = Fence("alerts", "a"), Fence("alerts", "b")
+    assert store.hold_lease("alerts", "a", T0, ttl)
+    assert store.holds_lease(stalled, T0)
+    store.commit_grouping(CURSOR, 5, {"g1": {"seen": 1}}, [], [note("g1")], T0, stalled)
+
+    later = T0 + timedelta(seconds=20)
+    assert not store.holds_lease(stalled, later)  # expired, even before anyone takes over
+    with pytest.raises(LeaseLost, match="no longer holds the 'alerts' lease"):
+        store.commit_grouping(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
+    assert store.hold_lease("alerts", "b", later, ttl)
+    store.commit_grouping(CURSOR, 9, {"g1": {"seen": 2}}, [], [note("g1", "update")], later, successor)
+    with pytest.raises(LeaseLost):
+        store.commit_grouping(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
+
+    assert store.cursor(CURSOR) == 9
+    assert store.load_groups() == [{"seen": 2}]
+    assert [item.kind for item in store.pending_outbox()] == ["new", "update"]
+    assert store.holds_lease(successor, later)
+    assert not store.holds_lease(stalled, later)
 
 
 def test_a_single_refused_event_becomes_a_reject_too(store: Store) -> None:
