@@ -85,18 +85,29 @@ events = sa.Table(
     sqlite_autoincrement=True,
 )
 
-rejects = sa.Table(
-    "rejects",
-    metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
-    sa.Column("message_id", sa.Text),
-    sa.Column("code", sa.String(64), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("raw", sa.LargeBinary, nullable=False),
-    sa.Column("raw_size", sa.Integer, nullable=False),
-    sqlite_autoincrement=True,
-)
+
+def _rejects_table(meta: sa.MetaData, version: int) -> sa.Table:
+    """`rejects` as schema `version` has it (migration 6 added `dedupe_key`)."""
+    columns: list[sa.schema.SchemaItem] = [
+        sa.Column("id", _Id, primary_key=True, autoincrement=True),
+        sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+        sa.Column("message_id", sa.Text),
+        sa.Column("code", sa.String(64), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("raw", sa.LargeBinary, nullable=False),
+        sa.Column("raw_size", sa.Integer, nullable=False),
+    ]
+    if version >= 6:
+        # Pub/Sub redelivers a junk message like any other: keep it once. NULL (replayed files
+        # have no message ids) never collides.
+        columns += [
+            sa.Column("dedupe_key", sa.Text),
+            sa.Index("ux_rejects_dedupe_key", "dedupe_key", unique=True),
+        ]
+    return sa.Table("rejects", meta, *columns, sqlite_autoincrement=True)
+
+
+rejects = _rejects_table(metadata, 6)
 
 cursors = sa.Table(
     "cursors",
@@ -198,6 +209,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (3, "leases: one replica at a time runs grouping and delivery"),
     (4, "mutes, audit, pending_changes: for /netlog"),
     (5, "mutes.group_key: mutes from an alert's button cover that alert only"),
+    (6, "rejects.dedupe_key: a redelivered junk message is kept once"),
 )
 
 
@@ -207,6 +219,14 @@ class Reject:
     reason: str
     raw: bytes
     message_id: str | None = None
+    insert_id: str | None = None
+    """Set when the entry parsed but the database refused it."""
+
+    @property
+    def dedupe_key(self) -> str | None:
+        if self.message_id is not None:
+            return f"message:{self.message_id}"
+        return f"insertId:{self.insert_id}" if self.insert_id is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,9 +314,12 @@ class Store:
                 rows = [_event_row(event, received_at) for event in unique]
                 statement = self._insert_ignore(events, "insert_id").returning(events.c.id)
                 stored = len(conn.execute(statement, rows).all())
+            kept = 0
             if rejected:
-                conn.execute(rejects.insert(), [_reject_row(item, received_at) for item in rejected])
-        return IngestResult(stored=stored, duplicates=len(batch) - stored, rejected=len(rejected))
+                rows = [_reject_row(item, received_at) for item in rejected]
+                statement = self._insert_ignore(rejects, "dedupe_key").returning(rejects.c.id)
+                kept = len(conn.execute(statement, rows).all())
+        return IngestResult(stored=stored, duplicates=len(batch) - stored, rejected=kept)
 
     def _ingest_row_by_row(
         self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
@@ -311,10 +334,10 @@ class Store:
                 except TypeError:  # what the encoder refused: keep a readable form anyway
                     raw = repr(event).encode("utf-8", "backslashreplace")
                 reason = f"the database refused the event: {getattr(error, 'orig', None) or error}"
-                refused.append(Reject("store_refused", reason, raw, event.insert_id))
-        self._ingest([], refused, received_at)
+                refused.append(Reject("store_refused", reason, raw, insert_id=event.insert_id))
+        kept = self._ingest([], refused, received_at).rejected
         bad = len(refused) - len(rejected)
-        return IngestResult(stored=stored, duplicates=len(batch) - stored - bad, rejected=len(refused))
+        return IngestResult(stored=stored, duplicates=len(batch) - stored - bad, rejected=kept)
 
     def _insert_ignore(self, table: sa.Table, column: str) -> Any:
         dialect = sqlite if self.is_sqlite else postgresql
@@ -344,7 +367,8 @@ class Store:
             return list(conn.execute(sa.select(events.c.insert_id).order_by(events.c.id)).scalars())
 
     def list_rejects(self, limit: int = 100) -> list[StoredReject]:
-        query = sa.select(rejects).order_by(rejects.c.id.desc()).limit(limit)
+        shown = [rejects.c[name] for name in StoredReject.__dataclass_fields__]
+        query = sa.select(*shown).order_by(rejects.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [StoredReject(**row._mapping) for row in conn.execute(query)]
 
@@ -630,7 +654,7 @@ class Store:
 
 def _apply(conn: Connection, version: int) -> None:
     if version == 1:
-        for table in (events, rejects, cursors, groups):
+        for table in (events, _rejects_table(sa.MetaData(), 1), cursors, groups):
             table.create(conn, checkfirst=True)
         _outbox_table(sa.MetaData(), 1).create(conn, checkfirst=True)
     elif version == 2:
@@ -643,6 +667,9 @@ def _apply(conn: Connection, version: int) -> None:
             table.create(conn, checkfirst=True)
     elif version == 5:
         conn.execute(sa.text("ALTER TABLE mutes ADD COLUMN group_key TEXT"))
+    elif version == 6:
+        conn.execute(sa.text("ALTER TABLE rejects ADD COLUMN dedupe_key TEXT"))
+        conn.execute(sa.text("CREATE UNIQUE INDEX ux_rejects_dedupe_key ON rejects (dedupe_key)"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -672,6 +699,7 @@ def _reject_row(item: Reject, received_at: datetime) -> dict[str, Any]:
     return {
         "received_at": received_at,
         "message_id": item.message_id,
+        "dedupe_key": item.dedupe_key,
         "code": item.code,
         "reason": item.reason[:2000],
         "raw": item.raw[:REJECT_RAW_LIMIT],

@@ -151,7 +151,7 @@ def test_migrate_creates_the_schema_and_returns_its_version(db_url: str) -> None
     store = Store(db_url)
     try:
         assert TABLES.isdisjoint(sa.inspect(store.engine).get_table_names())
-        assert store.migrate() == MIGRATIONS[-1][0] == 5
+        assert store.migrate() == MIGRATIONS[-1][0] == 6
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
         assert store.event_count() == 0
         assert store.cursor(CURSOR) == 0
@@ -163,11 +163,11 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None
     store.ingest([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
     store.commit_grouping(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
 
-    assert store.migrate() == 5
+    assert store.migrate() == 6
     again = Store(db_url)
     try:
-        assert again.migrate() == 5
-        assert again.migrate() == 5
+        assert again.migrate() == 6
+        assert again.migrate() == 6
         assert again.insert_ids() == ["e1"]
         assert again.reject_count() == 1
         assert again.cursor(CURSOR) == 1
@@ -175,7 +175,7 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None
         assert [item.group_id for item in again.pending_outbox()] == ["g1"]
         with again.engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
-        assert versions == [1, 2, 3, 4, 5]  # one row per applied migration, not one per start
+        assert versions == [1, 2, 3, 4, 5, 6]  # one row per applied migration, not one per start
     finally:
         again.close()
 
@@ -693,6 +693,53 @@ def test_a_row_the_database_refuses_does_not_sink_its_batch(store: Store) -> Non
         assert "database refused" in refused[0].reason
 
 
+def test_a_redelivered_junk_message_is_kept_once(store: Store) -> None:
+    junk = Reject("not_json", "the message is not JSON", b"{", message_id="4711")
+    assert store.ingest([], [junk], T0).rejected == 1
+    assert store.ingest([], [junk, junk], T0 + timedelta(seconds=10)).rejected == 0  # redelivered
+    # Without a message id (a replayed file) nothing can tell two copies apart: both are kept.
+    anonymous = Reject("not_json", "the message is not JSON", b"{")
+    assert store.ingest([], [anonymous, anonymous], T0).rejected == 2
+    assert store.reject_count() == 3
+
+
+def test_an_event_the_database_refuses_is_kept_once_across_redeliveries(store: Store) -> None:
+    refused = make_event("nul", namespace="pay\x00ments")
+    if store.is_sqlite:  # SQLite stores NUL characters: the event itself is deduplicated
+        assert store.ingest([refused], [], T0) == IngestResult(1, 0, 0)
+        assert store.ingest([refused], [], T0) == IngestResult(0, 1, 0)
+        return
+    assert store.ingest([refused], [], T0).rejected == 1
+    assert store.ingest([refused], [], T0 + timedelta(seconds=10)) == IngestResult(0, 0, 0)
+    [kept] = store.list_rejects()
+    assert (kept.code, kept.message_id) == ("store_refused", None)
+
+
+def test_a_version_5_database_keeps_its_rejects_and_dedupes_new_ones(db_url: str) -> None:
+    old = Store(db_url)
+    try:
+        with old.engine.begin() as conn:
+            store_module.schema_version.create(conn)
+            for version in range(1, 6):
+                store_module._apply(conn, version)
+                conn.execute(store_module.schema_version.insert().values(version=version))
+            for _ in range(2):  # the same message twice, as version 5 kept redeliveries
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO rejects (received_at, message_id, code, reason, raw, raw_size) "
+                        "VALUES (:at, '77', 'not_json', 'old', :raw, 1)"
+                    ),
+                    {"at": datetime(2026, 1, 1), "raw": b"{"},
+                )
+        assert old.migrate() == 6
+        assert old.reject_count() == 2
+        junk = Reject("not_json", "new", b"[", message_id="78")
+        assert [old.ingest([], [junk], T0).rejected for _ in range(2)] == [1, 0]
+        assert old.reject_count() == 3
+    finally:
+        old.close()
+
+
 def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
     """A store created by the first release gains the Slack tables and keeps its outbox rows."""
     old = Store(db_url)
@@ -708,7 +755,7 @@ def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
                 ),
                 {"at": datetime(2026, 1, 1)},
             )
-        assert old.migrate() == 5
+        assert old.migrate() == 6
         assert [(item.group_id, item.kind) for item in old.pending_outbox()] == [("g1", "open")]
         assert "slack_messages" in sa.inspect(old.engine).get_table_names()
     finally:
