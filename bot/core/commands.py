@@ -125,14 +125,17 @@ def parse(text: str) -> Command:
         words = shlex.split(text)
     except ValueError as error:
         raise CommandError(f"I could not read that ({error}): check the quotes.") from None
+    # `--cluster` may come anywhere, even before the verb, as people type it.
+    cluster, words = _cluster_option(words)
     if not words or words[0].lower() == "help":
         return Help()
     verb, rest = words[0].lower(), words[1:]
     if verb == "mute":
+        if cluster:
+            raise CommandError("`mute` matches clusters with a matcher: write `cluster=NAME` (globs work).")
         return _mute(rest, reason)
     if reason:
         raise CommandError("Only `mute` takes a reason after ` -- `.")
-    cluster, rest = _cluster_option(rest)
     if verb == "status":
         _no_more(rest, "status")
         return Status(cluster)
@@ -158,7 +161,7 @@ def parse(text: str) -> Command:
         _no_more(rest, "mutes")
         return ListMutes()
     if verb == "routes":
-        if not rest or rest[0] != "test":
+        if not rest or rest[0].lower() != "test":
             raise CommandError("Did you mean `/netlog routes test MATCHERS`?")
         return RoutesTest(parse_matchers(rest[1:], required=True))
     raise CommandError(f"I don't know the command `{verb}`.")
@@ -168,13 +171,13 @@ def _cluster_option(words: list[str]) -> tuple[str | None, list[str]]:
     cluster, rest, index = None, [], 0
     while index < len(words):
         word = words[index]
-        if word == "--cluster" or word.startswith("--cluster="):
+        if word.lower() == "--cluster" or word.lower().startswith("--cluster="):
             value = (
                 word.partition("=")[2]
                 if "=" in word
                 else (words[index + 1] if index + 1 < len(words) else "")
             )
-            if not value:
+            if not value or value.startswith("--"):
                 raise CommandError("`--cluster` needs a cluster name, e.g. `--cluster prod-eu`.")
             cluster = value
             index += 1 if "=" in word else 2
@@ -185,8 +188,8 @@ def _cluster_option(words: list[str]) -> tuple[str | None, list[str]]:
 
 
 def _enable_disable(verb: str, words: list[str], cluster: str | None) -> SetLogging:
-    delegate = "--delegate" in words
-    words = [w for w in words if w != "--delegate"]
+    delegate = any(w.lower() == "--delegate" for w in words)
+    words = [w for w in words if w.lower() != "--delegate"]
     if delegate and verb == "disable":
         raise CommandError("`disable` turns delegation off too; it takes no `--delegate`.")
     (kind,) = _take(words, 1, f"{verb} allow|deny")
@@ -234,14 +237,14 @@ def _no_more(words: list[str], usage: str) -> None:
 
 
 def _kind(word: str) -> Kind:
-    if word == "allow":
+    if word.lower() == "allow":
         return "allow"
-    if word == "deny":
+    if word.lower() == "deny":
         return "deny"
     raise CommandError(f"`{word}` is neither `allow` nor `deny`.")
 
 
 def _on_off(word: str) -> bool:
-    if word in ("on", "off"):
-        return word == "on"
+    if word.lower() in ("on", "off"):
+        return word.lower() == "on"
     raise CommandError(f"`{word}` is neither `on` nor `off`.")

@@ -118,9 +118,12 @@ def test_parse(text: str, expected: Command) -> None:
         "enable deny --delegate --cluster prod-eu",
         "enable deny --delegate --cluster=prod-eu",
         "enable --cluster=prod-eu --delegate deny",
+        "--cluster prod-eu enable deny --delegate",
+        "--cluster=prod-eu enable --delegate deny",
+        "ENABLE DENY --DELEGATE --CLUSTER prod-eu",
     ],
 )
-def test_cluster_option_anywhere_after_the_verb(text: str) -> None:
+def test_cluster_option_anywhere(text: str) -> None:
     assert parse(text) == SetLogging("enable", "deny", delegate=True, cluster="prod-eu")
 
 
@@ -138,9 +141,15 @@ def test_cluster_option_anywhere_after_the_verb(text: str) -> None:
         ("UNMUTE 3", Unmute(3)),
         ("Mutes", ListMutes()),
         ("Routes test cluster=x", RoutesTest((("cluster", "x"),))),
+        ("enable Deny", SetLogging("enable", "deny", delegate=False)),
+        ("delegate ALLOW On", SetLogging("delegate", "allow", delegate=True)),
+        ("ns-logging payments OFF", NamespaceLogging("payments", on=False)),
+        ("routes TEST cluster=x", RoutesTest((("cluster", "x"),))),
+        ("--cluster prod status", Status("prod")),
+        ("help --cluster prod", Help()),
     ],
 )
-def test_the_verb_is_case_insensitive(text: str, expected: Command) -> None:
+def test_keywords_are_case_insensitive_and_options_go_anywhere(text: str, expected: Command) -> None:
     assert parse(text) == expected
 
 
@@ -148,8 +157,6 @@ def test_the_verb_is_case_insensitive(text: str, expected: Command) -> None:
     ("text", "fragment"),
     [
         ("frobnicate", "I don't know the command `frobnicate`"),
-        # the grammar puts the verb first
-        ("--cluster prod-eu status", "I don't know the command `--cluster`"),
         ("enable maybe", "`maybe` is neither `allow` nor `deny`"),
         ("disable everything", "`everything` is neither `allow` nor `deny`"),
         ("delegate deny sideways", "`sideways` is neither `on` nor `off`"),
@@ -200,6 +207,11 @@ def test_the_verb_is_case_insensitive(text: str, expected: Command) -> None:
         ("status --cluster", "`--cluster` needs a cluster name"),
         ("status --cluster=", "`--cluster` needs a cluster name"),
         ("enable deny --cluster", "`--cluster` needs a cluster name"),
+        # an option is not a cluster name, whatever follows --cluster
+        ("enable deny --cluster --delegate", "`--cluster` needs a cluster name"),
+        ("--cluster --cluster prod status", "`--cluster` needs a cluster name"),
+        ("mute namespace=payments --cluster prod", "write `cluster=NAME`"),
+        ("--cluster prod mute namespace=payments", "write `cluster=NAME`"),
         ("unmute 3 --cluster prod", "`unmute` does not take `--cluster`"),
         ("mutes --cluster prod", "`mutes` does not take `--cluster`"),
         ("routes test cluster=x --cluster prod", "`routes` does not take `--cluster`"),
