@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -173,6 +174,10 @@ class DigestSection(_Section):
             raise ValueError(
                 f"{value!r} is not a cron expression with 5 fields (minute hour day month weekday)"
             )
+        try:  # the scheduler's own parser, so what passes here also schedules
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a valid cron expression: {error}") from None
         return value
 
     @field_validator("timezone")

@@ -174,6 +174,13 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({"digest": {"timezone": "Europe"}}, "digest.timezone", "IANA time zone"),  # a tzdata directory
     ({"digest": {"schedule": "0 9 * *"}}, "digest.schedule", "cron expression with 5 fields"),
     ({"digest": {"schedule": "daily"}}, "digest.schedule", "minute hour day month weekday"),
+    (
+        {"digest": {"schedule": "0 25 * * *"}},
+        "digest.schedule",
+        "'0 25 * * *' is not a valid cron expression",
+    ),
+    ({"digest": {"schedule": "61 9 * * mon"}}, "digest.schedule", "higher than the maximum value (59)"),
+    ({"digest": {"schedule": "0 9 * * someday"}}, "digest.schedule", "not a valid cron expression"),
     ({"pubsub": {"lease_extension": "5s"}}, "pubsub.lease_extension", "between 10s and 600s"),
     ({"pubsub": {"lease_extension": "1h"}}, "pubsub.lease_extension", "ack deadline limits"),
     ({"pubsub": {"max_outstanding": 0}}, "pubsub.max_outstanding", "greater than or equal to 1"),
