@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import ssl
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ CLUSTER_ROLE_HINT = (
 
 class KubeError(Exception):
     """A failed Kubernetes call, already phrased for a person."""
+
+
+class _NoToken(KubeError):
+    """Google gave no access token for GKE mode; the caller knows which cluster it was for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +77,20 @@ def api_client(access: ClusterAccess, *, in_cluster: bool, kubeconfig: str | Non
 def _gke_configuration(access: ClusterAccess, configuration: Any) -> None:
     """GKE from outside the cluster (App Engine, Cloud Run): Google credentials as bearer token."""
     import google.auth
+    import google.auth.exceptions
     import google.auth.transport.requests
 
-    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    def no_token(error: google.auth.exceptions.GoogleAuthError) -> _NoToken:
+        detail = error.args[0] if error.args else type(error).__name__  # RefreshError adds the raw body
+        return _NoToken(
+            f"Google did not give the bot an access token ({detail}): check the bot's Google "
+            "credentials (GOOGLE_APPLICATION_CREDENTIALS, or the service account it runs as)."
+        )
+
+    try:
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    except google.auth.exceptions.GoogleAuthError as error:
+        raise no_token(error) from None
     request = google.auth.transport.requests.Request()
     configuration.host = access.endpoint if "://" in (access.endpoint or "") else f"https://{access.endpoint}"
     if access.ca_certificate:
@@ -87,7 +103,10 @@ def _gke_configuration(access: ClusterAccess, configuration: Any) -> None:
 
     def token(_: Any = None) -> dict[str, str]:
         if not credentials.valid:
-            credentials.refresh(request)  # type: ignore[no-untyped-call]
+            try:
+                credentials.refresh(request)  # type: ignore[no-untyped-call]
+            except google.auth.exceptions.GoogleAuthError as error:
+                raise no_token(error) from None
         return {"authorization": f"Bearer {credentials.token}"}
 
     configuration.refresh_api_key_hook = lambda config: config.api_key.update(token())
@@ -183,7 +202,17 @@ class ClusterClient:
             if error.status == 409 and retry_conflict:
                 raise _Conflict from None
             raise KubeError(describe(error, self.name, verb, resource, name)) from None
-        except Exception as error:  # urllib3 timeouts, refused connections, DNS
+        except _NoToken as error:  # from the refresh hook, before anything was sent
+            raise KubeError(f"I cannot reach {self.name}: {error}") from None
+        except Exception as error:  # urllib3 timeouts, refused connections, DNS, TLS
+            if why := _rejected_certificate(error):
+                raise KubeError(
+                    f"The API server of {self.name} presented a certificate that its configured CA "
+                    f"certificate does not vouch for ({why}): the CA certificate does not match the "
+                    "endpoint. Copy both again (`gcloud container clusters describe "
+                    f"{self.name} --format='value(endpoint,masterAuth.clusterCaCertificate)'`, or "
+                    "`gcloud container clusters get-credentials` for a kubeconfig)."
+                ) from None
             raise KubeError(
                 f"The API server of {self.name} did not answer ({type(error).__name__}); "
                 "try again in a minute."
@@ -192,6 +221,16 @@ class ClusterClient:
 
 class _Conflict(Exception):
     pass
+
+
+def _rejected_certificate(error: Exception) -> str | None:
+    """Why the client refused the API server's certificate, if that is what failed: retrying
+    will not help then, unlike the other connection failures."""
+    reason = getattr(error, "reason", error)  # urllib3's MaxRetryError keeps the last failure there
+    cause = reason.args[0] if isinstance(reason, urllib3.exceptions.SSLError) and reason.args else None
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return str(cause.verify_message or cause)
+    return None
 
 
 def describe(error: ApiException, cluster: str, verb: str, resource: str, name: str | None = None) -> str:

@@ -1,7 +1,8 @@
 """A fake Kubernetes API server holding GKE's `NetworkLogging` object, namespaces and events.
 
 A real HTTP server on loopback that the real `kubernetes` client reaches through a generated
-kubeconfig (plain http, bearer token, one context per cluster name): nothing is patched, every
+kubeconfig (plain http, bearer token, one context per cluster name), or over HTTPS with a certificate
+from a throwaway CA (tests/fakes/tls.py) as GKE mode reaches a control plane: nothing is patched, every
 request goes through the client's own URL building, content types, retries and error handling.
 
 It is faithful where our code can tell the difference:
@@ -10,7 +11,8 @@ It is faithful where our code can tell the difference:
   and answers 415 to strategic merge patches like any custom resource; namespaces also take
   strategic merge patches (treated as merge patches, which is what they are for maps);
 - every error is a `Status` object (kind, apiVersion, status Failure, message, reason, code, details)
-  worded like the API server's: 401 without the token, 404 for absent objects and unknown paths,
+  worded like the API server's: 401 without a valid bearer token (`tokens`, replaced with
+  `accept_only` as tokens expire), 404 for absent objects and unknown paths,
   400 for a renamed object, 409 when a patch carries a stale `metadata.resourceVersion`, 422 when the
   CRD schema rejects a value (the four `log`/`delegate` fields are booleans);
 - resourceVersions come from one cluster-wide counter, as etcd revisions do (treat them as opaque:
@@ -30,6 +32,7 @@ import copy
 import functools
 import json
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -274,9 +277,10 @@ def write_kubeconfig(path: Path, clusters: Mapping[str, FakeKube]) -> Path:
 
 
 class FakeKube(LoopbackServer):
-    def __init__(self, token: str = "fake-token") -> None:
-        super().__init__(_handler_for(self))
-        self.token = token
+    def __init__(self, token: str = "fake-token", *, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(_handler_for(self), tls=tls)
+        self.token = token  # the one written into kubeconfigs
+        self.tokens = {token}  # the bearer tokens accepted now
         self._lock = threading.RLock()
         self._revision = 0
         self._last_event_ns = 0
@@ -409,6 +413,11 @@ class FakeKube(LoopbackServer):
         with self._lock:
             self._faults.append(_Fault(status, count, methods, path_contains))
 
+    def accept_only(self, *tokens: str) -> None:
+        """From now on, only these bearer tokens are valid (say, as the earlier ones expire)."""
+        with self._lock:
+            self.tokens = set(tokens)
+
     def slow_next(self, seconds: float, count: int = 1) -> None:
         """Delay the next `count` answers. Note the client's urllib3 retries a timed-out GET 3 times."""
         with self._lock:
@@ -458,7 +467,7 @@ class FakeKube(LoopbackServer):
 
     def _answer(self, request: Request, extra_headers: JSON) -> tuple[int, JSON]:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or token != self.token:
+        if scheme.lower() != "bearer" or token not in self.tokens:
             raise ApiError(401, "Unauthorized")
         target, handlers = self._route(request.path)
         for fault in self._faults:
