@@ -19,11 +19,12 @@ from typing import Any, TextIO
 
 import yaml
 from slack_bolt import App
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 import handlers
 from bot.adapters.http import HttpServer, wsgi_app
 from bot.adapters.pubsub import IngestError, PubSubIngest, StoreBatch
-from bot.adapters.slack import SlackFailure, SlackGateway, make_client
+from bot.adapters.slack import SlackFailure, SlackGateway, classify, make_client
 from bot.adapters.store import MIGRATIONS, Fence, LeaseLost, Store
 from bot.core.events import NetworkNames, RawMessage, RejectedEntry, parse_message
 from bot.core.grouping import Grouper
@@ -251,6 +252,25 @@ def slack_credentials(settings: Settings) -> tuple[str, str | None, str | None]:
     return env.slack_bot_token.get_secret_value(), secret, app_token
 
 
+def connect_socket_mode(handler: Any) -> None:
+    """Opens the WebSocket. If Slack refuses SLACK_APP_TOKEN at apps.connections.open, the start stops
+    with a sentence that says what to fix, as it does when auth.test refuses SLACK_BOT_TOKEN."""
+    try:
+        handler.connect()
+        return
+    except SlackApiError as error:
+        failure = classify(error)
+    except (SlackClientError, OSError) as error:
+        failure = SlackFailure("unavailable", type(error).__name__)
+    advice = (
+        failure.what_to_do
+        if failure.kind in ("unavailable", "rate_limited")
+        else "set it to an app-level token (xapp-...) with the connections:write scope, from the app's "
+        "Basic Information page"
+    )
+    raise SettingsError(f"Slack refused SLACK_APP_TOKEN at apps.connections.open ({failure.error}): {advice}")
+
+
 class Runtime:
     """Everything `run` starts, in start order; `stop` undoes it in reverse, draining on the way."""
 
@@ -291,7 +311,9 @@ class Runtime:
             Loop("retention", lambda: purge(store, settings), PURGE_EVERY.total_seconds()),
         ]
         self.server = HttpServer(
-            wsgi_app(None if app_token else self.bolt, self.health), settings.env.http_port
+            wsgi_app(None if app_token else self.bolt, self.health),
+            settings.env.http_port,
+            "/healthz; Slack events arrive over Socket Mode" if app_token else "/slack/events, /healthz",
         )
         self.socket_mode: Any = None
         if app_token:
@@ -335,17 +357,22 @@ class Runtime:
         loops = all(loop.alive for loop in self.loops)
         ingesting = not self.ingest.stopped.is_set()
         details: dict[str, object] = {"ingest": ingesting, "loops": loops, "leading": self.leading}
+        connected = True
+        if self.socket_mode is not None:
+            # A Socket Mode bot whose WebSocket stays down hears no slash command: not healthy.
+            connected = bool(self.socket_mode.client.is_connected())
+            details["socket_mode"] = connected
         try:
             details["outbox_backlog"] = self.store.outbox_backlog()
         except Exception:
             details["store"] = "unreachable"
             return False, details
-        return loops and ingesting, details
+        return loops and ingesting and connected, details
 
     def start(self) -> None:
         self.server.start()
         if self.socket_mode is not None:
-            self.socket_mode.connect()
+            connect_socket_mode(self.socket_mode)
         self.ingest.start()
         for loop in self.loops:
             loop.start()

@@ -39,16 +39,22 @@ def wsgi_app(bolt: App | None, health: Health) -> Callable[[dict[str, Any], Star
 
 
 class HttpServer:
-    def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], port: int) -> None:
+    def __init__(
+        self,
+        app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        port: int,
+        paths: str = "/slack/events, /healthz",
+    ) -> None:
         # Bolt acks within 3 s from the request thread and runs listeners in its own pool, so a
         # handful of request threads is plenty.
         self._server = create_server(app, host="0.0.0.0", port=port, threads=8, ident="netlog-bot")
         self._thread = threading.Thread(target=self._server.run, name="netlog-http", daemon=True)
         self.port = port
+        self.paths = paths
 
     def start(self) -> None:
         self._thread.start()
-        log.info("http: listening on port %d (/slack/events, /healthz)", self.port)
+        log.info("http: listening on port %d (%s)", self.port, self.paths)
 
     def stop(self) -> None:
         self._server.close()

@@ -9,6 +9,8 @@ token; answers are HTTP 200 with `{"ok": false, "error": ...}` for API errors, 4
 Block Kit limits are enforced with Slack's error names (`invalid_blocks` with json-pointer
 `errors`, `msg_too_long`, `no_text`); channel membership, threads, pagination cursors and edits
 behave like Slack's. Faults (5xx, 429, error codes, outages, deleted messages) can be injected.
+With a `FakeSocketMode` attached, `apps.connections.open` (the app-level token's only method here)
+hands out its ws:// URLs as Slack hands out wss:// ones.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.fakes.server import LoopbackServer
+from tests.fakes.socket_mode import FakeSocketMode
 
 JSON = dict[str, Any]
 BLOCK_TYPES = {"section", "header", "actions", "context", "divider", "image", "rich_text", "input", "file"}
 BLOCK_TYPES |= {"video", "markdown"}
 SERVER_ERRORS = {500: "internal_error", 503: "service_unavailable"}
+APP_TOKEN_METHODS = {"apps.connections.open"}  # take the app-level token (xapp-), and only it
 _Answer = tuple[int, dict[str, str], JSON]  # HTTP status, extra headers, body
 
 
@@ -157,9 +161,17 @@ def block_errors(blocks: list[Any]) -> list[str]:
 
 
 class FakeSlack(LoopbackServer):
-    def __init__(self, token: str = "xoxb-test-token", team: str = "T0TEAM", bot_user: str = "U0BOT") -> None:
+    def __init__(
+        self,
+        token: str = "xoxb-test-token",
+        team: str = "T0TEAM",
+        bot_user: str = "U0BOT",
+        app_token: str = "xapp-1-A0NETLOG-1-test",
+    ) -> None:
         super().__init__(_handler_for(self))
         self.token, self.team, self.bot_user, self.bot_id = token, team, bot_user, f"B{bot_user[1:]}"
+        self.app_token = app_token
+        self.socket_mode: FakeSocketMode | None = None
         self.channels: dict[str, Channel] = {}
         self.ephemerals: list[Ephemeral] = []
         self.calls: list[Call] = []
@@ -281,8 +293,9 @@ class FakeSlack(LoopbackServer):
                 raise _ApiError("invalid_json")
             if not token:
                 raise _ApiError("not_authed")
-            if token != self.token:
-                raise _ApiError("invalid_auth")
+            if token != (self.app_token if method in APP_TOKEN_METHODS else self.token):
+                known = token in (self.token, self.app_token)
+                raise _ApiError("not_allowed_token_type" if known else "invalid_auth")
             if self._errors.get(method):
                 raise _ApiError(self._errors[method].pop(0))
             api: Callable[[JSON], JSON] | None = getattr(self, f"_api_{method.replace('.', '_')}", None)
@@ -341,6 +354,11 @@ class FakeSlack(LoopbackServer):
         return body | ({"thread_ts": msg.thread_ts} if msg.thread_ts else {})
 
     # -- the methods, named after Slack's
+    def _api_apps_connections_open(self, params: JSON) -> JSON:
+        if self.socket_mode is None:  # no endpoint attached: as unknown as any method the fake lacks
+            raise _ApiError("unknown_method")
+        return {"url": self.socket_mode.issue_url()}
+
     def _api_auth_test(self, params: JSON) -> JSON:
         team = {"url": f"https://{self.team.lower()}.slack.com/", "team": "Fake Team", "team_id": self.team}
         bot = {"user": self.users[self.bot_user], "user_id": self.bot_user, "bot_id": self.bot_id}
