@@ -271,6 +271,10 @@ def connect_socket_mode(handler: Any) -> None:
     raise SettingsError(f"Slack refused SLACK_APP_TOKEN at apps.connections.open ({failure.error}): {advice}")
 
 
+def _client_wins_notice(record: logging.LogRecord) -> bool:
+    return "`token` will be unused" not in record.getMessage()
+
+
 class Runtime:
     """Everything `run` starts, in start order; `stop` undoes it in reverse, draining on the way."""
 
@@ -287,6 +291,9 @@ class Runtime:
             ) from None
         log.info("slack: connected to %s as %s", identity.team, identity.user)
         self.store = store = open_store(settings)
+        # Bolt reads SLACK_BOT_TOKEN itself, then warns that our client (which carries that very
+        # token, with the API URL and timeouts we chose) wins: true, and noise on every start.
+        logging.getLogger("slack_bolt.App").addFilter(_client_wins_notice)
         self.bolt = App(
             client=client,
             signing_secret=secret,

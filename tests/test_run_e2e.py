@@ -217,6 +217,7 @@ def test_burst_gives_one_message_then_edits_then_thread_replies(
     assert len(slack.messages("C0PAY")) == 1
     assert bot.stop() == 0
     assert "run: stopped" in bot.text()
+    assert "WARNING" not in bot.text()  # a clean run logs nothing that looks like trouble
 
 
 def test_signed_requests_only(bot: Bot) -> None:
