@@ -331,15 +331,21 @@ class Runtime:
     def group(self) -> None:
         """Fold and tick while holding the alerts lease; on taking it over, start from the store."""
         now = utcnow()
-        if not self.store.hold_lease(ALERTS_LEASE, self.holder, now, LEASE_TTL):
+        held = self.store.hold_lease(ALERTS_LEASE, self.holder, now, LEASE_TTL)
+        if held is None:
             if self.leading:
                 log.warning("run: another replica took over grouping and delivery")
             self.leading = False
             return
-        if not self.leading:
+        if held == "taken" or not self.leading:
+            # Taken, not renewed: the lease lapsed (this replica stalled) and someone else may have
+            # grouped meanwhile, so what memory holds is stale even if this replica led before.
             self.worker.reload()
+            if self.leading:
+                log.warning("run: the alerts lease lapsed and was taken again; reloaded the groups")
+            else:
+                log.info("run: this replica groups and delivers alerts (%s)", self.holder)
             self.leading = True
-            log.info("run: this replica groups and delivers alerts (%s)", self.holder)
         try:
             self.worker.step(now)
         except LeaseLost:
@@ -357,7 +363,10 @@ class Runtime:
         # This replica stalled past its lease and another took over: its uncommitted grouping is
         # discarded (the worker reloads from the store if it leads again) and it stops sending.
         if self.leading:
-            log.warning("run: lost the alerts lease mid-step; another replica groups and delivers now")
+            log.warning(
+                "run: the alerts lease lapsed mid-step (this replica stalled, or another took over); "
+                "it reloads the groups before it leads again"
+            )
         self.leading = False
 
     def health(self) -> tuple[bool, dict[str, object]]:
@@ -428,7 +437,8 @@ def drain(
     With a `fence`, the lease is renewed as the drain goes on (it can outlast the lease's TTL)."""
 
     def renew() -> None:
-        if fence is not None and not store.hold_lease(fence.name, fence.holder, utcnow(), LEASE_TTL):
+        # Only an unbroken hold will do: after a lapse, what the worker holds in memory is stale.
+        if fence is not None and store.hold_lease(fence.name, fence.holder, utcnow(), LEASE_TTL) != "renewed":
             raise LeaseLost(f"this replica ({fence.holder}) no longer holds the {fence.name!r} lease")
 
     try:
@@ -442,6 +452,6 @@ def drain(
         if left:
             log.warning("run: %d Slack messages stay queued in the outbox for the next start", left)
     except LeaseLost:
-        log.warning("run: another replica took over while draining; it delivers what is queued")
+        log.warning("run: the alerts lease lapsed while draining; what is queued stays for the next leader")
     except Exception:
         log.exception("run: draining failed; the outbox keeps what was not delivered")

@@ -85,7 +85,7 @@ class Delivery:
         elif head.kind == AUDIT:
             post = functools.partial(self.slack.post, channel_id)
             self._call(channel_id, state, post, head.record["message"], head.group_id)
-            self.store.complete_delivery([head.id], self.clock())
+            self.store.complete_delivery([head.id], self.clock(), fence=self.fence)
         elif head.kind in POSTS:
             note = notification_from_record(head.record)
             ts = self._call(
@@ -96,7 +96,11 @@ class Delivery:
                 note.group_id,
             )
             self.store.complete_delivery(
-                [head.id], self.clock(), message=(note.group_id, channel_id, ts), follow_up=_thread(note)
+                [head.id],
+                self.clock(),
+                message=(note.group_id, channel_id, ts),
+                follow_up=_thread(note),
+                fence=self.fence,
             )
         else:
             run = _edit_run(items)
@@ -108,6 +112,7 @@ class Delivery:
                 self.clock(),
                 message=(latest.group_id, channel_id, ts),
                 follow_up=_thread(latest),
+                fence=self.fence,
             )
 
     def _edit(self, channel_id: str, state: ChannelState, note: Notification) -> str:
@@ -138,7 +143,7 @@ class Delivery:
             if failure.kind != "message_gone":
                 raise
             self.slack.post(channel_id, message)  # the alert was deleted: say it in the channel
-        self.store.complete_delivery([item.id], self.clock())
+        self.store.complete_delivery([item.id], self.clock(), fence=self.fence)
 
     def _call(
         self,

@@ -58,4 +58,5 @@ class HttpServer:
 
     def stop(self) -> None:
         self._server.close()
-        self._thread.join(5)
+        if self._thread.ident is not None:  # stopping a server that never started is fine too
+            self._thread.join(5)

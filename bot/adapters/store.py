@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
@@ -32,6 +32,9 @@ REJECT_RAW_LIMIT = 4096
 #: Serialises ingest transactions on PostgreSQL so event ids commit in order and the grouping
 #: cursor (`id > position`) can never step over an id that commits late.
 _INGEST_LOCK = 0x6E65746C6F67
+
+
+LeaseHold = Literal["renewed", "taken"]
 
 
 class LeaseLost(RuntimeError):
@@ -465,12 +468,20 @@ class Store:
         *,
         message: tuple[str, str, str] | None = None,
         follow_up: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """After a Slack call succeeded: mark `ids` delivered, remember the group's message
-        (group_id, channel, ts) and queue a follow-up (a thread reply), all or nothing."""
+        (group_id, channel, ts) and queue a follow-up (a thread reply), all or nothing.
+
+        With a `fence`, a replica that lost the lease during the call records nothing: its
+        successor owns the group's message now, and must not have it swapped for a duplicate."""
         with self.engine.begin() as conn:
+            if fence is not None:
+                self._check_fence(conn, fence, now)
             conn.execute(
-                outbox.update().where(outbox.c.id.in_(ids)).values(delivered_at=now, last_error=None)
+                outbox.update()
+                .where(outbox.c.id.in_(ids), outbox.c.delivered_at.is_(None))
+                .values(delivered_at=now, last_error=None)
             )
             if message is not None:
                 group_id, channel, ts = message
@@ -596,17 +607,21 @@ class Store:
 
     # -- leases ---------------------------------------------------------------------------------
 
-    def hold_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
-        """Take or renew `name` for `holder` until now + ttl, unless someone else holds it."""
+    def hold_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> LeaseHold | None:
+        """Take or renew `name` for `holder` until now + ttl, unless someone else holds it.
+
+        "renewed" means `holder` held it without a break; "taken" means it was free or expired, so
+        someone else may have held it meanwhile and whatever `holder` kept in memory is stale."""
         with self.engine.begin() as conn:
             if not self.is_sqlite:  # serialise contenders; SQLite writers are serialised already
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK + 2})
             row = conn.execute(sa.select(leases).where(leases.c.name == name)).first()
             if row is not None and row.holder != holder and row.expires_at > now:
-                return False
+                return None
+            renewed = row is not None and row.holder == holder and row.expires_at > now
             conn.execute(leases.delete().where(leases.c.name == name))
             conn.execute(leases.insert().values(name=name, holder=holder, expires_at=now + ttl))
-        return True
+        return "renewed" if renewed else "taken"
 
     def holds_lease(self, fence: Fence, now: datetime) -> bool:
         query = sa.select(leases.c.holder).where(

@@ -764,13 +764,15 @@ def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
 
 def test_a_lease_has_one_holder_until_it_expires(store: Store) -> None:
     ttl = timedelta(seconds=15)
-    assert store.hold_lease("grouping", "a", T0, ttl)
-    assert not store.hold_lease("grouping", "b", T0 + timedelta(seconds=5), ttl)
-    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=10), ttl)  # renewed to 25 s
-    assert not store.hold_lease("grouping", "b", T0 + timedelta(seconds=20), ttl)
-    assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=26), ttl)  # a died: b takes over
+    assert store.hold_lease("grouping", "a", T0, ttl) == "taken"
+    assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=5), ttl) is None
+    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=10), ttl) == "renewed"  # to 25 s
+    assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=20), ttl) is None
+    assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=26), ttl) == "taken"  # a died
     store.release_lease("grouping", "b")
-    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=27), ttl)
+    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=27), ttl) == "taken"
+    # a lapse of one's own lease is a take too: someone may have held it in between
+    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=60), ttl) == "taken"
 
 
 def test_grouping_commits_only_while_its_fence_holds_the_lease(store: Store) -> None:
@@ -795,6 +797,22 @@ def test_grouping_commits_only_while_its_fence_holds_the_lease(store: Store) -> 
     assert [item.kind for item in store.pending_outbox()] == ["new", "update"]
     assert store.holds_lease(successor, later)
     assert not store.holds_lease(stalled, later)
+
+
+def test_a_delivery_recorded_after_the_lease_lapsed_is_refused(store: Store) -> None:
+    """The stale replica's Slack call went out, but its successor owns the group's message now."""
+    ttl = timedelta(seconds=15)
+    stalled, successor = Fence("alerts", "a"), Fence("alerts", "b")
+    store.hold_lease("alerts", "a", T0, ttl)
+    store.commit_grouping(CURSOR, 1, {}, [], [note("g1", "open")], T0, stalled)
+    [item] = store.pending_outbox()
+    later = T0 + timedelta(seconds=20)
+    store.hold_lease("alerts", "b", later, ttl)
+    store.complete_delivery([item.id], later, message=("g1", "C1", "1.000200"), fence=successor)
+    with pytest.raises(LeaseLost):
+        store.complete_delivery([item.id], later, message=("g1", "C1", "1.000100"), fence=stalled)
+    assert store.message_for("g1") == ("C1", "1.000200")
+    assert store.outbox_backlog() == 0
 
 
 def test_a_single_refused_event_becomes_a_reject_too(store: Store) -> None:
