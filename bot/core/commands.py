@@ -125,9 +125,11 @@ def parse(text: str) -> Command:
         words = shlex.split(text)
     except ValueError as error:
         raise CommandError(f"I could not read that ({error}): check the quotes.") from None
+    if not words or words[0].lower() == "help":
+        return Help()  # whatever follows: someone asking for help gets it
     # `--cluster` may come anywhere, even before the verb, as people type it.
     cluster, words = _cluster_option(words)
-    if not words or words[0].lower() == "help":
+    if not words:
         return Help()
     verb, rest = words[0].lower(), words[1:]
     if verb == "mute":
@@ -179,6 +181,8 @@ def _cluster_option(words: list[str]) -> tuple[str | None, list[str]]:
             )
             if not value or value.startswith("--"):
                 raise CommandError("`--cluster` needs a cluster name, e.g. `--cluster prod-eu`.")
+            if cluster is not None and value != cluster:
+                raise CommandError(f"Which cluster: `{cluster}` or `{value}`? Give `--cluster` once.")
             cluster = value
             index += 1 if "=" in word else 2
             continue
@@ -198,8 +202,9 @@ def _enable_disable(verb: str, words: list[str], cluster: str | None) -> SetLogg
 
 def _mute(words: list[str], reason: str) -> Mute:
     duration = None
-    if "for" in words:
-        at = words.index("for")
+    lowered = [word.lower() for word in words]
+    if "for" in lowered:
+        at = lowered.index("for")
         if at + 2 != len(words):
             raise CommandError("Write the duration last: `/netlog mute namespace=payments for 2h -- reason`.")
         try:

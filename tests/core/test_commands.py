@@ -147,6 +147,9 @@ def test_cluster_option_anywhere(text: str) -> None:
         ("routes TEST cluster=x", RoutesTest((("cluster", "x"),))),
         ("--cluster prod status", Status("prod")),
         ("help --cluster prod", Help()),
+        ("help --cluster", Help()),
+        ("status --cluster prod --cluster=prod", Status("prod")),
+        ("mute namespace=payments FOR 2h", Mute((("namespace", "payments"),), timedelta(hours=2))),
     ],
 )
 def test_keywords_are_case_insensitive_and_options_go_anywhere(text: str, expected: Command) -> None:
@@ -210,6 +213,8 @@ def test_keywords_are_case_insensitive_and_options_go_anywhere(text: str, expect
         # an option is not a cluster name, whatever follows --cluster
         ("enable deny --cluster --delegate", "`--cluster` needs a cluster name"),
         ("--cluster --cluster prod status", "`--cluster` needs a cluster name"),
+        ("--cluster prod-eu disable deny --cluster prod-us", "`prod-eu` or `prod-us`? Give `--cluster` once"),
+        ("--cluster", "`--cluster` needs a cluster name"),
         ("mute namespace=payments --cluster prod", "write `cluster=NAME`"),
         ("--cluster prod mute namespace=payments", "write `cluster=NAME`"),
         ("unmute 3 --cluster prod", "`unmute` does not take `--cluster`"),
