@@ -34,6 +34,7 @@ from bot.core.durations import parse_duration
 from bot.core.events import NetworkNames
 from bot.core.grouping import GroupingPolicy
 from bot.core.routing import EVENT_FIELDS, Route, RoutingTable
+from bot.core.schedule import standard_weekdays
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -174,8 +175,8 @@ class DigestSection(_Section):
             raise ValueError(
                 f"{value!r} is not a cron expression with 5 fields (minute hour day month weekday)"
             )
-        try:  # the scheduler's own parser, so what passes here also schedules
-            CronTrigger.from_crontab(value, timezone="UTC")
+        try:  # the scheduler's own parser, given weekdays as cron means them
+            CronTrigger.from_crontab(standard_weekdays(value), timezone="UTC")
         except ValueError as error:
             raise ValueError(f"{value!r} is not a valid cron expression: {error}") from None
         return value

@@ -508,3 +508,10 @@ def test_the_documented_example_config_is_valid() -> None:
 def test_durations_that_would_misbehave_are_refused(document: dict[str, Any], expected: str) -> None:
     with pytest.raises(SettingsError, match=expected):
         parse_file_config(document)
+
+
+@pytest.mark.parametrize(
+    "schedule", ["0 9 * * 7", "0 9 * * 1-7", "30 8 * * 1-5", "0 9 * * mon-fri", "0 */6 * * *"]
+)
+def test_cron_weekdays_are_read_as_cron_reads_them(schedule: str) -> None:
+    assert parse_file_config({"digest": {"schedule": schedule}}).digest.schedule == schedule
