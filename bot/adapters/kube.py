@@ -81,7 +81,11 @@ def _gke_configuration(access: ClusterAccess, configuration: Any) -> None:
     import google.auth.transport.requests
 
     def no_token(error: google.auth.exceptions.GoogleAuthError) -> _NoToken:
-        detail = error.args[0] if error.args else type(error).__name__  # RefreshError adds the raw body
+        # RefreshError's first argument can be a whole response body (a proxy's HTML page, say):
+        # one line, capped, is enough to tell invalid_grant from a network problem.
+        detail = " ".join(str(error.args[0] if error.args else type(error).__name__).split())
+        if len(detail) > 200:
+            detail = detail[:199] + "…"
         return _NoToken(
             f"Google did not give the bot an access token ({detail}): check the bot's Google "
             "credentials (GOOGLE_APPLICATION_CREDENTIALS, or the service account it runs as)."

@@ -157,6 +157,24 @@ def test_a_refused_refresh_is_a_sentence_about_google_credentials_not_a_silent_s
     assert kube.requests == []
 
 
+def test_a_long_refusal_is_cut_to_one_short_line(
+    kube: FakeKube, oauth: FakeGoogleOAuth, authority: Authority
+) -> None:
+    """What Google (or a proxy in front of it) answers ends up in Slack: one line, not a page."""
+    oauth.expires_in = REFRESH_THRESHOLD
+    client = connect(kube, authority.pem)
+    oauth.refuse_next("invalid_grant", "<html>\n" + "blocked by proxy\n" * 100 + "</html>")
+
+    with pytest.raises(KubeError) as caught:
+        client.get_logging()
+
+    sentence = str(caught.value)
+    assert "\n" not in sentence
+    assert "blocked by proxy blocked by proxy" in sentence
+    assert "…): check the bot's Google credentials" in sentence
+    assert len(sentence) < 400
+
+
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
