@@ -142,6 +142,17 @@ class Bot:
             if elapsed is not None:
                 elapsed.append(time.monotonic() - started)
 
+    def run_to_exit(self, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`netlog-bot run` expected to stop on its own (a start-up failure), with its output."""
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def stop(self, signum: int = signal.SIGTERM) -> int:
         assert self.process is not None
         self.process.send_signal(signum)
@@ -322,14 +333,7 @@ def test_startup_fails_fast_with_a_sentence(
             bot.env.pop(name)
         else:
             bot.env[name] = value
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        env=bot.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = bot.run_to_exit()
     assert result.returncode == 2
     assert expected in result.stderr
     assert slack.token not in result.stderr

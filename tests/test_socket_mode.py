@@ -7,8 +7,6 @@ The HTTP port keeps /healthz but serves no /slack/events; SIGTERM closes the soc
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,14 +162,7 @@ def test_a_wrong_app_token_fails_fast_with_a_sentence(
 ) -> None:
     bot = socket_mode_bot(tmp_path, slack, "projects/test-project/subscriptions/netlog-bot")
     bot.env["SLACK_APP_TOKEN"] = app_token
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        env=bot.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = bot.run_to_exit()
     assert result.returncode == 2, result.stderr
     assert f"Slack refused SLACK_APP_TOKEN at apps.connections.open ({error})" in result.stderr
     assert app_token not in result.stderr
