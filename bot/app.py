@@ -401,7 +401,7 @@ class Runtime:
         stopped = [loop.stop(deadline - time.monotonic() - 5) for loop in self.loops]
         # Draining beside a loop still inside its round could post or fold the same thing twice.
         if self.leading and all(stopped):
-            drain(self.worker, self.delivery, self.store, deadline - 2, self.delivery.fence)
+            drain(self.worker, self.delivery, self.store, deadline - 2)
             self.store.release_lease(ALERTS_LEASE, self.holder)
         if self.socket_mode is not None:
             self.socket_mode.close()
@@ -430,16 +430,15 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-def drain(
-    worker: GroupingWorker, delivery: Delivery, store: Store, until: float, fence: Fence | None = None
-) -> None:
+def drain(worker: GroupingWorker, delivery: Delivery, store: Store, until: float) -> None:
     """Fold what ingest stored last and try to deliver the backlog; what is left stays queued.
-    With a `fence`, the lease is renewed as the drain goes on (it can outlast the lease's TTL)."""
+    A fenced delivery's lease is renewed as the drain goes on (it can outlast the lease's TTL)."""
+    fence = delivery.fence
 
     def renew() -> None:
         # Only an unbroken hold will do: after a lapse, what the worker holds in memory is stale.
         if fence is not None and store.hold_lease(fence.name, fence.holder, utcnow(), LEASE_TTL) != "renewed":
-            raise LeaseLost(f"this replica ({fence.holder}) no longer holds the {fence.name!r} lease")
+            raise LeaseLost(fence)
 
     try:
         renew()

@@ -64,7 +64,7 @@ class Delivery:
             if state.next_call and self.clock() < state.next_call:
                 continue
             if self.fence is not None and not self.store.holds_lease(self.fence, self.clock()):
-                raise LeaseLost(f"this replica ({self.fence.holder}) no longer holds the alerts lease")
+                raise LeaseLost(self.fence)
             calls += 1
             try:
                 self._deliver_head(channel, items, state)

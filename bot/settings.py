@@ -171,10 +171,6 @@ class DigestSection(_Section):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(
-                f"{value!r} is not a cron expression with 5 fields (minute hour day month weekday)"
-            )
         try:  # the scheduler's own parser, given weekdays as cron means them
             CronTrigger.from_crontab(standard_weekdays(value), timezone="UTC")
         except ValueError as error:

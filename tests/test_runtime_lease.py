@@ -105,7 +105,7 @@ def test_a_drain_stops_at_a_lapsed_lease(runtime: Runtime, caplog: pytest.LogCap
     successor_round(runtime, store, [deny(4)])
     store_messages(store, [deny(5)], NetworkNames(), utcnow())
 
-    drain(runtime.worker, runtime.delivery, store, until=0, fence=runtime.delivery.fence)
+    drain(runtime.worker, runtime.delivery, store, until=0)
 
     assert totals(store) == [7]  # the 5 wait for the next leader, who folds them once
     assert "lease lapsed while draining" in caplog.text

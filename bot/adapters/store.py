@@ -37,16 +37,19 @@ _INGEST_LOCK = 0x6E65746C6F67
 LeaseHold = Literal["renewed", "taken"]
 
 
-class LeaseLost(RuntimeError):
-    """A write made only for the lease holder found that this replica no longer holds it."""
-
-
 @dataclass(frozen=True, slots=True)
 class Fence:
     """Writes that only the holder of lease `name` may make carry this; see `Store.commit_grouping`."""
 
     name: str
     holder: str
+
+
+class LeaseLost(RuntimeError):
+    """A write made only for the lease holder found that this replica no longer holds it."""
+
+    def __init__(self, fence: Fence) -> None:
+        super().__init__(f"this replica ({fence.holder}) no longer holds the {fence.name!r} lease")
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -640,7 +643,7 @@ class Store:
             .values(holder=fence.holder)
         )
         if touched.rowcount != 1:
-            raise LeaseLost(f"this replica ({fence.holder}) no longer holds the {fence.name!r} lease")
+            raise LeaseLost(fence)
 
     def release_lease(self, name: str, holder: str) -> None:
         with self.engine.begin() as conn:

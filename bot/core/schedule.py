@@ -18,7 +18,8 @@ def standard_weekdays(expression: str) -> str:
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(
-            f"{expression!r} is not a cron expression with 5 fields (minute hour day month weekday)"
+            "a cron expression with 5 fields (minute hour day month weekday) is expected, "
+            f"this has {len(fields)}"
         )
     fields[4] = _weekday_names(fields[4])
     return " ".join(fields)
