@@ -32,8 +32,6 @@ CONSOLE_SCRIPT = Path(sys.executable).with_name("netlog-bot")
 DEMO_CHANNELS = ("#payments-oncall", "#netlog", "#staging-noise")
 HEADER = re.compile(r"^── (\S+) · \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC · (.+) ─────$", re.MULTILINE)
 
-# The sample payloads of shared/reference/gke-network-policy-logging.md section 2, verbatim:
-# a deny, an allow, a deny towards a node, an allow to the metadata server, and the older format.
 START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 DENY_FLOW = "default/client-deny → default/test-service:8080/tcp  ingress  ×2"
 NODE_FLOW = "default/client-deny → node/gke-demo-default-pool-e8df3298-412p:22/tcp  ingress  ×1"

@@ -79,11 +79,12 @@ class Bot:
         config = tmp_path / "netlog.yaml"
         config.write_text(config_text, encoding="utf-8")
         self.port = free_port()
+        self.db = tmp_path / "netlog.db"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("NETLOG_", "SLACK_"))}
         self.env.update(
             {
                 "NETLOG_CONFIG": str(config),
-                "NETLOG_DB_URL": f"sqlite:///{tmp_path / 'netlog.db'}",
+                "NETLOG_DB_URL": f"sqlite:///{self.db}",
                 "NETLOG_SUBSCRIPTION": subscription,
                 "GOOGLE_CLOUD_PROJECT": PROJECT,
                 "SLACK_BOT_TOKEN": slack.token,
@@ -93,7 +94,6 @@ class Bot:
             }
         )
         self.log = tmp_path / "bot.log"
-        self.db = tmp_path / "netlog.db"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Bot:
@@ -153,6 +153,12 @@ class Bot:
             check=False,
         )
 
+    def kill(self) -> None:
+        """Test teardown: whatever the test left running goes."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self, signum: int = signal.SIGTERM) -> int:
         assert self.process is not None
         self.process.send_signal(signum)
@@ -204,9 +210,7 @@ def slack() -> Iterator[FakeSlack]:
 def bot(tmp_path: Path, slack: FakeSlack, subscription: tuple[str, str]) -> Iterator[Bot]:
     running = Bot(tmp_path, slack, subscription[1])
     yield running
-    if running.process and running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
+    running.kill()
 
 
 def test_burst_gives_one_message_then_edits_then_thread_replies(

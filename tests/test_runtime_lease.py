@@ -4,7 +4,6 @@ holds the lease now, so it never folds the same events twice; a drain stops at a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,27 +17,14 @@ from bot.core.grouping import Grouper
 from bot.pipeline import GroupingWorker, store_messages
 from bot.settings import load_settings
 from tests.fakes.slack import FakeSlack
+from tests.test_run_e2e import deny as log_entry
 from tests.test_run_e2e import free_port
 
 CONFIG = "slack: {default_channel: C0WEB}\ngrouping: {group_wait: 0s, group_interval: 1s}\n"
-_serial = iter(range(1_000_000))
 
 
 def deny(count: int) -> RawMessage:
-    body = {
-        "insertId": f"lease-{next(_serial)}",
-        "logName": "projects/p/logs/policy-action",
-        "timestamp": utcnow().isoformat(),
-        "resource": {"type": "k8s_node", "labels": {"cluster_name": "prod", "node_name": "n1"}},
-        "jsonPayload": {
-            "connection": {"dest_port": 443, "protocol": "tcp", "direction": "ingress"},
-            "disposition": "deny",
-            "src": {"pod_name": "web-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
-            "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": "payments"},
-            "count": count,
-        },
-    }
-    return RawMessage(json.dumps(body).encode())
+    return RawMessage(log_entry("web", count=count))
 
 
 @pytest.fixture

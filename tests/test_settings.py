@@ -513,5 +513,5 @@ def test_durations_that_would_misbehave_are_refused(document: dict[str, Any], ex
 @pytest.mark.parametrize(
     "schedule", ["0 9 * * 7", "0 9 * * 1-7", "30 8 * * 1-5", "0 9 * * mon-fri", "0 */6 * * *"]
 )
-def test_cron_weekdays_are_read_as_cron_reads_them(schedule: str) -> None:
+def test_cron_weekdays_as_cron_writes_them_are_accepted(schedule: str) -> None:
     assert parse_file_config({"digest": {"schedule": schedule}}).digest.schedule == schedule

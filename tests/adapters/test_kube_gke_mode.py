@@ -20,11 +20,10 @@ from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
 from bot.operations import Operations
 from bot.settings import EnvSettings, Settings, parse_file_config
-from tests.fakes.google_oauth import FakeGoogleOAuth
+from tests.fakes.google_oauth import CLOUD_PLATFORM, FakeGoogleOAuth
 from tests.fakes.kube import FakeKube
 from tests.fakes.tls import Authority
 
-CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 # google-auth treats a token as expired this long before its expiry: a lifetime one second longer
 # gives a token that is valid for exactly one second.
 REFRESH_THRESHOLD = int(google_auth_helpers.REFRESH_THRESHOLD.total_seconds())
@@ -66,10 +65,6 @@ def connect(kube: FakeKube, ca_certificate: str, *, scheme: bool = False) -> Clu
     return ClusterClient("prod-eu", api_client(access, in_cluster=False, kubeconfig=None))
 
 
-def bearer(kube: FakeKube) -> str:
-    return kube.requests[-1].headers["authorization"]
-
-
 @pytest.mark.parametrize("scheme", [False, True], ids=["bare-endpoint", "https-endpoint"])
 @pytest.mark.parametrize("form", ["pem", "base64"])
 def test_networklogging_is_read_over_tls_with_a_google_token(
@@ -81,7 +76,7 @@ def test_networklogging_is_read_over_tls_with_a_google_token(
     [grant] = oauth.grants
     assert grant.claims["scope"] == CLOUD_PLATFORM
     assert grant.claims["iss"] == "netlog-bot@example-project.iam.gserviceaccount.com"
-    assert bearer(kube) == f"Bearer {grant.access_token}"
+    assert kube.requests[-1].headers["authorization"] == f"Bearer {grant.access_token}"
 
 
 def test_an_expiring_token_is_refreshed_before_the_next_call(

@@ -35,6 +35,8 @@ from tests.fakes.server import LoopbackServer
 
 JSON = dict[str, Any]
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+#: The scope the bot asks for in GKE mode.
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 PROJECT = "example-project"
 CLOCK_SKEW = 300  # seconds Google tolerates between its clock and the assertion's

@@ -65,7 +65,12 @@ def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes |
         head += struct.pack("!BQ", bit | 127, size)
     if mask is None:
         return head + payload
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + _masked(payload, mask)
+
+
+def _masked(payload: bytes, mask: bytes) -> bytes:
+    """RFC 6455 masking; applying it twice gives the payload back."""
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 def read_frame(read: Callable[[int], bytes]) -> Frame:
@@ -88,7 +93,7 @@ def read_frame(read: Callable[[int], bytes]) -> Frame:
     mask = exactly(4) if second & 0x80 else b""
     payload = exactly(size)
     if mask:
-        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        payload = _masked(payload, mask)
     return Frame(bool(first & 0x80), first & 0x0F, payload, bool(mask))
 
 
@@ -96,16 +101,12 @@ def read_frame(read: Callable[[int], bytes]) -> Frame:
 class Connection:
     """One WebSocket session, as the server saw it."""
 
-    path: str
-    opened_at: float
     sock: socket.socket
-    received: list[dict[str, Any]] = field(default_factory=list)  # the client's text messages
     pings: int = 0
     #: "close" (the client sent a close frame), "eof" (it hung up without one), "server", or
     #: "protocol error: ..."; None while open.
     ending: str | None = None
     close_code: int | None = None
-    ended_at: float | None = None
     send_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, opcode: int, payload: bytes) -> None:
@@ -132,7 +133,12 @@ class FakeSocketMode(LoopbackServer):
         ticket = uuid.uuid4().hex
         with self._changed:
             self._tickets.add(ticket)
-        return f"{self.root.replace('http://', 'ws://')}/link/?ticket={ticket}&app_id={self.app_id}"
+        return f"{self.ws_root}/link/?ticket={ticket}&app_id={self.app_id}"
+
+    @property
+    def ws_root(self) -> str:
+        """`ws://127.0.0.1:PORT`, once started."""
+        return self.root.replace("http://", "ws://", 1)
 
     def wait(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         with self._changed:
@@ -245,7 +251,6 @@ class FakeSocketMode(LoopbackServer):
         except ValueError as error:  # UnicodeDecodeError included
             raise ProtocolError(UNSUPPORTED_DATA, f"not JSON text: {error}") from None
         with self._changed:
-            connection.received.append(message)
             if isinstance(message, dict) and message.get("envelope_id") in self._sent:
                 self._acks.setdefault(message["envelope_id"], (time.monotonic(), message))
             self._changed.notify_all()
@@ -254,7 +259,7 @@ class FakeSocketMode(LoopbackServer):
         with self._changed:
             if not connection.open:
                 return
-            connection.ending, connection.close_code, connection.ended_at = ending, code, time.monotonic()
+            connection.ending, connection.close_code = ending, code
             self._changed.notify_all()
         if ending != "eof":  # a close frame: the client's echoed, or ours first
             with contextlib.suppress(OSError):
@@ -284,7 +289,7 @@ def _handler_for(fake: FakeSocketMode) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Sec-WebSocket-Accept", accept_key(key))
                 self.end_headers()
                 self.wfile.flush()
-                fake.serve(Connection(self.path, time.monotonic(), self.connection), self.rfile.read)
+                fake.serve(Connection(self.connection), self.rfile.read)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -18,9 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.fakes.google_oauth import GOOGLE_TOKEN_URI, JWT_BEARER, FakeGoogleOAuth
-
-CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+from tests.fakes.google_oauth import CLOUD_PLATFORM, GOOGLE_TOKEN_URI, JWT_BEARER, FakeGoogleOAuth
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ def test_apps_connections_open_takes_the_app_token_only(fake: FakeSocketMode) ->
         slack.socket_mode = fake
         client = WebClient(base_url=slack.base_url, retry_handlers=[])
         url = client.apps_connections_open(app_token=slack.app_token)["url"]
-        assert url.startswith(fake.root.replace("http://", "ws://") + "/link/?ticket=")
+        assert url.startswith(fake.ws_root + "/link/?ticket=")
         for token, error in [(slack.token, "not_allowed_token_type"), ("xapp-1-other", "invalid_auth")]:
             with pytest.raises(SlackApiError) as refused:
                 client.apps_connections_open(app_token=token)

@@ -74,8 +74,8 @@ class Authority:
         """As `gcloud container clusters describe --format='value(masterAuth.clusterCaCertificate)'`."""
         return base64.b64encode(self.pem.encode()).decode()
 
-    def issue(self, ip: str = "127.0.0.1") -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        """A serving certificate for `ip`, signed by this authority."""
+    def _issue(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """A serving certificate for 127.0.0.1 (where every fake listens), signed by this authority."""
         key, now = _key(), datetime.now(UTC)
         certificate = (
             x509.CertificateBuilder()
@@ -85,14 +85,16 @@ class Authority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=1))
             .not_valid_after(now + LIFETIME)
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), False)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+            )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         return certificate, key
 
-    def server_context(self, ip: str = "127.0.0.1") -> ssl.SSLContext:
-        certificate, key = self.issue(ip)
+    def server_context(self) -> ssl.SSLContext:
+        certificate, key = self._issue()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # load_cert_chain reads only files; they are gone once it has read them.
         with tempfile.TemporaryDirectory() as folder:
