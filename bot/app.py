@@ -25,7 +25,7 @@ import handlers
 from bot.adapters.http import HttpServer, wsgi_app
 from bot.adapters.pubsub import IngestError, PubSubIngest, StoreBatch
 from bot.adapters.slack import SlackFailure, SlackGateway, classify, make_client
-from bot.adapters.store import MIGRATIONS, Fence, LeaseLost, Store
+from bot.adapters.store import Fence, LeaseLost, Store
 from bot.core.events import NetworkNames, RawMessage, RejectedEntry, parse_message
 from bot.core.grouping import Grouper
 from bot.delivery import Delivery
@@ -182,15 +182,15 @@ def check(settings: Settings, out: TextIO) -> int:
     """`netlog-bot check`: validate settings and the store, and say what is configured."""
     # Before "settings: OK" is printed, and before a database file is created.
     subscription = settings.subscription_path() if settings.env.subscription else None
-    store = open_store(settings)
+    store = Store(settings.env.db_url)
+    version = store.migrate()
     try:
         print(
             f"settings: OK (config file: {settings.env.config_path or 'none, built-in defaults'})",
             file=out,
         )
         print(
-            f"store: {store.engine.url.render_as_string(hide_password=True)} "
-            f"at schema version {MIGRATIONS[-1][0]}",
+            f"store: {store.db.engine.url.render_as_string(hide_password=True)} at schema version {version}",
             file=out,
         )
         print(
@@ -331,7 +331,7 @@ class Runtime:
     def group(self) -> None:
         """Fold and tick while holding the alerts lease; on taking it over, start from the store."""
         now = utcnow()
-        held = self.store.hold_lease(ALERTS_LEASE, self.holder, now, LEASE_TTL)
+        held = self.store.leases.hold(ALERTS_LEASE, self.holder, now, LEASE_TTL)
         if held is None:
             if self.leading:
                 log.warning("run: another replica took over grouping and delivery")
@@ -379,7 +379,7 @@ class Runtime:
             connected = bool(self.socket_mode.client.is_connected())
             details["socket_mode"] = connected
         try:
-            details["outbox_backlog"] = self.store.outbox_backlog()
+            details["outbox_backlog"] = self.store.outbox.backlog()
         except Exception:
             details["store"] = "unreachable"
             return False, details
@@ -402,7 +402,7 @@ class Runtime:
         # Draining beside a loop still inside its round could post or fold the same thing twice.
         if self.leading and all(stopped):
             drain(self.worker, self.delivery, self.store, deadline - 2)
-            self.store.release_lease(ALERTS_LEASE, self.holder)
+            self.store.leases.release(ALERTS_LEASE, self.holder)
         if self.socket_mode is not None:
             self.socket_mode.close()
         self.server.stop()
@@ -437,17 +437,20 @@ def drain(worker: GroupingWorker, delivery: Delivery, store: Store, until: float
 
     def renew() -> None:
         # Only an unbroken hold will do: after a lapse, what the worker holds in memory is stale.
-        if fence is not None and store.hold_lease(fence.name, fence.holder, utcnow(), LEASE_TTL) != "renewed":
+        if (
+            fence is not None
+            and store.leases.hold(fence.name, fence.holder, utcnow(), LEASE_TTL) != "renewed"
+        ):
             raise LeaseLost(fence)
 
     try:
         renew()
         worker.catch_up(utcnow())
-        while store.outbox_backlog() and time.monotonic() < until:
+        while store.outbox.backlog() and time.monotonic() < until:
             renew()
             if not delivery.deliver_due():
                 threading.Event().wait(DELIVERY_TICK)
-        left = store.outbox_backlog()
+        left = store.outbox.backlog()
         if left:
             log.warning("run: %d Slack messages stay queued in the outbox for the next start", left)
     except LeaseLost:

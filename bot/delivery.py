@@ -59,11 +59,11 @@ class Delivery:
         if self.paused_until and now < self.paused_until:
             return 0
         calls = 0
-        for channel, items in self.store.pending_by_channel().items():
+        for channel, items in self.store.outbox.pending_by_channel().items():
             state = self.channels.setdefault(channel, ChannelState())
             if state.next_call and self.clock() < state.next_call:
                 continue
-            if self.fence is not None and not self.store.holds_lease(self.fence, self.clock()):
+            if self.fence is not None and not self.store.leases.holds(self.fence, self.clock()):
                 raise LeaseLost(self.fence)
             calls += 1
             try:
@@ -85,7 +85,7 @@ class Delivery:
         elif head.kind == AUDIT:
             post = functools.partial(self.slack.post, channel_id)
             self._call(channel_id, state, post, head.record["message"], head.group_id)
-            self.store.complete_delivery([head.id], self.clock(), fence=self.fence)
+            self.store.outbox.complete([head.id], self.clock(), fence=self.fence)
         elif head.kind in POSTS:
             note = notification_from_record(head.record)
             ts = self._call(
@@ -95,7 +95,7 @@ class Delivery:
                 render_alert(note),
                 note.group_id,
             )
-            self.store.complete_delivery(
+            self.store.outbox.complete(
                 [head.id],
                 self.clock(),
                 message=(note.group_id, channel_id, ts),
@@ -107,7 +107,7 @@ class Delivery:
             notes = [notification_from_record(item.record) for item in run]
             latest = replace(notes[-1], new_flows=_union(notes))
             ts = self._edit(channel_id, state, latest)
-            self.store.complete_delivery(
+            self.store.outbox.complete(
                 [item.id for item in run],
                 self.clock(),
                 message=(latest.group_id, channel_id, ts),
@@ -118,7 +118,7 @@ class Delivery:
     def _edit(self, channel_id: str, state: ChannelState, note: Notification) -> str:
         message = render_alert(note)
         post = functools.partial(self.slack.post, channel_id)
-        known = self.store.message_for(note.group_id)
+        known = self.store.outbox.message_for(note.group_id)
         if known is None:  # its post never went out (or was purged): post this state instead
             return self._call(channel_id, state, post, message, note.group_id)
         known_channel, ts = known
@@ -134,7 +134,7 @@ class Delivery:
 
     def _reply(self, channel_id: str, item: OutboxItem) -> None:
         note = notification_from_record(item.record)
-        known = self.store.message_for(note.group_id)
+        known = self.store.outbox.message_for(note.group_id)
         message = render_thread_reply(note, note.new_flows)
         thread_ts = known[1] if known else None
         try:
@@ -143,7 +143,7 @@ class Delivery:
             if failure.kind != "message_gone":
                 raise
             self.slack.post(channel_id, message)  # the alert was deleted: say it in the channel
-        self.store.complete_delivery([item.id], self.clock(), fence=self.fence)
+        self.store.outbox.complete([item.id], self.clock(), fence=self.fence)
 
     def _call(
         self,
@@ -192,7 +192,7 @@ class Delivery:
             log.error(
                 "delivery: %s. Will retry in %d min.", failure.advice(channel), delay.total_seconds() // 60
             )
-            self.store.note_outbox_error([item.id], failure.advice(channel))
+            self.store.outbox.note_error([item.id], failure.advice(channel))
         state.next_call = now + delay
         if failure.workspace_wide:
             self.paused_until = now + delay

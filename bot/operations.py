@@ -68,7 +68,7 @@ class Operations:
         if not self._may_apply(user, change_id):
             self.audit(user, "apply", None, None, None, "refused", f"card {change_id}")
             return replies.refused("apply", self.settings.file.access)
-        outcome, saved = self.store.claim_pending(change_id, "applied", self.clock(), CARD_LIFETIME)
+        outcome, saved = self.store.pending.claim(change_id, "applied", self.clock(), CARD_LIFETIME)
         if outcome == "expired":
             return replies.problem(
                 "This card is older than 10 minutes and has expired. Run the command again."
@@ -84,7 +84,7 @@ class Operations:
             return replies.problem(str(error))
 
     def cancel(self, user: str, change_id: str) -> Reply:
-        outcome, _ = self.store.claim_pending(change_id, "cancelled", self.clock(), CARD_LIFETIME)
+        outcome, _ = self.store.pending.claim(change_id, "cancelled", self.clock(), CARD_LIFETIME)
         return replies.note(
             "Cancelled; nothing was changed." if outcome == "claimed" else f"Already {outcome}."
         )
@@ -113,7 +113,7 @@ class Operations:
         return any(user in self._members(group) for group in access.operator_groups)
 
     def _may_apply(self, user: str, change_id: str) -> bool:
-        saved = self.store.get_pending(change_id)
+        saved = self.store.pending.get(change_id)
         if not saved:
             return True  # an unknown card: claim_pending answers it
         return self.allowed(user, cmd.command_name(_load(saved["command"])))
@@ -141,7 +141,7 @@ class Operations:
             fields = dict(command.matchers)
             return replies.routes(fields, self.settings.routing.route(fields), self.settings.file.routes)
         if isinstance(command, cmd.ListMutes):
-            return replies.mutes(self.store.active_mutes(self.clock()), self.clock())
+            return replies.mutes(self.store.mutes.active(self.clock()), self.clock())
         if isinstance(command, cmd.Unmute):
             return self._confirm(user, command, None, text, replies.unmute_card(command.mute_id))
         if isinstance(command, cmd.Mute):
@@ -167,7 +167,7 @@ class Operations:
     ) -> Reply:
         change_id = uuid.uuid4().hex
         saved = {"command": _dump(command), "cluster": cluster, "text": text}
-        self.store.add_pending(change_id, user, saved, self.clock())
+        self.store.pending.add(change_id, user, saved, self.clock())
         return card.with_buttons(change_id)
 
     def follow_up(self, change_id: str) -> Reply | None:
@@ -181,7 +181,7 @@ class Operations:
         if isinstance(command, cmd.Mute):
             return self._mute(user, command)
         if isinstance(command, cmd.Unmute):
-            ended = self.store.end_mute(command.mute_id, self.clock())
+            ended = self.store.mutes.end(command.mute_id, self.clock())
             if ended is None:
                 return replies.problem(
                     f"There is no active mute #{command.mute_id}; `/netlog mutes` lists them."
@@ -248,7 +248,7 @@ class Operations:
         now = self.clock()
         duration = self._mute_duration(command)
         mute = Mute(0, command.matchers, now, now + duration, user, command.reason, group_key)
-        mute = self.store.add_mute(mute)
+        mute = self.store.mutes.add(mute)
         self.audit(
             user,
             "mute",
@@ -332,9 +332,9 @@ class Operations:
         names = [self._cluster(requested)] if requested else sorted(self.settings.file.clusters)
         now = self.clock()
         sections = []
-        groups = self.store.load_groups()
+        groups = self.store.grouping.load()
         for name in names:
-            newest, last_hour = self.store.cluster_activity(name, now - timedelta(hours=1))
+            newest, last_hour = self.store.events.cluster_activity(name, now - timedelta(hours=1))
             open_groups = sum(1 for g in groups if dict(map(tuple, g["labels"])).get("cluster") == name)
             try:
                 client = self.client(name)
@@ -343,7 +343,7 @@ class Operations:
             except KubeError as error:
                 spec, delegated = str(error), ""
             sections.append(replies.ClusterStatus(name, spec, delegated, newest, last_hour / 60, open_groups))
-        return replies.status(sections, self.store.active_mutes(now), self.store.reject_count(), now)
+        return replies.status(sections, self.store.mutes.active(now), self.store.events.reject_count(), now)
 
     def audit(
         self,
@@ -366,10 +366,10 @@ class Operations:
             "result": result,
             "detail": detail,
         }
-        self.store.add_audit(entry)
+        self.store.audit.add(entry)
         channel = self.settings.file.slack.audit_channel
         if channel:
-            self.store.enqueue(
+            self.store.outbox.enqueue(
                 {
                     "kind": "audit",
                     "channel": channel,

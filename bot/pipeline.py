@@ -42,7 +42,7 @@ def store_messages(
 ) -> IngestResult:
     """Parse and durably store a batch. Malformed messages are kept as rejects, never raised."""
     parsed, rejected = parse_batch(messages, networks)
-    result = store.ingest(parsed, rejected, now)
+    result = store.events.add(parsed, rejected, now)
     for item in rejected:
         log.warning("rejected message %s: %s", item.message_id or "(no id)", item.reason)
     return result
@@ -58,16 +58,16 @@ class GroupingWorker:
         self.fence = fence  # with several replicas: commit only while holding the alerts lease
         self.grouper = grouper
         self.batch_size = batch_size
-        grouper.restore(store.load_groups())
-        self.position = store.cursor(GROUPING_CURSOR)
+        grouper.restore(store.grouping.load())
+        self.position = store.grouping.cursor(GROUPING_CURSOR)
         self._stale = False
 
     def step(self, now: datetime) -> list[Notification]:
         """Fold one batch of new events, then emit whatever is due at `now`."""
         if self._stale:
             self.reload()  # raises while the store is still down; the caller's loop retries
-        rows = self.store.read_events(self.position, self.batch_size)
-        mutes = self.store.active_mutes(now) if rows else []
+        rows = self.store.events.read(self.position, self.batch_size)
+        mutes = self.store.mutes.active(now) if rows else []
         groups = muted_groups(mutes, now)
         for _, event in rows:
             if mutes and muted_by(event_fields(event), mutes, now):
@@ -79,7 +79,7 @@ class GroupingWorker:
         if rows or upserts or deletes or notifications:
             records = [notification_to_record(n) for n in notifications]
             try:
-                self.store.commit_grouping(
+                self.store.grouping.commit(
                     GROUPING_CURSOR, position, upserts, deletes, records, now, self.fence
                 )
             except Exception:
@@ -91,8 +91,8 @@ class GroupingWorker:
     def reload(self) -> None:
         """Forget memory and take the state from the store (after a failure, or on taking over).
         Reads first, then swaps: if the store is down, memory is left as it was, still stale."""
-        records = self.store.load_groups()
-        position = self.store.cursor(GROUPING_CURSOR)
+        records = self.store.grouping.load()
+        position = self.store.grouping.cursor(GROUPING_CURSOR)
         self.grouper.groups.clear()
         self.grouper.changes()
         self.grouper.restore(records)
@@ -102,6 +102,6 @@ class GroupingWorker:
     def catch_up(self, now: datetime) -> list[Notification]:
         """Steps until every stored event is folded."""
         notifications = self.step(now)
-        while self.store.read_events(self.position, 1):
+        while self.store.events.read(self.position, 1):
             notifications.extend(self.step(now))
         return notifications

@@ -11,6 +11,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from bot.adapters.store import Store
+from tests.store_queries import event_count
 
 PROJECT = "test-project"
 ACK_DEADLINE = 10  # the emulator's minimum; what a lost ack would cost before redelivery
@@ -60,6 +61,6 @@ def wait_for(condition: Callable[[], bool], store: Store, timeout: float = 60.0)
         if time.monotonic() > deadline:
             pytest.fail(
                 f"not met within {timeout} s: "
-                f"{store.event_count()} events, {store.reject_count()} rejects stored"
+                f"{event_count(store)} events, {store.events.reject_count()} rejects stored"
             )
         time.sleep(0.05)

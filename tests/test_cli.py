@@ -25,6 +25,7 @@ import pytest
 from bot.adapters.store import Store
 from bot.cli import main
 from tests.samples import SAMPLES, log_entry
+from tests.store_queries import event_count, insert_ids
 
 #: Settings EnvSettings reads besides the NETLOG_/SLACK_ prefixes.
 OTHER_SETTINGS = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "KUBECONFIG")
@@ -283,9 +284,9 @@ def test_replay_db_keeps_the_store(env: Path, capsys: pytest.CaptureFixture[str]
     assert path.exists()
     store = Store(url)
     try:
-        assert store.event_count() == 5
-        assert store.reject_count() == 1
-        assert sorted(store.insert_ids()) == [f"sample{n}" for n in range(5)]
+        assert event_count(store) == 5
+        assert store.events.reject_count() == 1
+        assert sorted(insert_ids(store)) == [f"sample{n}" for n in range(5)]
     finally:
         store.close()
     # the same file again: every entry is a duplicate, nothing is announced twice

@@ -113,7 +113,7 @@ def test_post_then_edit_in_place_then_thread_reply_then_resolve(rig: Rig, slack:
     rig.settle(16 * 60)
     [message] = slack.messages("C0PAY")
     assert "Quiet since" in message.blocks[1]["text"]["text"]
-    assert rig.store.outbox_backlog() == 0
+    assert rig.store.outbox.backlog() == 0
 
 
 def test_edits_piled_up_during_an_outage_are_coalesced(rig: Rig, slack: FakeSlack) -> None:
@@ -151,7 +151,7 @@ def test_server_errors_back_off_and_lose_nothing(rig: Rig, slack: FakeSlack) -> 
     rig.settle(30)
     assert len(slack.messages("C0PAY")) == 1
     assert len(slack.messages("C0ALERT")) == 1
-    assert rig.store.outbox_backlog() == 0
+    assert rig.store.outbox.backlog() == 0
 
 
 def test_channel_names_are_resolved_once(rig: Rig, slack: FakeSlack) -> None:
@@ -195,7 +195,7 @@ def test_a_missing_channel_is_explained_and_retried_later(
     slack.channels.pop("C0ALERT")
     rig.tick(10)
     assert "channel does not exist or the bot cannot see it" in caplog.text
-    [item] = rig.store.pending_outbox()
+    [item] = rig.store.outbox.pending()
     assert item.channel == "#alerts"
     slack.add_channel("C0ALERT", "alerts")
     rig.settle(4 * 60)
@@ -226,7 +226,7 @@ def test_a_channel_that_piles_up_never_hides_the_others(rig: Rig, slack: FakeSla
         {"kind": "audit", "channel": "#gone", "group_id": f"a{n}", "message": {"text": "x", "blocks": []}}
         for n in range(1500)
     ]
-    rig.store.commit_grouping("filler", 0, {}, [], backlog, T0)
+    rig.store.grouping.commit("filler", 0, {}, [], backlog, T0)
     rig.deny(entry())
     rig.settle(12)
     assert len(slack.messages("C0PAY")) == 1
@@ -248,7 +248,7 @@ def test_a_replica_that_lost_the_alerts_lease_neither_folds_nor_sends(store: Sto
     """Two replicas, one lease: the one that stalled past it stops before touching Slack or groups."""
     ttl = timedelta(seconds=15)
     stalled = Rig(store, slack, Fence("alerts", "a"))
-    assert store.hold_lease("alerts", "a", stalled.clock(), ttl)
+    assert store.leases.hold("alerts", "a", stalled.clock(), ttl)
     stalled.deny(entry(count=3))
     stalled.tick(10)
     [message] = slack.messages("C0PAY")
@@ -256,18 +256,18 @@ def test_a_replica_that_lost_the_alerts_lease_neither_folds_nor_sends(store: Sto
 
     successor = Rig(store, slack, Fence("alerts", "b"))
     successor.clock.advance(30)
-    assert store.hold_lease("alerts", "b", successor.clock(), ttl)
+    assert store.leases.hold("alerts", "b", successor.clock(), ttl)
     successor.worker.reload()
     store_messages(store, [entry(count=4)], NetworkNames(), successor.clock())
     stalled.clock.advance(30)
     with pytest.raises(LeaseLost):
         stalled.worker.step(stalled.clock())  # would count the 4 too, beside the successor
-    assert store.outbox_backlog() == 0
+    assert store.outbox.backlog() == 0
     successor.tick(0)  # folds the 4; the update waits for group_interval
     successor.clock.advance(30)
-    assert store.hold_lease("alerts", "b", successor.clock(), ttl)  # renewed, as every tick does
+    assert store.leases.hold("alerts", "b", successor.clock(), ttl)  # renewed, as every tick does
     successor.worker.step(successor.clock())
-    assert store.outbox_backlog() == 1
+    assert store.outbox.backlog() == 1
     with pytest.raises(LeaseLost):
         stalled.delivery.deliver_due()
     assert len(slack.calls) == calls

@@ -14,6 +14,7 @@ import pytest
 
 from bot.adapters.store import Store
 from tests.pubsub_support import JUNK, PROJECT, log_entry, publish, wait_for
+from tests.store_queries import event_count
 
 
 def start_ingest(
@@ -37,7 +38,9 @@ def test_ingest_drains_and_exits_cleanly_on_a_signal(
     publish(topic, [log_entry(n) for n in range(400)] + JUNK)
     process = start_ingest(store.url, path.rsplit("/", 1)[-1])  # a short name, with GOOGLE_CLOUD_PROJECT
     try:
-        wait_for(lambda: store.event_count() == 400 and store.reject_count() == len(JUNK), store, timeout=60)
+        wait_for(
+            lambda: event_count(store) == 400 and store.events.reject_count() == len(JUNK), store, timeout=60
+        )
         started = time.monotonic()
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=25)

@@ -16,6 +16,7 @@ import pytest
 from bot.adapters.store import Store
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
+from tests.store_queries import list_audit
 from tests.test_run_e2e import Bot, until
 
 OPERATOR, STRANGER = "U0OP", "U0NOBODY"
@@ -124,7 +125,7 @@ def test_enable_deny_from_slack_confirm_apply_audit_and_nodes(
     assert len(kube.requests_to("networkloggings/default", "PATCH")) == 1
     store = Store(bot.env["NETLOG_DB_URL"])
     try:
-        [row] = store.list_audit()
+        [row] = list_audit(store)
         assert (row["user_id"], row["action"], row["result"]) == (OPERATOR, "enable", "applied")
     finally:
         store.close()

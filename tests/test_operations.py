@@ -21,6 +21,7 @@ from bot.settings import EnvSettings, Settings, parse_file_config
 from handlers import ids
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
+from tests.store_queries import list_audit
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 OPERATOR, MEMBER, STRANGER = "U0OP", "U0GRP", "U0NOBODY"
@@ -87,7 +88,7 @@ def deny_spec(kube: FakeKube) -> dict[str, Any]:
 
 
 def audit_rows(store: Store) -> list[dict[str, Any]]:
-    return list(reversed(store.list_audit()))
+    return list(reversed(list_audit(store)))
 
 
 # -- the happy path --------------------------------------------------------------------------------
@@ -119,7 +120,7 @@ def test_enable_deny_confirm_apply_audit_and_rollout(
         "deny: log=false, delegate=false",
         "deny: log=true, delegate=true".replace("true, delegate=true", "true, delegate=false"),
     )
-    [queued] = [item for item in store.pending_outbox() if item.kind == "audit"]
+    [queued] = [item for item in store.outbox.pending() if item.kind == "audit"]
     assert queued.channel == "C0AUDIT"
     assert "<@U0OP> `enable` on prod-eu: applied" in queued.record["message"]["text"]
     follow_up = operations.follow_up(cid)
@@ -174,7 +175,7 @@ def test_unauthorized_users_are_refused_told_who_can_and_audited(
     assert "Only operators may run `enable`: <@U0OP>, <!subteam^S0OPS>" in text_of(reply)
     [row] = audit_rows(store)
     assert (row["user_id"], row["result"]) == (STRANGER, "refused")
-    assert any("refused" in item.record["message"]["text"] for item in store.pending_outbox())
+    assert any("refused" in item.record["message"]["text"] for item in store.outbox.pending())
 
 
 def test_members_of_operator_groups_may_act_and_groups_are_cached(
@@ -297,12 +298,12 @@ def test_mute_from_text_then_list_then_unmute(ops: tuple[Operations, Clock], sto
     assert "for 2h" in text_of(card)
     assert "known DNS issue" in text_of(card)
     assert "Muted #" in text_of(operations.apply(OPERATOR, change_id(card)))
-    [mute] = store.active_mutes(clock.now)
+    [mute] = store.mutes.active(clock.now)
     assert mute.matchers == (("namespace", "payments"), ("dest_port", "53"))
     assert mute.expires_at == clock.now + timedelta(hours=2)
     assert "namespace=payments dest_port=53" in text_of(operations.handle(STRANGER, "mutes"))
     operations.apply(OPERATOR, change_id(operations.handle(OPERATOR, f"unmute {mute.id}")))
-    assert store.active_mutes(clock.now) == []
+    assert store.mutes.active(clock.now) == []
     assert [r["action"] for r in audit_rows(store)] == ["mute", "unmute"]
 
 
@@ -315,7 +316,7 @@ def test_mute_button_mutes_exactly_that_group(ops: tuple[Operations, Clock], sto
     operations, clock = ops
     key = json.dumps(["C0PAY", 0, [["cluster", "prod-eu"], ["namespace", "pay*ments"]]])
     assert "Muted #" in text_of(operations.mute_group(OPERATOR, key, timedelta(hours=1), "C0PAY"))
-    [mute] = store.active_mutes(clock.now)
+    [mute] = store.mutes.active(clock.now)
     assert mute.group_key == key  # that alert only, not the same labels routed elsewhere
     assert mute.matches({"cluster": "prod-eu", "namespace": "pay*ments"})
     assert not mute.matches({"cluster": "prod-eu", "namespace": "payroll-payments"})

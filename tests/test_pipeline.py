@@ -14,6 +14,7 @@ from bot.core.grouping import Grouper, GroupingPolicy, notification_from_record
 from bot.core.mutes import Mute
 from bot.core.routing import Route, RoutingTable
 from bot.pipeline import GROUPING_CURSOR, GroupingWorker, store_messages
+from tests.store_queries import total_attempts
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 POLICY = GroupingPolicy(group_wait=timedelta(seconds=30), group_interval=timedelta(minutes=1))
@@ -56,8 +57,8 @@ def test_store_messages_keeps_events_and_rejects(store: Store) -> None:
     batch = [message(count=3), RawMessage(b"{oops", "m-2"), message(count=2)]
     result = store_messages(store, batch, NetworkNames(), at(0))
     assert (result.stored, result.duplicates, result.rejected) == (2, 0, 1)
-    assert store.total_attempts() == 5
-    [reject] = store.list_rejects()
+    assert total_attempts(store) == 5
+    [reject] = store.events.rejects()
     assert (reject.code, reject.message_id, reject.raw) == ("not_json", "m-2", b"{oops")
 
 
@@ -70,9 +71,9 @@ def test_grouping_consumes_stored_events_and_queues_notifications(store: Store) 
         ("#netlog", "open", 1),
         ("#payments", "open", 40),
     ]
-    outbox = [notification_from_record(item.record) for item in store.pending_outbox()]
+    outbox = [notification_from_record(item.record) for item in store.outbox.pending()]
     assert outbox == notes
-    assert store.cursor(GROUPING_CURSOR) == max(i for i, _ in store.read_events(0, 100))
+    assert store.grouping.cursor(GROUPING_CURSOR) == max(i for i, _ in store.events.read(0, 100))
 
 
 def test_a_restart_resumes_from_the_cursor_without_recounting(store: Store) -> None:
@@ -98,10 +99,10 @@ def test_a_failed_commit_is_retried_without_double_counting(
         raise ConnectionError("database went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "commit_grouping", broken)
+        patch.setattr(store.grouping, "commit", broken)
         with pytest.raises(ConnectionError):
             grouping.step(at(0))
-        patch.setattr(store, "load_groups", broken)  # the database is still down at the next step
+        patch.setattr(store.grouping, "load", broken)  # the database is still down at the next step
         with pytest.raises(ConnectionError):
             grouping.step(at(0))
     grouping.catch_up(at(1))
@@ -120,13 +121,13 @@ def test_redelivered_messages_do_not_count_twice(store: Store) -> None:
 
 
 def test_muted_denies_are_stored_but_alert_nobody_until_the_mute_expires(store: Store) -> None:
-    store.add_mute(Mute(0, (("namespace", "pay*"),), at(0), at(3600), "U0OP", "known"))
+    store.mutes.add(Mute(0, (("namespace", "pay*"),), at(0), at(3600), "U0OP", "known"))
     store_messages(store, [message(count=4) for _ in range(3)] + [message("web")], NetworkNames(), at(0))
     grouping = worker(store)
     grouping.catch_up(at(0))
     notes = grouping.step(at(30))
     assert [(n.channel, n.total) for n in notes] == [("#netlog", 1)]  # payments was muted
-    assert store.total_attempts() == 13  # ...but stored and counted
+    assert total_attempts(store) == 13  # ...but stored and counted
     store_messages(store, [message(count=5)], NetworkNames(), at(3601))
     grouping.catch_up(at(3601))
     [opened] = grouping.step(at(3640))
@@ -146,8 +147,8 @@ def test_a_store_outage_during_grouping_neither_restarts_groups_nor_recounts(
         raise ConnectionError("database went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "commit_grouping", down)
-        patch.setattr(store, "load_groups", down)
+        patch.setattr(store.grouping, "commit", down)
+        patch.setattr(store.grouping, "load", down)
         for second in (40, 41, 42):
             with pytest.raises(ConnectionError):
                 grouping.step(at(second))

@@ -51,19 +51,19 @@ def runtime(tmp_path: Path, db_url: str) -> Iterator[Runtime]:
 
 
 def totals(store: Store) -> list[int]:
-    return [record["total"] for record in store.load_groups()]
+    return [record["total"] for record in store.grouping.load()]
 
 
 def successor_round(runtime: Runtime, store: Store, messages: list[RawMessage]) -> None:
     """Another replica takes the lapsed lease, groups new events, and goes away (a rollout)."""
-    store.release_lease(ALERTS_LEASE, runtime.holder)  # as good as expired, without waiting 15 s
-    assert store.hold_lease(ALERTS_LEASE, "successor", utcnow(), LEASE_TTL) == "taken"
+    store.leases.release(ALERTS_LEASE, runtime.holder)  # as good as expired, without waiting 15 s
+    assert store.leases.hold(ALERTS_LEASE, "successor", utcnow(), LEASE_TTL) == "taken"
     grouper = Grouper(runtime.worker.grouper.policy, runtime.worker.grouper.routing)
     successor = GroupingWorker(store, grouper, fence=Fence(ALERTS_LEASE, "successor"))
     store_messages(store, messages, NetworkNames(), utcnow())
     time.sleep(1.1)  # past group_interval: the successor announces the new count
     successor.step(utcnow())
-    store.release_lease(ALERTS_LEASE, "successor")
+    store.leases.release(ALERTS_LEASE, "successor")
 
 
 def test_a_replica_whose_lease_lapsed_reloads_before_it_groups_again(runtime: Runtime) -> None:
@@ -79,9 +79,9 @@ def test_a_replica_whose_lease_lapsed_reloads_before_it_groups_again(runtime: Ru
     runtime.group()  # the stalled replica wakes up and finds the lease free
     assert runtime.leading
     assert totals(store) == [7]  # not 11: the 4 were not folded a second time
-    assert runtime.worker.position == store.cursor("grouping")
+    assert runtime.worker.position == store.grouping.cursor("grouping")
     # One open (the replica's), one update (the successor's), not a second update for the same 4.
-    assert [item.kind for item in store.pending_outbox()] == ["open", "update"]
+    assert [item.kind for item in store.outbox.pending()] == ["open", "update"]
 
 
 def test_a_drain_stops_at_a_lapsed_lease(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:

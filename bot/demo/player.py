@@ -69,14 +69,14 @@ def play(
 
 
 def _print_outbox(store: Store, out: TextIO, summary: PlaySummary, now: datetime) -> None:
-    items = store.pending_outbox()
+    items = store.outbox.pending()
     for item in items:
         note = notification_from_record(item.record)
         summary.notifications[note.kind] += 1
         summary.channels[note.channel] += 1
         print(render_notification(note), file=out)
         print(file=out)
-    store.mark_delivered([item.id for item in items], now)
+    store.outbox.mark_delivered([item.id for item in items], now)
 
 
 def print_summary(summary: PlaySummary, store: Store, out: TextIO) -> None:
@@ -93,7 +93,7 @@ def print_summary(summary: PlaySummary, store: Store, out: TextIO) -> None:
     )
     print(f"  Slack messages: {kinds or 'none'}", file=out)
     print(f"  channels: {channels or 'none'}", file=out)
-    rejects = Counter(item.code for item in store.list_rejects(limit=1000))
+    rejects = Counter(item.code for item in store.events.rejects(limit=1000))
     if rejects:
         listed = ", ".join(f"{code} ×{count}" for code, count in sorted(rejects.items()))
         print(f"  rejected messages kept for inspection: {listed}", file=out)

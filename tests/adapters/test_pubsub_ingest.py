@@ -16,6 +16,7 @@ from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.pipeline import store_messages
 from tests.pubsub_support import ACK_DEADLINE, JUNK, PROJECT, log_entry, publish, wait_for
+from tests.store_queries import event_count, insert_ids, total_attempts
 
 
 def start_ingest(
@@ -42,9 +43,9 @@ def test_every_entry_stored_once_across_duplicates_junk_and_a_restart(
     publish(topic, valid[:1500] + JUNK + redelivered)
 
     first = start_ingest(store, path)
-    wait_for(lambda: store.event_count() >= 500, store)
+    wait_for(lambda: event_count(store) >= 500, store)
     first.stop()  # mid-stream: what it took is stored and acked; what it held is handed back
-    partial = store.event_count()
+    partial = event_count(store)
     assert first.acked >= partial >= 500
 
     publish(topic, valid[1500:] + redelivered)  # published while the bot is down
@@ -59,9 +60,9 @@ def test_every_entry_stored_once_across_duplicates_junk_and_a_restart(
     second.stop()
 
     assert second.acked == acked, "messages came back after being acked"
-    assert sorted(store.insert_ids()) == [f"ins-{n:06d}" for n in range(3000)]
-    assert store.total_attempts() == sum(1 + n % 3 for n in range(3000))
-    assert sorted(r.code for r in store.list_rejects()) == [
+    assert sorted(insert_ids(store)) == [f"ins-{n:06d}" for n in range(3000)]
+    assert total_attempts(store) == sum(1 + n % 3 for n in range(3000))
+    assert sorted(r.code for r in store.events.rejects()) == [
         "not_json",
         "not_json",
         "not_log_entry",
@@ -81,10 +82,10 @@ def test_a_failing_store_nacks_and_the_batch_comes_back(store: Store, subscripti
         return store_messages(store, batch, NetworkNames(), datetime(2026, 2, 1, tzinfo=UTC))
 
     ingest = start_ingest(store, path, flaky)
-    wait_for(lambda: store.event_count() == 50, store, timeout=30)
+    wait_for(lambda: event_count(store) == 50, store, timeout=30)
     ingest.stop()
     assert failures["left"] == 0
-    assert store.event_count() == 50
+    assert event_count(store) == 50
 
 
 def test_a_missing_subscription_is_an_error_that_says_what_to_do(store: Store, emulator_host: str) -> None:

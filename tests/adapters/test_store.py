@@ -34,18 +34,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bot.adapters import store as store_module
-from bot.adapters.store import (
-    MIGRATIONS,
-    REJECT_RAW_LIMIT,
-    Fence,
-    IngestResult,
-    LeaseLost,
-    Reject,
-    Store,
-    UTCDateTime,
-)
+from bot.adapters.store import Fence, IngestResult, LeaseLost, Reject, Store
+from bot.adapters.store import migrations as store_module
+from bot.adapters.store.database import UTCDateTime
+from bot.adapters.store.events import REJECT_RAW_LIMIT
+from bot.adapters.store.migrations import MIGRATIONS
 from bot.core.events import DenyEvent, Endpoint, Policy
+from tests.store_queries import event_count, insert_ids, total_attempts
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CURSOR = "grouping"
@@ -125,11 +120,11 @@ def failing_before(store: Store, table: str, seen: list[str] | None = None) -> I
         if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()} "):
             raise InjectedFailure(f"injected failure before inserting into {table}")
 
-    sa.event.listen(store.engine, "before_cursor_execute", listener)
+    sa.event.listen(store.db.engine, "before_cursor_execute", listener)
     try:
         yield
     finally:
-        sa.event.remove(store.engine, "before_cursor_execute", listener)
+        sa.event.remove(store.db.engine, "before_cursor_execute", listener)
 
 
 class InjectedFailure(RuntimeError):
@@ -137,7 +132,7 @@ class InjectedFailure(RuntimeError):
 
 
 def all_events(store: Store) -> list[tuple[int, DenyEvent]]:
-    return store.read_events(0, 100_000)
+    return store.events.read(0, 100_000)
 
 
 def by_key(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -150,30 +145,30 @@ def by_key(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_migrate_creates_the_schema_and_returns_its_version(db_url: str) -> None:
     store = Store(db_url)
     try:
-        assert TABLES.isdisjoint(sa.inspect(store.engine).get_table_names())
+        assert TABLES.isdisjoint(sa.inspect(store.db.engine).get_table_names())
         assert store.migrate() == MIGRATIONS[-1][0] == 6
-        assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
-        assert store.event_count() == 0
-        assert store.cursor(CURSOR) == 0
+        assert set(sa.inspect(store.db.engine).get_table_names()) >= TABLES
+        assert event_count(store) == 0
+        assert store.grouping.cursor(CURSOR) == 0
     finally:
         store.close()
 
 
 def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None:
-    store.ingest([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
-    store.commit_grouping(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
+    store.events.add([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
+    store.grouping.commit(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
 
     assert store.migrate() == 6
     again = Store(db_url)
     try:
         assert again.migrate() == 6
         assert again.migrate() == 6
-        assert again.insert_ids() == ["e1"]
-        assert again.reject_count() == 1
-        assert again.cursor(CURSOR) == 1
-        assert again.load_groups() == [{"key": "g1"}]
-        assert [item.group_id for item in again.pending_outbox()] == ["g1"]
-        with again.engine.connect() as conn:
+        assert insert_ids(again) == ["e1"]
+        assert again.events.reject_count() == 1
+        assert again.grouping.cursor(CURSOR) == 1
+        assert again.grouping.load() == [{"key": "g1"}]
+        assert [item.group_id for item in again.outbox.pending()] == ["g1"]
+        with again.db.engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
         assert versions == [1, 2, 3, 4, 5, 6]  # one row per applied migration, not one per start
     finally:
@@ -207,7 +202,7 @@ def test_ingest_stores_events_that_read_back_equal(store: Store) -> None:
     )
     batch = [pod_to_pod, egress_to_ip, node_icmp]
 
-    result = store.ingest(batch, [], T0 + timedelta(minutes=1))
+    result = store.events.add(batch, [], T0 + timedelta(minutes=1))
 
     assert result == IngestResult(stored=3, duplicates=0, rejected=0)
     rows = all_events(store)
@@ -219,35 +214,35 @@ def test_ingest_stores_events_that_read_back_equal(store: Store) -> None:
         assert stored.src == original.src
         assert stored.dest == original.dest
         assert stored.policies == original.policies
-    assert store.event_count() == 3
-    assert store.total_attempts() == 1 + 1 + 7
-    assert store.insert_ids() == ["e-pod", "e-ip", "e-node"]
+    assert event_count(store) == 3
+    assert total_attempts(store) == 1 + 1 + 7
+    assert insert_ids(store) == ["e-pod", "e-ip", "e-node"]
 
 
 def test_ingest_skips_duplicates_within_a_batch(store: Store) -> None:
     batch = [make_event("a"), make_event("b"), make_event("a"), make_event("c"), make_event("b")]
 
-    result = store.ingest(batch, [], T0)
+    result = store.events.add(batch, [], T0)
 
     assert result == IngestResult(stored=3, duplicates=2, rejected=0)
-    assert store.insert_ids() == ["a", "b", "c"]
+    assert insert_ids(store) == ["a", "b", "c"]
 
 
 def test_ingest_skips_duplicates_across_batches(store: Store) -> None:
-    first = store.ingest([make_event("a", count=2), make_event("b")], [], T0)
-    second = store.ingest([make_event("b"), make_event("c"), make_event("a", count=2)], [], T0)
-    redelivered = store.ingest([make_event("c")], [], T0)
+    first = store.events.add([make_event("a", count=2), make_event("b")], [], T0)
+    second = store.events.add([make_event("b"), make_event("c"), make_event("a", count=2)], [], T0)
+    redelivered = store.events.add([make_event("c")], [], T0)
 
     assert first == IngestResult(stored=2, duplicates=0, rejected=0)
     assert second == IngestResult(stored=1, duplicates=2, rejected=0)
     assert redelivered == IngestResult(stored=0, duplicates=1, rejected=0)
-    assert store.insert_ids() == ["a", "b", "c"]
-    assert store.total_attempts() == 2 + 1 + 1  # a redelivery does not count its attempts again
+    assert insert_ids(store) == ["a", "b", "c"]
+    assert total_attempts(store) == 2 + 1 + 1  # a redelivery does not count its attempts again
 
 
 def test_the_first_stored_copy_of_an_event_is_kept(store: Store) -> None:
-    store.ingest([make_event("a", namespace="payments")], [], T0)
-    store.ingest([make_event("a", namespace="other")], [], T0)
+    store.events.add([make_event("a", namespace="payments")], [], T0)
+    store.events.add([make_event("a", namespace="other")], [], T0)
 
     [(_, stored)] = all_events(store)
     assert stored.dest.namespace == "payments"
@@ -256,11 +251,13 @@ def test_the_first_stored_copy_of_an_event_is_kept(store: Store) -> None:
 def test_read_events_pages_in_id_order(store: Store) -> None:
     for start in range(0, 7, 3):  # batches of 3, 3, 1
         names = [f"e{n}" for n in range(start, min(start + 3, 7))]
-        store.ingest([make_event(name, T0 - timedelta(minutes=n)) for n, name in enumerate(names)], [], T0)
+        store.events.add(
+            [make_event(name, T0 - timedelta(minutes=n)) for n, name in enumerate(names)], [], T0
+        )
 
     pages: list[list[tuple[int, DenyEvent]]] = []
     after = 0
-    while page := store.read_events(after, 2):
+    while page := store.events.read(after, 2):
         pages.append(page)
         after = page[-1][0]
 
@@ -269,9 +266,9 @@ def test_read_events_pages_in_id_order(store: Store) -> None:
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert [event.insert_id for page in pages for _, event in page] == [f"e{n}" for n in range(7)]
-    assert store.read_events(ids[-1], 10) == []
-    assert [row_id for row_id, _ in store.read_events(ids[2], 10)] == ids[3:]
-    assert store.read_events(0, 0) == []
+    assert store.events.read(ids[-1], 10) == []
+    assert [row_id for row_id, _ in store.events.read(ids[2], 10)] == ids[3:]
+    assert store.events.read(0, 0) == []
 
 
 def test_ingest_stores_rejects(store: Store) -> None:
@@ -284,11 +281,11 @@ def test_ingest_stores_rejects(store: Store) -> None:
         Reject("bad_type", "r" * 2500, b"[]", message_id="1004"),
     ]
 
-    result = store.ingest([make_event("ok")], rejected, T0 + timedelta(seconds=5))
+    result = store.events.add([make_event("ok")], rejected, T0 + timedelta(seconds=5))
 
     assert result == IngestResult(stored=1, duplicates=0, rejected=4)
-    assert store.reject_count() == 4
-    newest_first = store.list_rejects()
+    assert store.events.reject_count() == 4
+    newest_first = store.events.rejects()
     assert [r.message_id for r in newest_first] == ["1004", "1003", None, "1001"]
     assert [r.code for r in newest_first] == ["bad_type", "bad_type", "wrong_log", "not_json"]
     by_id = {r.message_id: r for r in newest_first}
@@ -304,54 +301,54 @@ def test_ingest_stores_rejects(store: Store) -> None:
     for item in newest_first:
         assert item.received_at == T0 + timedelta(seconds=5)
         assert item.received_at.utcoffset() == timedelta(0)
-    assert [r.message_id for r in store.list_rejects(limit=2)] == ["1004", "1003"]
+    assert [r.message_id for r in store.events.rejects(limit=2)] == ["1004", "1003"]
 
 
 def test_ingest_of_an_empty_batch_is_fine(store: Store) -> None:
-    assert store.ingest([], [], T0) == IngestResult(stored=0, duplicates=0, rejected=0)
-    assert store.event_count() == 0
-    assert store.reject_count() == 0
-    assert store.total_attempts() == 0
+    assert store.events.add([], [], T0) == IngestResult(stored=0, duplicates=0, rejected=0)
+    assert event_count(store) == 0
+    assert store.events.reject_count() == 0
+    assert total_attempts(store) == 0
     assert all_events(store) == []
 
 
 def test_ingest_of_rejects_only(store: Store) -> None:
-    result = store.ingest([], [Reject("not_json", "nope", b"\xff")], T0)
+    result = store.events.add([], [Reject("not_json", "nope", b"\xff")], T0)
 
     assert result == IngestResult(stored=0, duplicates=0, rejected=1)
-    assert store.event_count() == 0
-    assert store.reject_count() == 1
+    assert event_count(store) == 0
+    assert store.events.reject_count() == 1
 
 
 # -- atomicity --------------------------------------------------------------------------------
 
 
 def test_a_batch_that_fails_half_way_stores_nothing(store: Store) -> None:
-    store.ingest([make_event("before")], [], T0)
+    store.events.add([make_event("before")], [], T0)
     batch = [make_event("a"), make_event("b"), make_event("before")]
     rejected = [Reject("not_json", "the message is not JSON", b"{", "m1")]
     statements: list[str] = []
 
     with failing_before(store, "rejects", statements), pytest.raises(InjectedFailure):
-        store.ingest(batch, rejected, T0)
+        store.events.add(batch, rejected, T0)
 
     # The events INSERT really ran inside the transaction before the failure, and was rolled back.
     assert any(s.lstrip().upper().startswith("INSERT INTO EVENTS") for s in statements)
-    assert store.insert_ids() == ["before"]
-    assert store.reject_count() == 0
+    assert insert_ids(store) == ["before"]
+    assert store.events.reject_count() == 0
 
     # Pub/Sub redelivers the batch: it is stored in full, not mistaken for duplicates.
-    assert store.ingest(batch, rejected, T0) == IngestResult(stored=2, duplicates=1, rejected=1)
-    assert store.insert_ids() == ["before", "a", "b"]
-    assert store.reject_count() == 1
+    assert store.events.add(batch, rejected, T0) == IngestResult(stored=2, duplicates=1, rejected=1)
+    assert insert_ids(store) == ["before", "a", "b"]
+    assert store.events.reject_count() == 1
 
 
 def test_a_failed_batch_does_not_disturb_the_next_one(store: Store) -> None:
     with failing_before(store, "rejects"), pytest.raises(InjectedFailure):
-        store.ingest([make_event("lost")], [Reject("x", "y", b"z")], T0)
+        store.events.add([make_event("lost")], [Reject("x", "y", b"z")], T0)
 
-    assert store.ingest([make_event("next")], [], T0) == IngestResult(stored=1, duplicates=0, rejected=0)
-    assert store.insert_ids() == ["next"]
+    assert store.events.add([make_event("next")], [], T0) == IngestResult(stored=1, duplicates=0, rejected=0)
+    assert insert_ids(store) == ["next"]
     assert [event.insert_id for _, event in all_events(store)] == ["next"]
 
 
@@ -364,22 +361,22 @@ def test_commit_grouping_saves_cursor_groups_and_outbox(store: Store) -> None:
     g2 = {"key": "g2", "count": 2}
     g3 = {"key": "g3", "count": 1}
 
-    store.commit_grouping(CURSOR, 5, {"g1": g1_v1, "g2": g2}, [], [note("g1"), note("g2")], T0)
+    store.grouping.commit(CURSOR, 5, {"g1": g1_v1, "g2": g2}, [], [note("g1"), note("g2")], T0)
 
-    assert store.cursor(CURSOR) == 5
-    assert store.cursor("other") == 0
-    assert by_key(store.load_groups()) == {"g1": g1_v1, "g2": g2}
+    assert store.grouping.cursor(CURSOR) == 5
+    assert store.grouping.cursor("other") == 0
+    assert by_key(store.grouping.load()) == {"g1": g1_v1, "g2": g2}
 
-    store.commit_grouping(
+    store.grouping.commit(
         CURSOR, 9, {"g1": g1_v2, "g3": g3}, ["g2", "missing"], [note("g1", "update", "#payments")], T0
     )
 
-    assert store.cursor(CURSOR) == 9
-    groups = store.load_groups()
+    assert store.grouping.cursor(CURSOR) == 9
+    groups = store.grouping.load()
     assert len(groups) == 2
     assert by_key(groups) == {"g1": g1_v2, "g3": g3}
 
-    pending = store.pending_outbox()
+    pending = store.outbox.pending()
     assert [(p.group_id, p.kind, p.channel) for p in pending] == [
         ("g1", "new", "#netlog"),
         ("g2", "new", "#netlog"),
@@ -389,53 +386,53 @@ def test_commit_grouping_saves_cursor_groups_and_outbox(store: Store) -> None:
     ids = [p.id for p in pending]
     assert ids == sorted(ids)
     assert len(set(ids)) == 3
-    assert [p.id for p in store.pending_outbox(limit=2)] == ids[:2]
+    assert [p.id for p in store.outbox.pending(limit=2)] == ids[:2]
 
-    store.mark_delivered(ids[:2], T0 + timedelta(seconds=1))
-    assert [p.id for p in store.pending_outbox()] == ids[2:]
-    store.mark_delivered([], T0 + timedelta(seconds=2))  # nothing to do, no error
-    assert [p.id for p in store.pending_outbox()] == ids[2:]
+    store.outbox.mark_delivered(ids[:2], T0 + timedelta(seconds=1))
+    assert [p.id for p in store.outbox.pending()] == ids[2:]
+    store.outbox.mark_delivered([], T0 + timedelta(seconds=2))  # nothing to do, no error
+    assert [p.id for p in store.outbox.pending()] == ids[2:]
 
     # A step with nothing new still moves the cursor without touching groups or the outbox.
-    store.commit_grouping(CURSOR, 12, {}, [], [], T0)
-    assert store.cursor(CURSOR) == 12
-    assert by_key(store.load_groups()) == {"g1": g1_v2, "g3": g3}
-    assert [p.id for p in store.pending_outbox()] == ids[2:]
+    store.grouping.commit(CURSOR, 12, {}, [], [], T0)
+    assert store.grouping.cursor(CURSOR) == 12
+    assert by_key(store.grouping.load()) == {"g1": g1_v2, "g3": g3}
+    assert [p.id for p in store.outbox.pending()] == ids[2:]
 
 
 def test_cursors_are_independent(store: Store) -> None:
-    store.commit_grouping("a", 3, {}, [], [], T0)
-    store.commit_grouping("b", 7, {}, [], [], T0)
-    store.commit_grouping("a", 4, {}, [], [], T0)
+    store.grouping.commit("a", 3, {}, [], [], T0)
+    store.grouping.commit("b", 7, {}, [], [], T0)
+    store.grouping.commit("a", 4, {}, [], [], T0)
 
-    assert (store.cursor("a"), store.cursor("b")) == (4, 7)
+    assert (store.grouping.cursor("a"), store.grouping.cursor("b")) == (4, 7)
 
 
 @pytest.mark.parametrize("table", ["groups", "outbox"])
 def test_commit_grouping_is_all_or_nothing(store: Store, table: str) -> None:
     before = {"key": "g1", "count": 1}
-    store.commit_grouping(CURSOR, 5, {"g1": before, "g2": {"key": "g2"}}, [], [note("g1")], T0)
-    pending_before = store.pending_outbox()
+    store.grouping.commit(CURSOR, 5, {"g1": before, "g2": {"key": "g2"}}, [], [note("g1")], T0)
+    pending_before = store.outbox.pending()
 
     with failing_before(store, table), pytest.raises(InjectedFailure):
-        store.commit_grouping(
+        store.grouping.commit(
             CURSOR, 9, {"g1": {"key": "g1", "count": 9}, "g3": {"key": "g3"}}, ["g2"], [note("g3")], T0
         )
 
-    assert store.cursor(CURSOR) == 5
-    assert by_key(store.load_groups()) == {"g1": before, "g2": {"key": "g2"}}
-    assert store.pending_outbox() == pending_before
+    assert store.grouping.cursor(CURSOR) == 5
+    assert by_key(store.grouping.load()) == {"g1": before, "g2": {"key": "g2"}}
+    assert store.outbox.pending() == pending_before
 
 
 def test_a_failed_first_commit_leaves_no_cursor(store: Store) -> None:
     with failing_before(store, "outbox"), pytest.raises(InjectedFailure):
-        store.commit_grouping(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
+        store.grouping.commit(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
 
-    assert store.cursor(CURSOR) == 0
-    assert store.load_groups() == []
-    assert store.pending_outbox() == []
-    store.commit_grouping(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)  # the retry works
-    assert store.cursor(CURSOR) == 9
+    assert store.grouping.cursor(CURSOR) == 0
+    assert store.grouping.load() == []
+    assert store.outbox.pending() == []
+    store.grouping.commit(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)  # the retry works
+    assert store.grouping.cursor(CURSOR) == 9
 
 
 # -- retention --------------------------------------------------------------------------------
@@ -450,42 +447,44 @@ def ids_of(store: Store) -> dict[str, int]:
 
 
 def test_purge_deletes_old_events_only_behind_the_cursor(store: Store) -> None:
-    store.ingest([make_event("old-1", CUTOFF - timedelta(days=3))], [], NOW)
-    store.ingest([make_event("old-2", CUTOFF - timedelta(seconds=1))], [], NOW)
-    store.ingest([make_event("old-3", CUTOFF - timedelta(days=1))], [], NOW)  # not grouped yet
-    store.ingest([make_event("at-cutoff", CUTOFF), make_event("recent", NOW - timedelta(hours=1))], [], NOW)
+    store.events.add([make_event("old-1", CUTOFF - timedelta(days=3))], [], NOW)
+    store.events.add([make_event("old-2", CUTOFF - timedelta(seconds=1))], [], NOW)
+    store.events.add([make_event("old-3", CUTOFF - timedelta(days=1))], [], NOW)  # not grouped yet
+    store.events.add(
+        [make_event("at-cutoff", CUTOFF), make_event("recent", NOW - timedelta(hours=1))], [], NOW
+    )
     ids = ids_of(store)
     # Grouping has folded everything up to and including old-2; old-3 has not been folded yet, so
     # it must stay although it is old.
-    store.commit_grouping(CURSOR, ids["old-2"], {}, [], [], NOW)
+    store.grouping.commit(CURSOR, ids["old-2"], {}, [], [], NOW)
 
     counts = store.purge(NOW, RETENTION)
 
     assert counts == {"events": 2, "rejects": 0, "outbox": 0, "slack_messages": 0}
-    assert store.insert_ids() == ["old-3", "at-cutoff", "recent"]
+    assert insert_ids(store) == ["old-3", "at-cutoff", "recent"]
 
     # Once the cursor passes everything, only what is not older than the cutoff stays.
-    store.commit_grouping(CURSOR, ids["recent"], {}, [], [], NOW)
+    store.grouping.commit(CURSOR, ids["recent"], {}, [], [], NOW)
     assert store.purge(NOW, RETENTION) == {"events": 1, "rejects": 0, "outbox": 0, "slack_messages": 0}
-    assert store.insert_ids() == ["at-cutoff", "recent"]
+    assert insert_ids(store) == ["at-cutoff", "recent"]
     assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 0, "slack_messages": 0}
 
 
 def test_purge_keeps_every_event_without_a_cursor(store: Store) -> None:
-    store.ingest([make_event("old", CUTOFF - timedelta(days=10))], [], NOW)
+    store.events.add([make_event("old", CUTOFF - timedelta(days=10))], [], NOW)
 
     assert store.purge(NOW, RETENTION)["events"] == 0
-    assert store.insert_ids() == ["old"]
+    assert insert_ids(store) == ["old"]
 
 
 def test_purge_waits_for_the_slowest_cursor(store: Store) -> None:
-    store.ingest([make_event(f"old-{n}", CUTOFF - timedelta(days=1)) for n in range(3)], [], NOW)
+    store.events.add([make_event(f"old-{n}", CUTOFF - timedelta(days=1)) for n in range(3)], [], NOW)
     ids = ids_of(store)
-    store.commit_grouping("fast", ids["old-2"], {}, [], [], NOW)
-    store.commit_grouping("slow", ids["old-0"], {}, [], [], NOW)
+    store.grouping.commit("fast", ids["old-2"], {}, [], [], NOW)
+    store.grouping.commit("slow", ids["old-0"], {}, [], [], NOW)
 
     assert store.purge(NOW, RETENTION)["events"] == 1
-    assert store.insert_ids() == ["old-1", "old-2"]
+    assert insert_ids(store) == ["old-1", "old-2"]
 
 
 def test_purge_compares_instants_not_wall_clocks(store: Store) -> None:
@@ -495,25 +494,25 @@ def test_purge_compares_instants_not_wall_clocks(store: Store) -> None:
     after = (CUTOFF + timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
     assert before < CUTOFF < after
     assert before.replace(tzinfo=None) > CUTOFF.replace(tzinfo=None) > after.replace(tzinfo=None)
-    store.ingest([make_event("before", before), make_event("after", after)], [], NOW)
-    store.commit_grouping(CURSOR, max(ids_of(store).values()), {}, [], [], NOW)
+    store.events.add([make_event("before", before), make_event("after", after)], [], NOW)
+    store.grouping.commit(CURSOR, max(ids_of(store).values()), {}, [], [], NOW)
 
     assert store.purge(NOW, RETENTION)["events"] == 1
-    assert store.insert_ids() == ["after"]
+    assert insert_ids(store) == ["after"]
 
 
 def test_purge_deletes_old_rejects(store: Store) -> None:
-    store.ingest([], [Reject("not_json", "old", b"1", "old")], CUTOFF - timedelta(seconds=1))
-    store.ingest([], [Reject("not_json", "edge", b"2", "edge")], CUTOFF)
-    store.ingest([], [Reject("not_json", "new", b"3", "new")], NOW)
+    store.events.add([], [Reject("not_json", "old", b"1", "old")], CUTOFF - timedelta(seconds=1))
+    store.events.add([], [Reject("not_json", "edge", b"2", "edge")], CUTOFF)
+    store.events.add([], [Reject("not_json", "new", b"3", "new")], NOW)
 
     assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 1, "outbox": 0, "slack_messages": 0}
-    assert [r.message_id for r in store.list_rejects()] == ["new", "edge"]
+    assert [r.message_id for r in store.events.rejects()] == ["new", "edge"]
 
 
 def test_purge_deletes_old_delivered_outbox_rows_only(store: Store) -> None:
     long_ago = CUTOFF - timedelta(days=5)
-    store.commit_grouping(
+    store.grouping.commit(
         CURSOR,
         0,
         {},
@@ -521,45 +520,45 @@ def test_purge_deletes_old_delivered_outbox_rows_only(store: Store) -> None:
         [note("delivered-old"), note("undelivered-old"), note("delivered-recently"), note("edge")],
         long_ago,
     )
-    store.commit_grouping(CURSOR, 0, {}, [], [note("new")], NOW)
-    ids = {item.group_id: item.id for item in store.pending_outbox()}
-    store.mark_delivered([ids["delivered-old"]], long_ago + timedelta(minutes=1))
-    store.mark_delivered([ids["edge"]], CUTOFF)
-    store.mark_delivered([ids["delivered-recently"]], NOW - timedelta(minutes=1))
+    store.grouping.commit(CURSOR, 0, {}, [], [note("new")], NOW)
+    ids = {item.group_id: item.id for item in store.outbox.pending()}
+    store.outbox.mark_delivered([ids["delivered-old"]], long_ago + timedelta(minutes=1))
+    store.outbox.mark_delivered([ids["edge"]], CUTOFF)
+    store.outbox.mark_delivered([ids["delivered-recently"]], NOW - timedelta(minutes=1))
 
     assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 1, "slack_messages": 0}
 
-    assert [item.group_id for item in store.pending_outbox()] == ["undelivered-old", "new"]
-    with store.engine.connect() as conn:
+    assert [item.group_id for item in store.outbox.pending()] == ["undelivered-old", "new"]
+    with store.db.engine.connect() as conn:
         left = conn.execute(sa.text("SELECT group_id FROM outbox ORDER BY id")).scalars().all()
     assert left == ["undelivered-old", "delivered-recently", "edge", "new"]
 
 
 def test_purge_returns_counts_for_everything_at_once(store: Store) -> None:
     old = CUTOFF - timedelta(days=1)
-    store.ingest([make_event("e1", old), make_event("e2", old)], [Reject("x", "y", b"z")], old)
-    store.ingest([make_event("e3", NOW)], [], NOW)
-    store.commit_grouping(CURSOR, max(ids_of(store).values()), {}, [], [note("g")], old)
-    store.mark_delivered([item.id for item in store.pending_outbox()], old)
+    store.events.add([make_event("e1", old), make_event("e2", old)], [Reject("x", "y", b"z")], old)
+    store.events.add([make_event("e3", NOW)], [], NOW)
+    store.grouping.commit(CURSOR, max(ids_of(store).values()), {}, [], [note("g")], old)
+    store.outbox.mark_delivered([item.id for item in store.outbox.pending()], old)
 
     assert store.purge(NOW, RETENTION) == {"events": 2, "rejects": 1, "outbox": 1, "slack_messages": 0}
-    assert store.insert_ids() == ["e3"]
-    assert store.reject_count() == 0
-    assert store.pending_outbox() == []
+    assert insert_ids(store) == ["e3"]
+    assert store.events.reject_count() == 0
+    assert store.outbox.pending() == []
 
 
 def test_events_after_a_purge_are_still_seen_by_the_cursor(store: Store) -> None:
     """Ids never go back, even when a purge empties the table (SQLite needs AUTOINCREMENT for that)."""
     old = CUTOFF - timedelta(days=1)
-    store.ingest([make_event(f"old-{n}", old) for n in range(3)], [], old)
+    store.events.add([make_event(f"old-{n}", old) for n in range(3)], [], old)
     position = max(ids_of(store).values())
-    store.commit_grouping(CURSOR, position, {}, [], [], old)
+    store.grouping.commit(CURSOR, position, {}, [], [], old)
 
     assert store.purge(NOW, RETENTION)["events"] == 3
-    assert store.insert_ids() == []
+    assert insert_ids(store) == []
 
-    store.ingest([make_event("fresh", NOW)], [], NOW)
-    [(fresh_id, fresh)] = store.read_events(position, 10)
+    store.events.add([make_event("fresh", NOW)], [], NOW)
+    [(fresh_id, fresh)] = store.events.read(position, 10)
     assert fresh.insert_id == "fresh"
     assert fresh_id > position
 
@@ -569,28 +568,28 @@ def test_events_after_a_purge_are_still_seen_by_the_cursor(store: Store) -> None
 
 def test_utc_datetime_refuses_naive_datetimes(store: Store) -> None:
     naive = datetime(2026, 1, 1, 12, 0)  # naive on purpose
-    dialect = store.engine.dialect
+    dialect = store.db.engine.dialect
 
     with pytest.raises(ValueError, match="naive datetime"):
         UTCDateTime().process_bind_param(naive, dialect)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        store.ingest([make_event("e")], [], naive)
+        store.events.add([make_event("e")], [], naive)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        store.ingest([make_event("naive-ts", naive)], [], T0)
+        store.events.add([make_event("naive-ts", naive)], [], T0)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        store.commit_grouping(CURSOR, 5, {"g": {"key": "g"}}, [], [note("g")], naive)
+        store.grouping.commit(CURSOR, 5, {"g": {"key": "g"}}, [], [note("g")], naive)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
         store.purge(naive, RETENTION)
 
-    assert store.event_count() == 0
-    assert store.cursor(CURSOR) == 0
-    assert store.load_groups() == []
-    assert store.pending_outbox() == []
+    assert event_count(store) == 0
+    assert store.grouping.cursor(CURSOR) == 0
+    assert store.grouping.load() == []
+    assert store.outbox.pending() == []
 
 
 def test_utc_datetime_stores_aware_datetimes_as_utc(store: Store) -> None:
     column = UTCDateTime()
-    dialect = store.engine.dialect
+    dialect = store.db.engine.dialect
     tokyo = datetime(2026, 1, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
 
     assert column.process_bind_param(tokyo, dialect) == datetime(2026, 1, 1, 0, 0)
@@ -598,8 +597,8 @@ def test_utc_datetime_stores_aware_datetimes_as_utc(store: Store) -> None:
     assert column.process_result_value(datetime(2026, 1, 1, 0, 0), dialect) == T0
     assert column.process_result_value(None, dialect) is None
 
-    store.ingest([], [Reject("x", "y", b"z")], tokyo)
-    [reject] = store.list_rejects()
+    store.events.add([], [Reject("x", "y", b"z")], tokyo)
+    [reject] = store.events.rejects()
     assert reject.received_at == T0
     assert reject.received_at.tzinfo is UTC
 
@@ -632,7 +631,7 @@ def test_concurrent_writers_store_each_event_once_in_cursor_order(db_url: str, s
         own = Store(db_url)  # a store per writer, as two replicas would have
         try:
             start.wait()
-            return [own.ingest(batch, [], T0) for batch in batches]
+            return [own.events.add(batch, [], T0) for batch in batches]
         finally:
             own.close()
 
@@ -643,7 +642,7 @@ def test_concurrent_writers_store_each_event_once_in_cursor_order(db_url: str, s
         start.wait()
         while True:
             done = not writing.is_set()  # read once more after the writers have finished
-            while rows := store.read_events(position, 7):
+            while rows := store.events.read(position, 7):
                 seen.extend(rows)
                 position = rows[-1][0]
             if done:
@@ -660,8 +659,8 @@ def test_concurrent_writers_store_each_event_once_in_cursor_order(db_url: str, s
 
     assert sum(r.stored for r in flat) == len(expected)
     assert sum(r.duplicates for r in flat) == sent - len(expected)
-    assert sorted(store.insert_ids()) == sorted(expected)
-    assert store.event_count() == len(expected)
+    assert sorted(insert_ids(store)) == sorted(expected)
+    assert event_count(store) == len(expected)
 
     rows = all_events(store)
     row_ids = [row_id for row_id, _ in rows]
@@ -679,14 +678,14 @@ def test_concurrent_writers_store_each_event_once_in_cursor_order(db_url: str, s
 def test_a_row_the_database_refuses_does_not_sink_its_batch(store: Store) -> None:
     """PostgreSQL refuses NUL in text; SQLite takes it. Either way nothing is lost or raised."""
     batch = [make_event("good-1"), make_event("nul", namespace="pay\x00ments"), make_event("good-2")]
-    result = store.ingest(batch, [], T0)
-    stored = set(store.insert_ids())
-    refused = [r for r in store.list_rejects() if r.code == "store_refused"]
+    result = store.events.add(batch, [], T0)
+    stored = set(insert_ids(store))
+    refused = [r for r in store.events.rejects() if r.code == "store_refused"]
     assert {"good-1", "good-2"} <= stored
     assert len(stored) + len(refused) == 3
     assert result.stored == len(stored)
     assert result.rejected == len(refused)
-    if store.is_sqlite:
+    if store.db.is_sqlite:
         assert refused == []
     else:
         assert b'"insert_id":"nul"' in refused[0].raw
@@ -695,30 +694,30 @@ def test_a_row_the_database_refuses_does_not_sink_its_batch(store: Store) -> Non
 
 def test_a_redelivered_junk_message_is_kept_once(store: Store) -> None:
     junk = Reject("not_json", "the message is not JSON", b"{", message_id="4711")
-    assert store.ingest([], [junk], T0).rejected == 1
-    assert store.ingest([], [junk, junk], T0 + timedelta(seconds=10)).rejected == 0  # redelivered
+    assert store.events.add([], [junk], T0).rejected == 1
+    assert store.events.add([], [junk, junk], T0 + timedelta(seconds=10)).rejected == 0  # redelivered
     # Without a message id (a replayed file) nothing can tell two copies apart: both are kept.
     anonymous = Reject("not_json", "the message is not JSON", b"{")
-    assert store.ingest([], [anonymous, anonymous], T0).rejected == 2
-    assert store.reject_count() == 3
+    assert store.events.add([], [anonymous, anonymous], T0).rejected == 2
+    assert store.events.reject_count() == 3
 
 
 def test_an_event_the_database_refuses_is_kept_once_across_redeliveries(store: Store) -> None:
     refused = make_event("nul", namespace="pay\x00ments")
-    if store.is_sqlite:  # SQLite stores NUL characters: the event itself is deduplicated
-        assert store.ingest([refused], [], T0) == IngestResult(1, 0, 0)
-        assert store.ingest([refused], [], T0) == IngestResult(0, 1, 0)
+    if store.db.is_sqlite:  # SQLite stores NUL characters: the event itself is deduplicated
+        assert store.events.add([refused], [], T0) == IngestResult(1, 0, 0)
+        assert store.events.add([refused], [], T0) == IngestResult(0, 1, 0)
         return
-    assert store.ingest([refused], [], T0).rejected == 1
-    assert store.ingest([refused], [], T0 + timedelta(seconds=10)) == IngestResult(0, 0, 0)
-    [kept] = store.list_rejects()
+    assert store.events.add([refused], [], T0).rejected == 1
+    assert store.events.add([refused], [], T0 + timedelta(seconds=10)) == IngestResult(0, 0, 0)
+    [kept] = store.events.rejects()
     assert (kept.code, kept.message_id) == ("store_refused", None)
 
 
 def test_a_version_5_database_keeps_its_rejects_and_dedupes_new_ones(db_url: str) -> None:
     old = Store(db_url)
     try:
-        with old.engine.begin() as conn:
+        with old.db.engine.begin() as conn:
             store_module.schema_version.create(conn)
             for version in range(1, 6):
                 store_module._apply(conn, version)
@@ -732,10 +731,10 @@ def test_a_version_5_database_keeps_its_rejects_and_dedupes_new_ones(db_url: str
                     {"at": datetime(2026, 1, 1), "raw": b"{"},
                 )
         assert old.migrate() == 6
-        assert old.reject_count() == 2
+        assert old.events.reject_count() == 2
         junk = Reject("not_json", "new", b"[", message_id="78")
-        assert [old.ingest([], [junk], T0).rejected for _ in range(2)] == [1, 0]
-        assert old.reject_count() == 3
+        assert [old.events.add([], [junk], T0).rejected for _ in range(2)] == [1, 0]
+        assert old.events.reject_count() == 3
     finally:
         old.close()
 
@@ -744,7 +743,7 @@ def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
     """A store created by the first release gains the Slack tables and keeps its outbox rows."""
     old = Store(db_url)
     try:
-        with old.engine.begin() as conn:
+        with old.db.engine.begin() as conn:
             store_module.schema_version.create(conn)
             store_module._apply(conn, 1)
             conn.execute(store_module.schema_version.insert().values(version=1))
@@ -756,66 +755,66 @@ def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
                 {"at": datetime(2026, 1, 1)},
             )
         assert old.migrate() == 6
-        assert [(item.group_id, item.kind) for item in old.pending_outbox()] == [("g1", "open")]
-        assert "slack_messages" in sa.inspect(old.engine).get_table_names()
+        assert [(item.group_id, item.kind) for item in old.outbox.pending()] == [("g1", "open")]
+        assert "slack_messages" in sa.inspect(old.db.engine).get_table_names()
     finally:
         old.close()
 
 
 def test_a_lease_has_one_holder_until_it_expires(store: Store) -> None:
     ttl = timedelta(seconds=15)
-    assert store.hold_lease("grouping", "a", T0, ttl) == "taken"
-    assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=5), ttl) is None
-    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=10), ttl) == "renewed"  # to 25 s
-    assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=20), ttl) is None
-    assert store.hold_lease("grouping", "b", T0 + timedelta(seconds=26), ttl) == "taken"  # a died
-    store.release_lease("grouping", "b")
-    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=27), ttl) == "taken"
+    assert store.leases.hold("grouping", "a", T0, ttl) == "taken"
+    assert store.leases.hold("grouping", "b", T0 + timedelta(seconds=5), ttl) is None
+    assert store.leases.hold("grouping", "a", T0 + timedelta(seconds=10), ttl) == "renewed"  # to 25 s
+    assert store.leases.hold("grouping", "b", T0 + timedelta(seconds=20), ttl) is None
+    assert store.leases.hold("grouping", "b", T0 + timedelta(seconds=26), ttl) == "taken"  # a died
+    store.leases.release("grouping", "b")
+    assert store.leases.hold("grouping", "a", T0 + timedelta(seconds=27), ttl) == "taken"
     # a lapse of one's own lease is a take too: someone may have held it in between
-    assert store.hold_lease("grouping", "a", T0 + timedelta(seconds=60), ttl) == "taken"
+    assert store.leases.hold("grouping", "a", T0 + timedelta(seconds=60), ttl) == "taken"
 
 
 def test_grouping_commits_only_while_its_fence_holds_the_lease(store: Store) -> None:
     """A leader that stalled past its lease must not overwrite its successor's groups."""
     ttl = timedelta(seconds=15)
     stalled, successor = Fence("alerts", "a"), Fence("alerts", "b")
-    assert store.hold_lease("alerts", "a", T0, ttl)
-    assert store.holds_lease(stalled, T0)
-    store.commit_grouping(CURSOR, 5, {"g1": {"seen": 1}}, [], [note("g1")], T0, stalled)
+    assert store.leases.hold("alerts", "a", T0, ttl)
+    assert store.leases.holds(stalled, T0)
+    store.grouping.commit(CURSOR, 5, {"g1": {"seen": 1}}, [], [note("g1")], T0, stalled)
 
     later = T0 + timedelta(seconds=20)
-    assert not store.holds_lease(stalled, later)  # expired, even before anyone takes over
+    assert not store.leases.holds(stalled, later)  # expired, even before anyone takes over
     with pytest.raises(LeaseLost, match="no longer holds the 'alerts' lease"):
-        store.commit_grouping(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
-    assert store.hold_lease("alerts", "b", later, ttl)
-    store.commit_grouping(CURSOR, 9, {"g1": {"seen": 2}}, [], [note("g1", "update")], later, successor)
+        store.grouping.commit(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
+    assert store.leases.hold("alerts", "b", later, ttl)
+    store.grouping.commit(CURSOR, 9, {"g1": {"seen": 2}}, [], [note("g1", "update")], later, successor)
     with pytest.raises(LeaseLost):
-        store.commit_grouping(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
+        store.grouping.commit(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
 
-    assert store.cursor(CURSOR) == 9
-    assert store.load_groups() == [{"seen": 2}]
-    assert [item.kind for item in store.pending_outbox()] == ["new", "update"]
-    assert store.holds_lease(successor, later)
-    assert not store.holds_lease(stalled, later)
+    assert store.grouping.cursor(CURSOR) == 9
+    assert store.grouping.load() == [{"seen": 2}]
+    assert [item.kind for item in store.outbox.pending()] == ["new", "update"]
+    assert store.leases.holds(successor, later)
+    assert not store.leases.holds(stalled, later)
 
 
 def test_a_delivery_recorded_after_the_lease_lapsed_is_refused(store: Store) -> None:
     """The stale replica's Slack call went out, but its successor owns the group's message now."""
     ttl = timedelta(seconds=15)
     stalled, successor = Fence("alerts", "a"), Fence("alerts", "b")
-    store.hold_lease("alerts", "a", T0, ttl)
-    store.commit_grouping(CURSOR, 1, {}, [], [note("g1", "open")], T0, stalled)
-    [item] = store.pending_outbox()
+    store.leases.hold("alerts", "a", T0, ttl)
+    store.grouping.commit(CURSOR, 1, {}, [], [note("g1", "open")], T0, stalled)
+    [item] = store.outbox.pending()
     later = T0 + timedelta(seconds=20)
-    store.hold_lease("alerts", "b", later, ttl)
-    store.complete_delivery([item.id], later, message=("g1", "C1", "1.000200"), fence=successor)
+    store.leases.hold("alerts", "b", later, ttl)
+    store.outbox.complete([item.id], later, message=("g1", "C1", "1.000200"), fence=successor)
     with pytest.raises(LeaseLost):
-        store.complete_delivery([item.id], later, message=("g1", "C1", "1.000100"), fence=stalled)
-    assert store.message_for("g1") == ("C1", "1.000200")
-    assert store.outbox_backlog() == 0
+        store.outbox.complete([item.id], later, message=("g1", "C1", "1.000100"), fence=stalled)
+    assert store.outbox.message_for("g1") == ("C1", "1.000200")
+    assert store.outbox.backlog() == 0
 
 
 def test_a_single_refused_event_becomes_a_reject_too(store: Store) -> None:
     """At low traffic a bad event often arrives alone; it must not be nacked forever either."""
-    result = store.ingest([make_event("lonely", namespace="pay\x00ments")], [], T0)
+    result = store.events.add([make_event("lonely", namespace="pay\x00ments")], [], T0)
     assert result.stored + result.rejected == 1

@@ -1,0 +1,86 @@
+"""What every part of the store shares: one SQLAlchemy engine, its dialect, and the transaction
+helpers. SQLite (WAL, the embedded default) and PostgreSQL behave the same through it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+
+class Lock(enum.IntEnum):
+    """PostgreSQL advisory transaction locks (SQLite serialises writers by itself)."""
+
+    #: Ingest transactions commit in id order, so the grouping cursor (`id > position`) can never
+    #: step over an event id that commits late.
+    INGEST = 0x6E65746C6F67
+    #: Two replicas starting at once must not both upgrade the schema.
+    MIGRATION = 0x6E65746C6F68
+    #: Contenders for a lease take turns reading and writing its row.
+    LEASE = 0x6E65746C6F69
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = sa.create_engine(url, future=True)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @contextmanager
+    def begin(self, lock: Lock | None = None) -> Iterator[Connection]:
+        """One transaction; with `lock`, serialised with every other holder of it on PostgreSQL."""
+        with self.engine.begin() as conn:
+            if lock is not None and not self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
+            yield conn
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    def insert_ignore(self, table: sa.Table, column: str) -> Any:
+        """INSERT … ON CONFLICT (column) DO NOTHING, in this database's dialect."""
+        dialect = sqlite if self.is_sqlite else postgresql
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=[column])
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no time zones) and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the grouping loop read while ingest writes; busy_timeout waits out the other writer.
+    # synchronous=FULL because a commit is what allows the Pub/Sub ack: it must survive power loss.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

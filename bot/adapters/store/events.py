@@ -1,0 +1,171 @@
+"""Events and rejects: what ingest stores. Events are deduplicated on the LogEntry's `insertId`
+(Pub/Sub delivers at least once); messages that are not usable entries are kept as rejects."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from bot.adapters.store.database import Database, Lock, dumps
+from bot.adapters.store.tables import events, rejects
+from bot.core.events import DenyEvent, event_from_record, event_to_record
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "this row is bad" (the database or the JSON encoder refuses it), as opposed to
+#: "the database is unreachable", after which the whole batch is nacked and comes back later.
+_ROW_REFUSED = (sa.exc.DataError, sa.exc.IntegrityError, TypeError, UnicodeError)
+
+#: Rejected messages keep this much of their body: enough to see what went wrong.
+REJECT_RAW_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    code: str
+    reason: str
+    raw: bytes
+    message_id: str | None = None
+    insert_id: str | None = None
+    """Set when the entry parsed but the database refused it."""
+
+    @property
+    def dedupe_key(self) -> str | None:
+        if self.message_id is not None:
+            return f"message:{self.message_id}"
+        return f"insertId:{self.insert_id}" if self.insert_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReject:
+    id: int
+    received_at: datetime
+    code: str
+    reason: str
+    raw: bytes
+    raw_size: int
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    stored: int
+    duplicates: int
+    rejected: int
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(
+        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+    ) -> IngestResult:
+        """Store a batch in one transaction; events whose insert_id is already stored are skipped."""
+        try:
+            return self._add(batch, rejected, received_at)
+        except _ROW_REFUSED:
+            # A row the database (or the encoder) refuses must not sink its batch: nacked, it would
+            # come back and fail again forever. Store row by row; refused rows become rejects.
+            log.warning("store: a batch of %d was refused; storing it row by row", len(batch))  # even 1
+            return self._add_row_by_row(batch, rejected, received_at)
+
+    def _add(
+        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+    ) -> IngestResult:
+        unique = list({event.insert_id: event for event in batch}.values())
+        with self.db.begin(Lock.INGEST) as conn:
+            stored = 0
+            if unique:
+                rows = [_event_row(event, received_at) for event in unique]
+                statement = self.db.insert_ignore(events, "insert_id").returning(events.c.id)
+                stored = len(conn.execute(statement, rows).all())
+            kept = 0
+            if rejected:
+                rows = [_reject_row(item, received_at) for item in rejected]
+                statement = self.db.insert_ignore(rejects, "dedupe_key").returning(rejects.c.id)
+                kept = len(conn.execute(statement, rows).all())
+        return IngestResult(stored=stored, duplicates=len(batch) - stored, rejected=kept)
+
+    def _add_row_by_row(
+        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+    ) -> IngestResult:
+        stored, refused = 0, list(rejected)
+        for event in batch:
+            try:
+                stored += self._add([event], [], received_at).stored
+            except _ROW_REFUSED as error:
+                try:
+                    raw = dumps(event_to_record(event)).encode()
+                except TypeError:  # what the encoder refused: keep a readable form anyway
+                    raw = repr(event).encode("utf-8", "backslashreplace")
+                reason = f"the database refused the event: {getattr(error, 'orig', None) or error}"
+                refused.append(Reject("store_refused", reason, raw, insert_id=event.insert_id))
+        kept = self._add([], refused, received_at).rejected
+        bad = len(refused) - len(rejected)
+        return IngestResult(stored=stored, duplicates=len(batch) - stored - bad, rejected=kept)
+
+    def read(self, after: int, limit: int) -> list[tuple[int, DenyEvent]]:
+        """Events stored after position `after`, oldest first (the grouping cursor's view)."""
+        query = (
+            sa.select(events.c.id, events.c.record)
+            .where(events.c.id > after)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        with self.db.connect() as conn:
+            return [(row.id, event_from_record(orjson.loads(row.record))) for row in conn.execute(query)]
+
+    def rejects(self, limit: int = 100) -> list[StoredReject]:
+        shown = [rejects.c[name] for name in StoredReject.__dataclass_fields__]
+        query = sa.select(*shown).order_by(rejects.c.id.desc()).limit(limit)
+        with self.db.connect() as conn:
+            return [StoredReject(**row._mapping) for row in conn.execute(query)]
+
+    def reject_count(self) -> int:
+        with self.db.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(rejects)).scalar_one())
+
+    def cluster_activity(self, cluster: str, since: datetime) -> tuple[datetime | None, int]:
+        """(timestamp of the newest entry, entries received since `since`) for one cluster."""
+        with self.db.connect() as conn:
+            newest = conn.execute(
+                sa.select(sa.func.max(events.c.timestamp)).where(events.c.cluster == cluster)
+            ).scalar()
+            recent = conn.execute(
+                sa.select(sa.func.count()).where(events.c.cluster == cluster, events.c.received_at >= since)
+            ).scalar_one()
+        if isinstance(newest, datetime) and newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        return newest, int(recent)
+
+
+def _event_row(event: DenyEvent, received_at: datetime) -> dict[str, Any]:
+    return {
+        "insert_id": event.insert_id,
+        "received_at": received_at,
+        "timestamp": event.timestamp,
+        "cluster": event.cluster,
+        "namespace": event.namespace,
+        "disposition": event.disposition,
+        "count": event.count,
+        "record": dumps(event_to_record(event)),
+    }
+
+
+def _reject_row(item: Reject, received_at: datetime) -> dict[str, Any]:
+    return {
+        "received_at": received_at,
+        "message_id": item.message_id,
+        "dedupe_key": item.dedupe_key,
+        "code": item.code,
+        "reason": item.reason[:2000],
+        "raw": item.raw[:REJECT_RAW_LIMIT],
+        "raw_size": len(item.raw),
+    }

@@ -1,0 +1,120 @@
+"""The outbox: Slack messages waiting to be sent (a row leaves only once Slack accepted it), and
+the Slack message each alert group owns, so later notifications edit it in place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from bot.adapters.store.database import Database, dumps
+from bot.adapters.store.leases import Fence, check_fence
+from bot.adapters.store.tables import outbox, slack_messages
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    channel: str
+    group_id: str
+    kind: str
+    record: dict[str, Any]
+
+
+class OutboxStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def enqueue(self, record: Mapping[str, Any], now: datetime) -> None:
+        """Queue a message (an audit line) for delivery, like grouping queues its notifications."""
+        with self.db.begin() as conn:
+            conn.execute(outbox.insert().values(**outbox_row(record, now)))
+
+    def pending(self, limit: int = 500) -> list[OutboxItem]:
+        """The oldest undelivered rows of all channels (the demo prints them instead of sending)."""
+        query = sa.select(outbox).where(outbox.c.delivered_at.is_(None)).order_by(outbox.c.id).limit(limit)
+        with self.db.connect() as conn:
+            return [_item(row) for row in conn.execute(query)]
+
+    def pending_by_channel(self, per_channel: int = 100) -> dict[str, list[OutboxItem]]:
+        """The oldest pending rows of every channel: a channel that cannot be delivered to (and so
+        piles up rows) never hides the others' rows."""
+        pending = outbox.c.delivered_at.is_(None)
+        with self.db.connect() as conn:
+            channels = list(conn.execute(sa.select(outbox.c.channel).where(pending).distinct()).scalars())
+            by_channel = {}
+            for channel in sorted(channels):
+                query = sa.select(outbox).where(pending, outbox.c.channel == channel).order_by(outbox.c.id)
+                by_channel[channel] = [_item(row) for row in conn.execute(query.limit(per_channel))]
+        return by_channel
+
+    def mark_delivered(self, ids: Sequence[int], now: datetime) -> None:
+        if ids:
+            with self.db.begin() as conn:
+                conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(delivered_at=now))
+
+    def backlog(self) -> int:
+        with self.db.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
+            return int(conn.execute(query).scalar_one())
+
+    def note_error(self, ids: Sequence[int], error: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(last_error=error[:2000]))
+
+    def complete(
+        self,
+        ids: Sequence[int],
+        now: datetime,
+        *,
+        message: tuple[str, str, str] | None = None,
+        follow_up: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
+    ) -> None:
+        """After a Slack call succeeded: mark `ids` delivered, remember the group's message
+        (group_id, channel, ts) and queue a follow-up (a thread reply), all or nothing.
+
+        With a `fence`, a replica that lost the lease during the call records nothing: its
+        successor owns the group's message now, and must not have it swapped for a duplicate."""
+        with self.db.begin() as conn:
+            check_fence(conn, fence, now)
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(ids), outbox.c.delivered_at.is_(None))
+                .values(delivered_at=now, last_error=None)
+            )
+            if message is not None:
+                group_id, channel, ts = message
+                conn.execute(slack_messages.delete().where(slack_messages.c.group_id == group_id))
+                conn.execute(
+                    slack_messages.insert().values(group_id=group_id, channel=channel, ts=ts, updated_at=now)
+                )
+            if follow_up is not None:
+                conn.execute(outbox.insert().values(**outbox_row(follow_up, now)))
+
+    def message_for(self, group_id: str) -> tuple[str, str] | None:
+        """(channel ID, ts) of the Slack message a group owns, if it was posted."""
+        query = sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
+            slack_messages.c.group_id == group_id
+        )
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return (row.channel, row.ts) if row else None
+
+
+def outbox_row(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "created_at": now,
+        "channel": record["channel"],
+        "group_id": record["group_id"],
+        "kind": record["kind"],
+        "record": dumps(record),
+    }
+
+
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(row.id, row.channel, row.group_id, row.kind, orjson.loads(row.record))

@@ -1,0 +1,127 @@
+"""The schema as the code expects it (schema 6). Migrations bring older databases here."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.adapters.store.database import UTCDateTime
+
+# SQLite autoincrements INTEGER keys only. Tables whose ids are cursors use AUTOINCREMENT there:
+# without it SQLite reuses max(id) + 1 after a purge, handing out ids a cursor has already passed.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+metadata = sa.MetaData()
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("insert_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False, index=True),
+    sa.Column("cluster", sa.Text),
+    sa.Column("namespace", sa.Text),
+    sa.Column("disposition", sa.String(16), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+rejects = sa.Table(
+    "rejects",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("message_id", sa.Text),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("raw_size", sa.Integer, nullable=False),
+    # Pub/Sub redelivers a junk message like any other: keep it once. NULL (replayed files have
+    # no message ids) never collides.
+    sa.Column("dedupe_key", sa.Text),
+    sa.Index("ux_rejects_dedupe_key", "dedupe_key", unique=True),
+    sqlite_autoincrement=True,
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("group_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("delivered_at", UTCDateTime, index=True),
+    sa.Column("last_error", sa.Text),
+    sqlite_autoincrement=True,
+)
+
+slack_messages = sa.Table(
+    "slack_messages",
+    metadata,
+    sa.Column("group_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("ts", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False, index=True),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+mutes = sa.Table(
+    "mutes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("matchers", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("group_key", sa.Text),
+    sqlite_autoincrement=True,
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("cluster", sa.Text),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+pending_changes = sa.Table(
+    "pending_changes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("command", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+)
