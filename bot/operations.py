@@ -8,7 +8,6 @@ a card older than 10 minutes expires) -> change -> audit row + audit-channel mes
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -22,6 +21,7 @@ from bot.adapters.slack import SlackFailure, SlackGateway
 from bot.adapters.store import Store
 from bot.core import commands as cmd
 from bot.core.durations import format_duration
+from bot.core.grouping import GroupKey
 from bot.core.mutes import Mute, matchers_of_group, mute_duration
 from bot.core.netlogging import DENY_ANNOTATION, LoggingSpec, Refused, plan
 from bot.render import replies
@@ -95,9 +95,8 @@ class Operations:
             self.audit(user, "mute", None, None, None, "refused", f"button on {group_key}")
             return replies.refused("mute", self.settings.file.access)
         try:
-            _, _, labels = json.loads(group_key)
-            matchers = matchers_of_group((str(k), str(v)) for k, v in labels)
-        except (ValueError, TypeError):  # not a key this bot rendered
+            matchers = matchers_of_group(GroupKey.decode(group_key).labels)
+        except ValueError:  # not a key this bot rendered
             return replies.problem("This button does not name an alert group I know; use `/netlog mute`.")
         try:
             return self._mute(user, cmd.Mute(matchers, duration, f"from an alert in {channel}"), group_key)

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.adapters.store import Store
+from bot.core.grouping import GroupKey
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
 from tests.store_queries import list_audit
@@ -159,7 +160,7 @@ def test_unsigned_or_stale_commands_are_rejected(bot: Bot, slack: FakeSlack) -> 
 
 
 def test_a_mute_button_mutes_its_group(bot: Bot, slack: FakeSlack) -> None:
-    key = json.dumps(["C0WEB", None, [["cluster", "prod-eu"], ["namespace", "web"]]])
+    key = GroupKey("C0WEB", None, (("cluster", "prod-eu"), ("namespace", "web"))).encode()
     assert click(bot, slack, OPERATOR, "netlog_mute_1h", key, "mute") == 200
     assert "Muted #1" in text(answers(slack, "mute")[0])
     assert slash(bot, slack, STRANGER, "mutes", "list") == 200

@@ -14,6 +14,7 @@ import pytest
 
 from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
+from bot.core.grouping import GroupKey
 from bot.core.netlogging import DENY_ANNOTATION
 from bot.operations import Operations
 from bot.render.replies import Reply
@@ -314,7 +315,7 @@ def test_mutes_have_a_maximum(ops: tuple[Operations, Clock]) -> None:
 
 def test_mute_button_mutes_exactly_that_group(ops: tuple[Operations, Clock], store: Store) -> None:
     operations, clock = ops
-    key = json.dumps(["C0PAY", 0, [["cluster", "prod-eu"], ["namespace", "pay*ments"]]])
+    key = GroupKey("C0PAY", 0, (("cluster", "prod-eu"), ("namespace", "pay*ments"))).encode()
     assert "Muted #" in text_of(operations.mute_group(OPERATOR, key, timedelta(hours=1), "C0PAY"))
     [mute] = store.mutes.active(clock.now)
     assert mute.group_key == key  # that alert only, not the same labels routed elsewhere

@@ -40,6 +40,31 @@ class GroupingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupKey:
+    """What makes an alert group: the channel and route that took the events, and the `group_by`
+    labels. Its text form is a public interface: Mute buttons on alerts already posted carry it."""
+
+    channel: str
+    route: int | None
+    labels: tuple[tuple[str, str], ...]
+
+    def encode(self) -> str:
+        return json.dumps([self.channel, self.route, self.labels], separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> GroupKey:
+        """ValueError when `text` is not a key this bot wrote."""
+        try:
+            channel, route, labels = json.loads(text)
+            pairs = tuple((str(name), str(value)) for name, value in labels)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"not an alert group key: {text[:80]!r}") from error
+        if not isinstance(channel, str) or not (route is None or isinstance(route, int)):
+            raise ValueError(f"not an alert group key: {text[:80]!r}")
+        return cls(channel, route, pairs)
+
+
+@dataclass(frozen=True, slots=True)
 class FlowKey:
     cluster: str
     direction: str
@@ -151,7 +176,7 @@ class Grouper:
         labels = tuple((name, fields.get(name, "")) for name in self.policy.group_by)
         taken = 0
         for match in self.routing.route(fields):
-            key = json.dumps([match.channel, match.route, labels], separators=(",", ":"))
+            key = GroupKey(match.channel, match.route, labels).encode()
             if key in muted:
                 continue
             taken += 1

@@ -13,6 +13,7 @@ from bot.core.events import DenyEvent, Endpoint
 from bot.core.grouping import (
     Grouper,
     GroupingPolicy,
+    GroupKey,
     Notification,
     group_from_record,
     group_to_record,
@@ -326,3 +327,17 @@ def test_a_muted_group_takes_nothing_while_other_routes_still_alert() -> None:
     assert grouper.fold(deny(at(40), count=5), at(40), frozenset({payments_key})) == 1
     totals = {group.channel: group.total for group in grouper.groups.values()}
     assert totals == {"#prod-all": 6, "#payments": 1}
+
+
+def test_a_group_key_reads_back_what_it_wrote_and_keeps_the_text_of_posted_buttons() -> None:
+    key = GroupKey("#payments-oncall", 0, (("cluster", "prod-eu"), ("namespace", "payments")))
+    # Mute buttons already on screen carry this exact text (see tests/golden/alert_open.json).
+    assert key.encode() == '["#payments-oncall",0,[["cluster","prod-eu"],["namespace","payments"]]]'
+    assert GroupKey.decode(key.encode()) == key
+    assert GroupKey.decode('["C0WEB", null, [["cluster", "prod-eu"]]]').route is None
+
+
+@pytest.mark.parametrize("text", ["", "{}", "[1,2]", '["c",0,5]', "[1,0,[]]", '["c","x",[]]'])
+def test_a_group_key_refuses_text_it_did_not_write(text: str) -> None:
+    with pytest.raises(ValueError, match="not an alert group key"):
+        GroupKey.decode(text)
