@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types imports unit bench clean
+.PHONY: demo test lint types imports suite unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/netlog-bot demo
 
-# Starts the Pub/Sub emulator on a free port, checks PostgreSQL, then lint, types, layering, tests.
+# Starts the Pub/Sub emulator on a free port, checks PostgreSQL, then lint, types, layering, all tests.
 test: $(STAMP)
-	tests/services.sh $(MAKE) --no-print-directory lint types imports unit
+	tests/services.sh $(MAKE) --no-print-directory lint types imports suite
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,8 +29,12 @@ types: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+suite: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The day-to-day loop: every test that needs neither the emulator nor a subprocess (PostgreSQL yes).
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not integration" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -21,6 +21,15 @@ from bot.adapters.store import Store
 from tests.pubsub_support import ACK_DEADLINE, PROJECT
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: Fixtures that need the Pub/Sub emulator or start the bot as a process. Tests using them are
+#: marked `integration`: `make test` runs everything, `make unit` leaves these out to stay fast.
+INTEGRATION_FIXTURES = frozenset({"emulator_host", "subscription", "runs"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 def pg_url() -> str:
