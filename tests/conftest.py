@@ -24,11 +24,18 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 #: Fixtures that need the Pub/Sub emulator or start the bot as a process. Tests using them are
 #: marked `integration`: `make test` runs everything, `make unit` leaves these out to stay fast.
 INTEGRATION_FIXTURES = frozenset({"emulator_host", "subscription", "runs"})
+#: Modules whose tests start `netlog-bot run` or `ingest` as a process.
+INTEGRATION_MODULES = frozenset(
+    {"test_run_e2e", "test_socket_mode", "test_netlog_slack", "test_ingest_command"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        if not isinstance(item, pytest.Function):
+            continue
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in INTEGRATION_MODULES or INTEGRATION_FIXTURES.intersection(item.fixturenames):
             item.add_marker(pytest.mark.integration)
 
 
