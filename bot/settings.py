@@ -163,6 +163,8 @@ class MutesSection(_Section):
 
 
 class DigestSection(_Section):
+    """The daily digest. Validated today; the digest itself is not built yet, so nothing is sent."""
+
     schedule: str = "0 9 * * *"
     """Cron expression (minute hour day month weekday) for the daily digest."""
     timezone: str = "UTC"

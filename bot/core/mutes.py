@@ -1,5 +1,5 @@
-"""Mutes: matchers with an expiry. A muted deny is still stored and counted (the digest shows it),
-but it joins no alert group, so nobody is paged for it."""
+"""Mutes: matchers with an expiry. A muted deny is still stored and counted (it stays in the store
+for inspection), but it joins no alert group, so nobody is paged for it."""
 
 from __future__ import annotations
 
