@@ -12,7 +12,9 @@ Covered:
   goes on using the old rows; versions 1 and 5 upgrade too;
 - an upgrade that fails half-way leaves the database as it was;
 - two stores migrating one database at once both succeed;
-- a database at a revision newer than the code is refused with a sentence.
+- a database at a revision newer than the code is refused with a sentence, and `check`, `ingest`
+  and `run` end with it and exit 2;
+- `netlog-bot db upgrade` and `db upgrade --sql` (SQLite and PostgreSQL DDL, nothing connected to).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +35,12 @@ from sqlalchemy.engine import Connection
 from bot.adapters.store import Reject, Store, migrations
 from bot.adapters.store.database import Database
 from bot.adapters.store.migrations import SchemaTooNew, Upgrade
+from bot.cli import main
 from tests import legacy_schema as legacy
 from tests.adapters.test_store import CURSOR, make_event, note
+from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
+from tests.test_cli import env  # noqa: F401  (the scrubbed environment of in-process CLI runs)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HEAD = "0006"
@@ -338,3 +344,77 @@ def test_a_database_from_an_unknown_release_before_alembic_is_refused(db_url: st
         with pytest.raises(SchemaTooNew, match="schema revision 0009, newer than this netlog-bot"):
             migrations.migrate(db)
         assert "schema_version" in table_names(db)
+
+
+@pytest.mark.usefixtures("env")
+@pytest.mark.parametrize("command", ["check", "ingest", "run"])
+def test_a_start_against_a_newer_schema_exits_2_with_the_sentence(
+    command: str, db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with database(db_url) as db:
+        migrations.migrate(db)
+        stamp_newer(db)
+    monkeypatch.setenv("NETLOG_DB_URL", db_url)
+    monkeypatch.setenv("NETLOG_SUBSCRIPTION", "projects/p/subscriptions/never-pulled")
+    with FakeSlack() as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+        monkeypatch.setenv("NETLOG_SLACK_API_URL", slack.base_url)
+        assert main([command]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1] == f"netlog-bot: {TOO_NEW}"
+    assert "settings: OK" not in captured.out
+
+
+# -- netlog-bot db upgrade ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("env")
+def test_db_upgrade_says_from_which_revision_to_which(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETLOG_DB_URL", db_url)
+    with database(db_url) as db:
+        legacy_database(db, 4)
+        where = db.engine.url.render_as_string(hide_password=True)
+    assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out == f"store {where}: upgraded from 0004 to {HEAD}\n"
+    assert main(["db", "upgrade", "-v"]) == 0
+    assert capsys.readouterr().out == f"store {where}: already at {HEAD}\n"
+
+
+@pytest.mark.usefixtures("env")
+def test_db_upgrade_of_an_empty_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"store sqlite:///{tmp_path}/netlog.db: upgraded from an empty database to {HEAD}\n"
+    )
+
+
+@pytest.mark.usefixtures("env")
+def test_db_upgrade_sql_prints_the_sqlite_ddl_and_touches_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "upgrade", "--sql"]) == 0
+    ddl = capsys.readouterr().out
+    assert "CREATE TABLE events (" in ddl
+    assert ddl.startswith("BEGIN;")
+    assert "id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT," in ddl  # ids cursors read past never return
+    assert "CREATE UNIQUE INDEX ux_rejects_dedupe_key ON rejects (dedupe_key);" in ddl
+    assert f"UPDATE alembic_version SET version_num='{HEAD}'" in ddl
+    assert list(tmp_path.iterdir()) == []  # no database file was created
+
+
+@pytest.mark.usefixtures("env")
+def test_db_upgrade_sql_speaks_the_dialect_of_netlog_db_url(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETLOG_DB_URL", "postgresql+psycopg://netlog@db.invalid:5432/netlog")
+    assert main(["db", "upgrade", "--sql"]) == 0
+    ddl = capsys.readouterr().out
+    assert ddl.startswith("BEGIN;")
+    assert ddl.rstrip().endswith("COMMIT;")
+    assert "CREATE TABLE events (\n    id BIGSERIAL NOT NULL," in ddl
+    assert "raw BYTEA NOT NULL" in ddl
+    assert "AUTOINCREMENT" not in ddl
