@@ -65,11 +65,6 @@ def write_sql(url: str, out: TextIO) -> None:
     command.upgrade(config, "head", sql=True)
 
 
-def head() -> str:
-    """The newest revision this code knows."""
-    return str(ScriptDirectory.from_config(_config()).get_current_head())
-
-
 @contextmanager
 def _transaction(db: Database) -> Iterator[Connection]:
     """The migration lock and one transaction. SQLite has transactional DDL too, but its Python
