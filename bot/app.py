@@ -190,7 +190,7 @@ def check(settings: Settings, out: TextIO) -> int:
             file=out,
         )
         print(
-            f"store: {store.db.engine.url.render_as_string(hide_password=True)} at schema version {version}",
+            f"store: {store.db.engine.url.render_as_string(hide_password=True)} at schema revision {version}",
             file=out,
         )
         print(

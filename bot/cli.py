@@ -1,4 +1,4 @@
-"""Command line: `netlog-bot {run,demo,replay,ingest,check}` (also `python -m bot`)."""
+"""Command line: `netlog-bot {run,demo,replay,ingest,check,db}` (also `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import app
+from bot.adapters.store.migrations import SchemaTooNew
+from bot.commands import db
 from bot.settings import SettingsError, load_settings
 
 
@@ -48,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest", parents=[common], help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM"
     )
     commands.add_parser("check", parents=[common], help="validate the settings and the store, then exit")
+    database = commands.add_parser("db", help="the store's schema").add_subparsers(
+        dest="db_command", required=True, metavar="COMMAND"
+    )
+    upgrade = database.add_parser(
+        "upgrade", parents=[common], help="upgrade the schema at NETLOG_DB_URL (every start does it too)"
+    )
+    upgrade.add_argument(
+        "--sql", action="store_true", help="print the DDL from an empty database instead; connect to nothing"
+    )
     return parser
 
 
@@ -74,8 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return app.run_ingest(settings)
         if args.command == "run":
             return app.run_bot(settings)
+        if args.command == "db":
+            return db.upgrade(settings, sys.stdout, sql=args.sql)
         return app.check(settings, sys.stdout)
-    except SettingsError as error:
+    except (SettingsError, SchemaTooNew) as error:
         print(f"netlog-bot: {error}", file=sys.stderr)
         return 2
     except FileNotFoundError as error:

@@ -360,7 +360,9 @@ def test_check_reports_the_settings_and_the_store(
     assert main(["check"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"settings: OK (config file: {config})"
-    assert re.fullmatch(rf"store: sqlite:///{re.escape(str(env))}/netlog\.db at schema version \d+", out[1])
+    assert re.fullmatch(
+        rf"store: sqlite:///{re.escape(str(env))}/netlog\.db at schema revision \d{{4}}", out[1]
+    )
     assert out[2] == "routes: 1, default channel C0123"
     assert out[3] == "subscription: projects/my-project/subscriptions/netlog-bot"
     assert (env / "netlog.db").exists()

@@ -2,8 +2,6 @@
 
 Every test takes the `store` or `db_url` fixture, so each runs once per backend. Covered:
 
-- `migrate()`: creates the schema, returns its version, and is idempotent (same store, another
-  store on the same URL; data survives);
 - `ingest()`: events read back equal (aware UTC timestamps, endpoints, policies), duplicates by
   insert_id within and across batches are skipped and counted, `read_events` pages in id order,
   rejects keep code, reason, message id and a truncated body with its original size;
@@ -35,28 +33,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.adapters.store import Fence, IngestResult, LeaseLost, Reject, Store
-from bot.adapters.store import migrations as store_module
 from bot.adapters.store.database import UTCDateTime
 from bot.adapters.store.events import REJECT_RAW_LIMIT
-from bot.adapters.store.migrations import MIGRATIONS
 from bot.core.events import DenyEvent, Endpoint, Policy
 from tests.store_queries import event_count, insert_ids, total_attempts
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CURSOR = "grouping"
-TABLES = {
-    "schema_version",
-    "events",
-    "rejects",
-    "cursors",
-    "groups",
-    "outbox",
-    "slack_messages",
-    "leases",
-    "mutes",
-    "audit",
-    "pending_changes",
-}
 
 
 def make_event(
@@ -137,42 +120,6 @@ def all_events(store: Store) -> list[tuple[int, DenyEvent]]:
 
 def by_key(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {record["key"]: record for record in records}
-
-
-# -- migrate ----------------------------------------------------------------------------------
-
-
-def test_migrate_creates_the_schema_and_returns_its_version(db_url: str) -> None:
-    store = Store(db_url)
-    try:
-        assert TABLES.isdisjoint(sa.inspect(store.db.engine).get_table_names())
-        assert store.migrate() == MIGRATIONS[-1][0] == 6
-        assert set(sa.inspect(store.db.engine).get_table_names()) >= TABLES
-        assert event_count(store) == 0
-        assert store.grouping.cursor(CURSOR) == 0
-    finally:
-        store.close()
-
-
-def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None:
-    store.events.add([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
-    store.grouping.commit(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
-
-    assert store.migrate() == 6
-    again = Store(db_url)
-    try:
-        assert again.migrate() == 6
-        assert again.migrate() == 6
-        assert insert_ids(again) == ["e1"]
-        assert again.events.reject_count() == 1
-        assert again.grouping.cursor(CURSOR) == 1
-        assert again.grouping.load() == [{"key": "g1"}]
-        assert [item.group_id for item in again.outbox.pending()] == ["g1"]
-        with again.db.engine.connect() as conn:
-            versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
-        assert versions == [1, 2, 3, 4, 5, 6]  # one row per applied migration, not one per start
-    finally:
-        again.close()
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -712,53 +659,6 @@ def test_an_event_the_database_refuses_is_kept_once_across_redeliveries(store: S
     assert store.events.add([refused], [], T0 + timedelta(seconds=10)) == IngestResult(0, 0, 0)
     [kept] = store.events.rejects()
     assert (kept.code, kept.message_id) == ("store_refused", None)
-
-
-def test_a_version_5_database_keeps_its_rejects_and_dedupes_new_ones(db_url: str) -> None:
-    old = Store(db_url)
-    try:
-        with old.db.engine.begin() as conn:
-            store_module.schema_version.create(conn)
-            for version in range(1, 6):
-                store_module._apply(conn, version)
-                conn.execute(store_module.schema_version.insert().values(version=version))
-            for _ in range(2):  # the same message twice, as version 5 kept redeliveries
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO rejects (received_at, message_id, code, reason, raw, raw_size) "
-                        "VALUES (:at, '77', 'not_json', 'old', :raw, 1)"
-                    ),
-                    {"at": datetime(2026, 1, 1), "raw": b"{"},
-                )
-        assert old.migrate() == 6
-        assert old.events.reject_count() == 2
-        junk = Reject("not_json", "new", b"[", message_id="78")
-        assert [old.events.add([], [junk], T0).rejected for _ in range(2)] == [1, 0]
-        assert old.events.reject_count() == 3
-    finally:
-        old.close()
-
-
-def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
-    """A store created by the first release gains the Slack tables and keeps its outbox rows."""
-    old = Store(db_url)
-    try:
-        with old.db.engine.begin() as conn:
-            store_module.schema_version.create(conn)
-            store_module._apply(conn, 1)
-            conn.execute(store_module.schema_version.insert().values(version=1))
-            conn.execute(
-                sa.text(
-                    "INSERT INTO outbox (created_at, channel, group_id, kind, record) "
-                    "VALUES (:at, '#c', 'g1', 'open', '{}')"
-                ),
-                {"at": datetime(2026, 1, 1)},
-            )
-        assert old.migrate() == 6
-        assert [(item.group_id, item.kind) for item in old.outbox.pending()] == [("g1", "open")]
-        assert "slack_messages" in sa.inspect(old.db.engine).get_table_names()
-    finally:
-        old.close()
 
 
 def test_a_lease_has_one_holder_until_it_expires(store: Store) -> None:

@@ -50,9 +50,10 @@ class Store:
     def url(self) -> str:
         return self.db.url
 
-    def migrate(self) -> int:
-        """Create or upgrade the schema; returns the version now in place. Safe on every start."""
-        return migrate(self.db)
+    def migrate(self) -> str:
+        """Create or upgrade the schema; returns the revision now in place. Safe on every start.
+        Raises `migrations.SchemaTooNew` for a database a newer release upgraded."""
+        return migrate(self.db).after
 
     def close(self) -> None:
         self.db.close()

@@ -1,4 +1,4 @@
-"""The schema as the code expects it (schema 6). Migrations bring older databases here."""
+"""The schema as the code expects it (revision 0006); the Alembic revisions in `migrations/` build it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Alembic revisions of the store schema, named and numbered in order (0001, 0002, …)."""

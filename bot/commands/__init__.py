@@ -1,0 +1,1 @@
+"""The bodies of `netlog-bot` commands, one module per command."""
