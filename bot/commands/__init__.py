@@ -1,0 +1,1 @@
+"""The bodies of netlog-bot's subcommands, one module each."""
