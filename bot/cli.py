@@ -8,10 +8,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import app
 from bot.adapters.store.migrations import SchemaTooNew
 from bot.commands import db
+from bot.commands.check import check
+from bot.commands.demo import run_demo
+from bot.commands.ingest import run_ingest
+from bot.commands.replay import run_replay
+from bot.commands.run import run_bot
 from bot.settings import SettingsError, load_settings
+
+
+def replay_file(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.file == "-":
+        return run_replay(sys.stdin, settings, sys.stdout, args.db)
+    with Path(args.file).open(encoding="utf-8") as source:
+        return run_replay(source, settings, sys.stdout, args.db)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the whole pipeline on bundled sample traffic and print what Slack would show",
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the generated traffic")
+    demo.set_defaults(body=lambda args: run_demo(sys.stdout, seed=args.seed))
     replay = commands.add_parser(
         "replay", parents=[common], help="run the pipeline over a file of LogEntries and print the alerts"
     )
@@ -41,15 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--db", help="keep the replay in this database URL instead of a temporary SQLite file"
     )
+    replay.set_defaults(body=replay_file)
     commands.add_parser(
         "run",
         parents=[common],
         help="the bot: ingest, grouping, Slack alerts and the Slack app, until SIGTERM",
-    )
+    ).set_defaults(body=lambda args: run_bot(load_settings()))
     commands.add_parser(
         "ingest", parents=[common], help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM"
-    )
-    commands.add_parser("check", parents=[common], help="validate the settings and the store, then exit")
+    ).set_defaults(body=lambda args: run_ingest(load_settings()))
+    commands.add_parser(
+        "check", parents=[common], help="validate the settings and the store, then exit"
+    ).set_defaults(body=lambda args: check(load_settings(), sys.stdout))
     database = commands.add_parser("db", help="the store's schema").add_subparsers(
         dest="db_command", required=True, metavar="COMMAND"
     )
@@ -59,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument(
         "--sql", action="store_true", help="print the DDL from an empty database instead; connect to nothing"
     )
+    upgrade.set_defaults(body=lambda args: db.upgrade(load_settings(), sys.stdout, sql=args.sql))
     return parser
 
 
@@ -72,22 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("bot.pipeline").setLevel(logging.ERROR)  # rejects are summarised instead
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # "Running job ..." every run
     try:
-        if args.command == "demo":
-            return app.run_demo(sys.stdout, seed=args.seed)
-        settings = load_settings()
-        if args.command == "replay":
-            if args.file == "-":
-                return app.run_replay(sys.stdin, settings, sys.stdout, args.db)
-            with Path(args.file).open(encoding="utf-8") as source:
-                return app.run_replay(source, settings, sys.stdout, args.db)
-        if args.command == "ingest":
-            return app.run_ingest(settings)
-        if args.command == "run":
-            return app.run_bot(settings)
-        if args.command == "db":
-            return db.upgrade(settings, sys.stdout, sql=args.sql)
-        return app.check(settings, sys.stdout)
+        return int(args.body(args))
     except (SettingsError, SchemaTooNew) as error:
         print(f"netlog-bot: {error}", file=sys.stderr)
         return 2

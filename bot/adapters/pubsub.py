@@ -1,4 +1,4 @@
-"""Pub/Sub ingest: streaming pull with flow control, batched durable writes, ack after commit.
+"""The Pub/Sub subscriber: streaming pull with flow control, batched durable writes, ack after commit.
 
 The client library calls `_receive` on its own threads; we only queue there. One writer thread
 drains the queue in batches and hands each batch to `store_batch` (one store transaction), then
@@ -32,11 +32,13 @@ StoreBatch = Callable[[Sequence[RawMessage]], object]
 _ACK_CHUNK = 1000
 
 
-class IngestError(RuntimeError):
+class SubscriptionError(RuntimeError):
     """The subscription cannot be read; the message says what to fix."""
 
 
-class PubSubIngest:
+class Subscriber:
+    """Pulls the subscription into `store_batch` until stopped; acks a batch once it is stored."""
+
     def __init__(
         self,
         subscription: str,
@@ -139,10 +141,12 @@ class PubSubIngest:
             self._client.acknowledge(subscription=self.subscription, ack_ids=chunk)
 
     def wait(self) -> None:
-        """Blocks until `stop()` or a stream failure; raises `IngestError` for the latter."""
+        """Blocks until `stop()` or a stream failure; raises `SubscriptionError` for the latter."""
         self.stopped.wait()
         if self._failure is not None:
-            raise IngestError(describe_pubsub_error(self._failure, self.subscription)) from self._failure
+            raise SubscriptionError(
+                describe_pubsub_error(self._failure, self.subscription)
+            ) from self._failure
 
     def stop(self, timeout: float = 20.0) -> None:
         """Close the stream, then store and ack everything already taken."""

@@ -67,6 +67,15 @@ class Identity:
     bot_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class SlackCredentials:
+    """HTTP mode verifies requests with the signing secret; Socket Mode connects with the app token."""
+
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+
+
 def make_client(token: str, base_url: str) -> WebClient:
     # 8 s: a call stuck longer than that is retried from the outbox, and shutdown stays short.
     return WebClient(token=token, base_url=base_url, retry_handlers=[], timeout=8)
@@ -156,3 +165,24 @@ def classify(error: SlackApiError) -> SlackFailure:
     if code in ("ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"):
         return SlackFailure("unavailable", code)
     return SlackFailure("permanent", code)
+
+
+def bot_token_refusal(failure: SlackFailure) -> str:
+    """What to fix when auth.test refuses SLACK_BOT_TOKEN at start."""
+    return f"Slack refused SLACK_BOT_TOKEN at auth.test ({failure.error}): {failure.what_to_do}"
+
+
+def app_token_refusal(error: SlackClientError | OSError) -> str:
+    """What to fix when opening the Socket Mode WebSocket (apps.connections.open) fails with `error`:
+    the same kind of sentence as `bot_token_refusal`, for SLACK_APP_TOKEN."""
+    if isinstance(error, SlackApiError):
+        failure = classify(error)
+    else:
+        failure = SlackFailure("unavailable", type(error).__name__)
+    advice = (
+        failure.what_to_do
+        if failure.kind in ("unavailable", "rate_limited")
+        else "set it to an app-level token (xapp-...) with the connections:write scope, from the app's "
+        "Basic Information page"
+    )
+    return f"Slack refused SLACK_APP_TOKEN at apps.connections.open ({failure.error}): {advice}"

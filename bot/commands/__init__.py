@@ -1,1 +1,1 @@
-"""The bodies of `netlog-bot` commands, one module per command."""
+"""The bodies of netlog-bot's subcommands, one module each."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.adapters.pubsub import IngestError, PubSubIngest
+from bot.adapters.pubsub import Subscriber, SubscriptionError
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.pipeline import store_messages
@@ -21,9 +21,9 @@ from tests.store_queries import event_count, insert_ids, total_attempts
 
 def start_ingest(
     store: Store, path: str, store_batch: Callable[[Sequence[RawMessage]], object] | None = None
-) -> PubSubIngest:
+) -> Subscriber:
     received_at = datetime(2026, 2, 1, 12, 5, tzinfo=UTC)
-    ingest = PubSubIngest(
+    ingest = Subscriber(
         path,
         store_batch or (lambda batch: store_messages(store, batch, NetworkNames(), received_at)),
         max_outstanding=300,
@@ -92,7 +92,7 @@ def test_a_missing_subscription_is_an_error_that_says_what_to_do(store: Store, e
     ingest = start_ingest(store, f"projects/{PROJECT}/subscriptions/does-not-exist-{uuid.uuid4().hex[:6]}")
     assert ingest.stopped.wait(30)
     with pytest.raises(
-        IngestError, match="does not exist: create it with `gcloud pubsub subscriptions create"
+        SubscriptionError, match="does not exist: create it with `gcloud pubsub subscriptions create"
     ):
         ingest.wait()
     ingest.stop()

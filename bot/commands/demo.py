@@ -1,0 +1,42 @@
+"""`netlog-bot demo`: half an hour of generated traffic through the whole pipeline, on a virtual
+clock, printed as the Slack channels would receive it."""
+
+from __future__ import annotations
+
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from bot.app import open_store
+from bot.core.events import RawMessage
+from bot.demo.player import Timed, play, print_summary
+from bot.demo.traffic import generate
+from bot.settings import EnvSettings, Settings, parse_file_config
+
+
+def demo_settings(db_url: str) -> Settings:
+    """The embedded demo configuration, whatever the environment says."""
+    text = resources.files("bot.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
+    return Settings(EnvSettings(NETLOG_DB_URL=db_url), parse_file_config(yaml.safe_load(text), "demo.yaml"))
+
+
+def run_demo(out: TextIO, seed: int = 7) -> int:
+    with tempfile.TemporaryDirectory(prefix="netlog-demo-") as folder:
+        settings = demo_settings(f"sqlite:///{Path(folder) / 'demo.db'}")
+        store = open_store(settings)
+        try:
+            print(
+                "netlog-bot demo: half an hour of policy-action traffic from three GKE clusters, "
+                "on a virtual clock.",
+                file=out,
+            )
+            print("Each block is what a Slack channel would receive.\n", file=out)
+            timeline = [Timed(a.at, RawMessage(a.data, a.message_id)) for a in generate(seed)]
+            summary = play(timeline, settings, store, out)
+            print_summary(summary, store, out)
+        finally:
+            store.close()
+    return 0
