@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from handlers import alerts, ids, netlog
-
-if TYPE_CHECKING:  # handlers.ids is imported by renderers; importing the service here would loop
-    from bot.operations import Operations
+from bot.operations import Operations
+from bot.render import ids
+from handlers import alerts, netlog
 
 
 def register(app: App, ops: Operations) -> None:

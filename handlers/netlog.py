@@ -8,12 +8,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Ack, Respond
 
-if TYPE_CHECKING:  # handlers.ids is imported by renderers; importing the service here would loop
-    from bot.operations import Operations
+from bot.operations import Operations
+from bot.render.replies import problem
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,6 @@ def answering_errors(respond: Respond, what: str) -> Iterator[None]:
     try:
         yield
     except Exception:
-        from bot.render.replies import problem  # renderers import handlers.ids: import late
-
         log.exception("/netlog: %s failed", what)
         respond(**problem("Something went wrong on my side; the bot's log has the details.").as_kwargs())
 

@@ -17,9 +17,9 @@ from bot.adapters.store import Store
 from bot.core.grouping import GroupKey
 from bot.core.netlogging import DENY_ANNOTATION
 from bot.operations import Operations
+from bot.render import ids
 from bot.render.replies import Reply
 from bot.settings import EnvSettings, Settings, parse_file_config
-from handlers import ids
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
 from tests.store_queries import list_audit
