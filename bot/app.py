@@ -31,8 +31,8 @@ from bot.core.grouping import Grouper
 from bot.delivery import Delivery
 from bot.demo.player import Timed, play, print_summary
 from bot.demo.traffic import generate
-from bot.operations import Operations
 from bot.pipeline import GroupingWorker, store_messages
+from bot.services import BackgroundTasks, build_netlog, configured_clusters
 from bot.settings import EnvSettings, Settings, SettingsError, parse_file_config
 
 log = logging.getLogger(__name__)
@@ -300,8 +300,11 @@ class Runtime:
             token_verification_enabled=False,  # auth.test just ran
             request_verification_enabled=app_token is None,  # Socket Mode frames are not signed
         )
-        self.operations = Operations(settings, store, gateway, utcnow)
-        handlers.register(self.bolt, self.operations)
+        self.background = BackgroundTasks()  # rollout reports, answered after the click's listener returned
+        netlog = build_netlog(
+            settings, store, gateway, configured_clusters(settings), utcnow, self.background
+        )
+        handlers.register(self.bolt, netlog)
         networks = settings.networks
         self.ingest = _ingest(
             settings, subscription, lambda batch: store_messages(store, batch, networks, utcnow())
@@ -389,6 +392,7 @@ class Runtime:
         self.server.start()
         if self.socket_mode is not None:
             connect_socket_mode(self.socket_mode)
+        self.background.start()
         self.ingest.start()
         for loop in self.loops:
             loop.start()
@@ -406,6 +410,7 @@ class Runtime:
         if self.socket_mode is not None:
             self.socket_mode.close()
         self.server.stop()
+        self.background.stop(timeout=1.0)  # a rollout report still watching is abandoned
         self.store.close()
         log.info("run: stopped")
 

@@ -183,17 +183,6 @@ class ClusterClient:
             namespace,
         )
 
-    def logging_events(self) -> list[NodeEvent]:
-        selector = f"involvedObject.kind=NetworkLogging,involvedObject.name={NAME}"
-        listed = self._call(
-            "list",
-            "events",
-            lambda: self.core.list_event_for_all_namespaces(
-                field_selector=selector, _request_timeout=TIMEOUT
-            ),
-        )
-        return [NodeEvent(e.type or "", e.reason or "", e.message or "", e.count or 1) for e in listed.items]
-
     def watch_logging_events(self, timeout: int, since: str | None = None) -> Iterator[NodeEvent]:
         """The NetworkLogging object's events as they are recorded: those already there first (or
         only those after the Event resourceVersion `since`), until the API server ends the watch
