@@ -23,8 +23,8 @@ from bot.adapters.store import Store
 from bot.core.grouping import Grouper
 from bot.engine import Engine, replica_name
 from bot.jobs import retention_jobs
-from bot.operations import Operations
 from bot.pipeline import store_messages
+from bot.services import BackgroundTasks, build_netlog, configured_clusters
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,11 @@ class Runtime:
             token_verification_enabled=False,  # auth.test just ran
             request_verification_enabled=app_token is None,  # Socket Mode frames are not signed
         )
-        self.operations = Operations(settings, store, gateway, utcnow)
-        handlers.register(self.bolt, self.operations)
+        self.background = BackgroundTasks()  # rollout reports, answered after the click's listener returned
+        self.netlog = build_netlog(
+            settings, store, gateway, configured_clusters(settings), utcnow, self.background
+        )
+        handlers.register(self.bolt, self.netlog)
         self.subscriber = subscriber(settings, subscription, store)
         jobs = retention_jobs(store, settings.file.retention, utcnow)
         grouper = Grouper(settings.grouping_policy, settings.routing)
@@ -127,6 +130,7 @@ class Runtime:
                 self.socket_mode.connect()
             except (SlackClientError, OSError) as error:
                 raise SettingsError(slack.app_token_refusal(error)) from None
+        self.background.start()
         self.subscriber.start()
         self.engine.start()
         log.info("run: started (%s mode)", "Socket" if self.socket_mode else "HTTP")
@@ -139,5 +143,6 @@ class Runtime:
         if self.socket_mode is not None:
             self.socket_mode.close()
         self.server.stop()
+        self.background.stop(timeout=1.0)  # a rollout report still watching is abandoned
         self.store.close()
         log.info("run: stopped")

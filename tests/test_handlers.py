@@ -1,5 +1,6 @@
 """Handlers ack first and always answer: an unexpected failure behind them still reaches the user
-as an ephemeral sentence (the details go to the log), never as silence."""
+as an ephemeral sentence (the details go to the log), never as silence. (That a click on Apply
+returns before the rollout report is tested with the report, in tests/services/test_rollout.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from handlers import netlog
 
 
 class Broken:
-    """Stands in for `Operations` whose store just went away."""
+    """Stands in for the `Netlog` service whose store just went away."""
 
     def handle(self, user: str, text: str) -> Any:
         raise ConnectionError("database went away")

@@ -5,7 +5,7 @@ the cluster runs Dataplane V2, whether the API server answered).
 Connection per cluster, from `clusters:` in the config: `endpoint` (+ `ca_certificate`) is GKE mode,
 with a bearer token from Google application default credentials, refreshed as it expires; `context`
 picks a kubeconfig context; with neither, the bot's own cluster when running in a pod, else the
-kubeconfig's current context.
+kubeconfig's current context. `Clusters` holds them by name and builds each client on first use.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ import json
 import logging
 import ssl
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
 from bot.core.netlogging import DENY_ANNOTATION, GROUP, NAME, PLURAL, VERSION
@@ -49,6 +51,7 @@ class NodeEvent:
     reason: str
     message: str
     count: int
+    resource_version: str = ""  # the Event's own, where a later watch can resume
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +183,30 @@ class ClusterClient:
             namespace,
         )
 
-    def logging_events(self) -> list[NodeEvent]:
+    def watch_logging_events(self, timeout: int, since: str | None = None) -> Iterator[NodeEvent]:
+        """The NetworkLogging object's events as they are recorded: those already there first (or
+        only those after the Event resourceVersion `since`), until the API server ends the watch
+        after `timeout` seconds. Failures, also halfway through, are a `KubeError`."""
         selector = f"involvedObject.kind=NetworkLogging,involvedObject.name={NAME}"
-        listed = self._call(
-            "list",
-            "events",
-            lambda: self.core.list_event_for_all_namespaces(
-                field_selector=selector, _request_timeout=TIMEOUT
-            ),
+        options: dict[str, Any] = {"field_selector": selector, "timeout_seconds": timeout}
+        if since:
+            options["resource_version"] = since
+        # The read timeout spans the whole watch: events may rightly not come for `timeout` seconds.
+        stream = k8s_watch.Watch().stream(
+            self.core.list_event_for_all_namespaces, **options, _request_timeout=(TIMEOUT, timeout + TIMEOUT)
         )
-        return [NodeEvent(e.type or "", e.reason or "", e.message or "", e.count or 1) for e in listed.items]
+        try:
+            while (change := self._call("watch", "events", lambda: next(stream, None))) is not None:
+                event = change["object"]
+                yield NodeEvent(
+                    event.type or "",
+                    event.reason or "",
+                    event.message or "",
+                    event.count or 1,
+                    event.metadata.resource_version or "",
+                )
+        finally:
+            stream.close()  # a caller that has seen enough hangs up now, not when collected
 
     def _call(
         self,
@@ -225,6 +242,35 @@ class ClusterClient:
 
 class _Conflict(Exception):
     pass
+
+
+class Clusters:
+    """The configured clusters by name. Each client is built on first use, so a cluster that cannot be
+    reached (no kubeconfig context, no Google token) refuses only the commands that need it."""
+
+    def __init__(
+        self, access: Mapping[str, ClusterAccess], *, in_cluster: bool, kubeconfig: str | None
+    ) -> None:
+        self._access = dict(access)
+        self._in_cluster = in_cluster
+        self._kubeconfig = kubeconfig
+        self._clients: dict[str, ClusterClient] = {}
+        self._lock = threading.Lock()  # listeners and rollout reports ask from their own threads
+
+    def names(self) -> list[str]:
+        return sorted(self._access)
+
+    def client(self, name: str) -> ClusterClient:
+        with self._lock:
+            if name not in self._clients:
+                try:
+                    raw = api_client(
+                        self._access[name], in_cluster=self._in_cluster, kubeconfig=self._kubeconfig
+                    )
+                except Exception as error:
+                    raise KubeError(f"I cannot reach {name}: {error}") from None
+                self._clients[name] = ClusterClient(name, raw)
+            return self._clients[name]
 
 
 def _rejected_certificate(error: Exception) -> str | None:

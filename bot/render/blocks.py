@@ -13,8 +13,7 @@ from typing import Any, TypedDict
 
 from bot.core.grouping import FlowSummary, Notification
 from bot.core.logquery import deny_filter, explorer_url
-from bot.render import text
-from handlers import ids
+from bot.render import ids, text
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000

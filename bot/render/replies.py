@@ -13,8 +13,8 @@ from bot.core.durations import format_duration
 from bot.core.mutes import Mute
 from bot.core.netlogging import DENY_ANNOTATION, LoggingSpec, Plan, meaning
 from bot.core.routing import RouteMatch
+from bot.render import ids
 from bot.render.blocks import SECTION_LIMIT, clip, code, escape
-from handlers import ids
 
 Block = dict[str, Any]
 

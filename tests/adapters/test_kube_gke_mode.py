@@ -18,7 +18,7 @@ from google.auth import _helpers as google_auth_helpers
 from bot.adapters.kube import ClusterAccess, ClusterClient, KubeError, api_client
 from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
-from bot.operations import Operations
+from bot.services import BackgroundTasks, build_netlog, configured_clusters
 from bot.settings import EnvSettings, Settings, parse_file_config
 from tests.fakes.google_oauth import CLOUD_PLATFORM, FakeGoogleOAuth
 from tests.fakes.kube import FakeKube
@@ -191,9 +191,12 @@ def test_the_person_in_slack_reads_the_sentence(
     store.migrate()
     # An operator's commands ask Slack nothing: a client pointed at a closed port proves it.
     slack = SlackGateway(make_client("xoxb-unused", "http://127.0.0.1:9/api/"))
-    operations = Operations(settings, store, slack, lambda: datetime(2026, 6, 1, tzinfo=UTC))
+    clusters = configured_clusters(settings)
+    netlog = build_netlog(
+        settings, store, slack, clusters, lambda: datetime(2026, 6, 1, tzinfo=UTC), BackgroundTasks()
+    )
     try:
-        reply = operations.handle("U0OP", "enable deny")
+        reply = netlog.handle("U0OP", "enable deny")
     finally:
         store.close()
 

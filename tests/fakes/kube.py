@@ -19,9 +19,12 @@ It is faithful where our code can tell the difference:
   compare for equality only); a patch that changes nothing bumps nothing; `generation` moves with the
   spec; unknown fields are pruned as a structural CRD schema does (with a `Warning` header);
 - events are core/v1 Events in namespace "default" about the cluster-scoped object, as GKE records
-  them, listed with `fieldSelector` (`=`, `==`, `!=` on the fields the API server indexes);
+  them, listed with `fieldSelector` (`=`, `==`, `!=` on the fields the API server indexes) and watched
+  (`watch=true`): an HTTP/1.1 chunked stream of JSON lines `{"type": "ADDED", "object": {...}}`, the
+  events already recorded first (only those after `resourceVersion` when one is given), then each new
+  one as it is recorded, until the server ends the stream after `timeoutSeconds`;
   `simulate_nodes` makes anetd's per-node `UpdateNetworkLogging` events and the `InvalidNetworkLogging`
-  warning appear after each change, like a watch would.
+  warning appear after each change.
 Faults (any status, optionally filtered by method and path) and slow answers can be injected.
 """
 
@@ -36,7 +39,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -108,7 +111,15 @@ class _Fault:
     path_contains: str | None
 
 
+@dataclass
+class _Stream:
+    """A watch's answer: the lines the handler sends, one chunk each, while the generator runs."""
+
+    lines: Iterator[bytes]
+
+
 _Handler = Callable[[_Target, Request, JSON], tuple[int, JSON]]  # (target, request, extra headers)
+WATCH_DEFAULT_TIMEOUT = 1800  # the API server's --min-request-timeout, when a watch names none
 
 
 class ApiError(Exception):
@@ -282,6 +293,7 @@ class FakeKube(LoopbackServer):
         self.token = token  # the one written into kubeconfigs
         self.tokens = {token}  # the bearer tokens accepted now
         self._lock = threading.RLock()
+        self._recorded = threading.Condition(self._lock)  # wakes watches when an event is recorded
         self._revision = 0
         self._last_event_ns = 0
         self.crd_installed = True  # False: the cluster is not Dataplane V2, the whole API group 404s
@@ -319,6 +331,7 @@ class FakeKube(LoopbackServer):
     def stop(self) -> None:
         self._stopping.set()  # wakes slow answers
         with self._lock:
+            self._recorded.notify_all()  # and watches
             for timer in self._timers:
                 timer.cancel()
         super().stop()
@@ -393,6 +406,7 @@ class FakeKube(LoopbackServer):
                 "reportingInstance": host or "",
             }
             self.events.append(event)
+            self._recorded.notify_all()
             return event
 
     def requests_to(self, path_contains: str, method: str | None = None) -> list[Request]:
@@ -442,7 +456,7 @@ class FakeKube(LoopbackServer):
 
     def _serve(
         self, method: str, raw_path: str, headers: Mapping[str, str], raw: bytes
-    ) -> tuple[int, JSON, JSON]:
+    ) -> tuple[int, JSON | _Stream, JSON]:
         url = urlsplit(raw_path)
         try:
             body: Any = json.loads(raw) if raw else None
@@ -465,7 +479,7 @@ class FakeKube(LoopbackServer):
             request.status = answer[0]
         return answer[0], answer[1], extra
 
-    def _answer(self, request: Request, extra_headers: JSON) -> tuple[int, JSON]:
+    def _answer(self, request: Request, extra_headers: JSON) -> tuple[int, JSON | _Stream]:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or token not in self.tokens:
             raise ApiError(401, "Unauthorized")
@@ -480,7 +494,9 @@ class FakeKube(LoopbackServer):
         if target is None:
             raise ApiError(404, NO_RESOURCE)
         if request.query.get("watch", "").lower() in ("true", "1"):
-            raise ApiError(405, "watch is not implemented by the fake")
+            if target.plural != "events" or request.method != "GET":
+                raise ApiError(405, "watch is not implemented by the fake")
+            return 200, self._watch_events(target, request)
         handler = handlers.get(request.method)
         if handler is None:
             raise ApiError(
@@ -683,6 +699,37 @@ class FakeKube(LoopbackServer):
         ]
         return self._list("EventList", "v1", items, self._revision)
 
+    def _watch_events(self, target: _Target, request: Request) -> _Stream:
+        terms = _selector(request.query.get("fieldSelector", ""), EVENT_FIELDS)
+        since, timeout = request.query.get("resourceVersion", ""), request.query.get("timeoutSeconds", "")
+        if not (since or "0").isdigit():
+            raise ApiError(400, f'resourceVersion: Invalid value: "{since}": must be a resourceVersion')
+        if not (timeout or "0").isdigit():
+            raise ApiError(400, f'timeoutSeconds: Invalid value: "{timeout}": must be an integer')
+        deadline = time.monotonic() + (int(timeout) if timeout else WATCH_DEFAULT_TIMEOUT)
+
+        def matching(event: JSON) -> bool:
+            return target.namespace in ("", event["metadata"]["namespace"]) and _selected(
+                terms, functools.partial(_event_field, event)
+            )
+
+        def lines() -> Iterator[bytes]:
+            seen = int(since or "0")  # "0" and none both mean: what is recorded now, then what comes
+            while True:
+                with self._lock:
+                    fresh = [e for e in self.events if int(e["metadata"]["resourceVersion"]) > seen]
+                    seen = max([seen, *(int(e["metadata"]["resourceVersion"]) for e in fresh)])
+                    fresh = copy.deepcopy([e for e in fresh if matching(e)])
+                    left = deadline - time.monotonic()
+                    if not fresh and (left <= 0 or self._stopping.is_set()):
+                        return  # the API server ends a watch at its timeout
+                    if not fresh:
+                        self._recorded.wait(left)
+                for event in fresh:
+                    yield json.dumps({"type": "ADDED", "object": event}).encode() + b"\n"
+
+        return _Stream(lines())
+
 
 def _event_field(event: JSON, key: str) -> str:
     return _dig(event, "source.component" if key == "source" else key)
@@ -693,6 +740,9 @@ def _handler_for(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
         def _any(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status, body, headers = fake._serve(self.command, self.path, dict(self.headers.items()), raw)
+            if isinstance(body, _Stream):
+                self._stream(body, headers)
+                return
             data = json.dumps(body).encode()
             with contextlib.suppress(OSError):  # the client may have timed out and gone
                 self.send_response(status)
@@ -701,6 +751,20 @@ def _handler_for(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+        def _stream(self, stream: _Stream, headers: JSON) -> None:
+            """A watch: chunked transfer encoding, which needs HTTP/1.1; one JSON line per chunk."""
+            self.protocol_version = "HTTP/1.1"
+            with contextlib.suppress(OSError):  # the client may stop watching at any time
+                self.send_response(200)
+                for name, value in (headers | {"Content-Type": "application/json"}).items():
+                    self.send_header(name, str(value))
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for line in stream.lines:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True
 
         do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _any
 

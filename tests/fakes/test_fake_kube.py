@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
@@ -328,3 +329,75 @@ def test_nodes_can_answer_late(fake: FakeKube, custom: Any) -> None:
     while len(fake.events) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [e["reason"] for e in fake.events] == 3 * ["UpdateNetworkLogging"]
+
+
+SELECTOR = "involvedObject.name=default,involvedObject.kind=NetworkLogging"
+
+
+def test_a_watch_streams_recorded_events_then_new_ones_until_its_timeout(fake: FakeKube, core: Any) -> None:
+    fake.add_event("UpdateNetworkLogging", "enabled network policy logging (resourceVersion = 1)")
+    fake.add_event("Started", "other", involved_name="web-0", involved_kind="Pod")
+    threading.Timer(0.3, lambda: fake.add_event("UpdateNetworkLogging", "late", host="node-1")).start()
+    started = time.monotonic()
+    changes = list(
+        watch.Watch().stream(core.list_event_for_all_namespaces, field_selector=SELECTOR, timeout_seconds=1)
+    )
+    elapsed = time.monotonic() - started
+    assert [(c["type"], c["object"].reason, c["object"].message) for c in changes] == [
+        ("ADDED", "UpdateNetworkLogging", "enabled network policy logging (resourceVersion = 1)"),
+        ("ADDED", "UpdateNetworkLogging", "late"),
+    ]
+    assert changes[1]["object"].source.host == "node-1"
+    assert 1.0 <= elapsed < 2.0  # the server ended the stream at timeoutSeconds
+    [request] = fake.requests_to("/events")
+    assert request.query["watch"] == "True"  # as the Python client spells it
+    assert (request.query["timeoutSeconds"], request.status) == ("1", 200)
+
+
+def test_a_watch_from_a_resource_version_sends_only_later_events(fake: FakeKube, core: Any) -> None:
+    first = fake.add_event("UpdateNetworkLogging", "first")
+    fake.add_event("UpdateNetworkLogging", "second")
+    changes = watch.Watch().stream(
+        core.list_event_for_all_namespaces,
+        field_selector=SELECTOR,
+        resource_version=first["metadata"]["resourceVersion"],
+        timeout_seconds=1,
+    )
+    assert [c["object"].message for c in changes] == ["second"]
+    namespaced = watch.Watch().stream(core.list_namespaced_event, "kube-system", timeout_seconds=1)
+    assert list(namespaced) == []
+
+
+def test_a_watch_is_chunked_json_lines_and_refuses_bad_selectors(fake: FakeKube, core: Any) -> None:
+    fake.add_event("UpdateNetworkLogging", "one")
+    response = core.list_event_for_all_namespaces(watch=True, timeout_seconds=1, _preload_content=False)
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    assert response.headers["Content-Type"] == "application/json"
+    [line] = response.read().splitlines()
+    change = json.loads(line)
+    assert (change["type"], change["object"]["kind"], change["object"]["message"]) == (
+        "ADDED",
+        "Event",
+        "one",
+    )
+    status, body = status_of(
+        lambda: core.list_event_for_all_namespaces(watch=True, field_selector="spec.x=1", timeout_seconds=1)
+    )
+    assert (status, body["message"]) == (400, "field label not supported: spec.x")
+    fake.fail_next(403)
+    assert status_of(lambda: core.list_event_for_all_namespaces(watch=True, timeout_seconds=1))[0] == 403
+
+
+def test_stopping_the_server_ends_its_watches(core: Any, fake: FakeKube) -> None:
+    results: list[int] = []
+    watcher = threading.Thread(
+        target=lambda: results.append(
+            len(list(watch.Watch().stream(core.list_event_for_all_namespaces, timeout_seconds=30)))
+        )
+    )
+    watcher.start()
+    time.sleep(0.3)
+    fake.stop()
+    watcher.join(5)
+    assert results == [0]
+    fake.start()

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.grouping import FlowKey, FlowSummary, Notification, NotificationKind
+from bot.render import ids
 from bot.render.blocks import HEADER_LIMIT, SECTION_LIMIT, SlackMessage, render_alert, render_thread_reply
-from handlers import ids
 from tests.fakes.slack import block_errors
 
 GOLDEN = Path(__file__).parent.parent / "golden"

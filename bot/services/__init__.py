@@ -1,0 +1,62 @@
+"""What `/netlog` does, one small service per concern: `access` (who may run what), `confirmations`
+(pending cards and their codec), `netlogging` (NetworkLogging and namespace changes), `rollout`
+(whether the nodes applied one, answered later from `background`), `mutes`, `status`, `audit`; and
+`netlog.Netlog`, the dispatcher the Slack handlers call.
+
+`build_netlog` wires them from what the composition root built; nothing here builds a Kubernetes
+or Slack client itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.adapters.kube import ClusterAccess, Clusters
+from bot.adapters.slack import SlackGateway
+from bot.adapters.store import Store
+from bot.services.access import Access
+from bot.services.audit import Auditor
+from bot.services.background import BackgroundTasks
+from bot.services.confirmations import Confirmations
+from bot.services.mutes import Mutes
+from bot.services.netlog import Netlog
+from bot.services.netlogging import LoggingChanges
+from bot.services.rollout import EVENT_WAIT, RolloutReports
+from bot.services.status import Status
+from bot.settings import Settings
+
+__all__ = ["BackgroundTasks", "Netlog", "build_netlog", "configured_clusters"]
+
+
+def configured_clusters(settings: Settings) -> Clusters:
+    """The clusters under `clusters:`, reached as the environment allows (in a pod, a kubeconfig)."""
+    access = {
+        name: ClusterAccess(section.context, section.endpoint, section.ca_certificate)
+        for name, section in settings.file.clusters.items()
+    }
+    env = settings.env
+    return Clusters(access, in_cluster=bool(env.kubernetes_service_host), kubeconfig=env.kubeconfig)
+
+
+def build_netlog(
+    settings: Settings,
+    store: Store,
+    slack: SlackGateway,
+    clusters: Clusters,
+    clock: Callable[[], datetime],
+    background: BackgroundTasks,
+    *,
+    rollout_wait: int = EVENT_WAIT,
+) -> Netlog:
+    auditor = Auditor(store, settings.file.slack.audit_channel)
+    return Netlog(
+        access=Access(settings.file.access, slack, clock),
+        confirmations=Confirmations(store, clock),
+        changes=LoggingChanges(clusters, auditor, clock),
+        rollouts=RolloutReports(clusters, background, rollout_wait),
+        mutes=Mutes(store, auditor, settings.file.mutes, clock),
+        status=Status(store, clusters, settings.routing, settings.file.routes, clock),
+        auditor=auditor,
+        clock=clock,
+    )

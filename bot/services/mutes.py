@@ -1,0 +1,78 @@
+"""Mutes: from `/netlog mute` (matchers, a duration within the configured limits, a reason) or from
+an alert's Mute button (exactly that alert group, decoded from the button's group key); `/netlog
+mutes` lists them and `/netlog unmute ID` ends one early. Muted denies are still stored and counted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.adapters.store import Store
+from bot.core import commands as cmd
+from bot.core.audit import AuditEntry
+from bot.core.durations import format_duration
+from bot.core.grouping import GroupKey
+from bot.core.mutes import Mute, matchers_of_group, mute_duration
+from bot.core.netlogging import Refused
+from bot.render import replies
+from bot.render.blocks import code
+from bot.render.replies import Card, Reply
+from bot.services.audit import Auditor
+from bot.settings import MutesSection
+
+
+class Mutes:
+    def __init__(
+        self, store: Store, auditor: Auditor, limits: MutesSection, clock: Callable[[], datetime]
+    ) -> None:
+        self.store = store
+        self.auditor = auditor
+        self.limits = limits
+        self.clock = clock
+
+    def card(self, command: cmd.Mute | cmd.Unmute) -> Card:
+        if isinstance(command, cmd.Unmute):
+            return replies.unmute_card(command.mute_id)
+        return replies.mute_card(command, self._duration(command), self.clock())
+
+    def listing(self) -> Reply:
+        now = self.clock()
+        return replies.mutes(self.store.mutes.active(now), now)
+
+    def mute(self, user: str, command: cmd.Mute, group_key: str | None = None) -> Reply:
+        now = self.clock()
+        duration = self._duration(command)
+        mute = self.store.mutes.add(
+            Mute(0, command.matchers, now, now + duration, user, command.reason, group_key)
+        )
+        after = f"#{mute.id} {mute.label} for {format_duration(duration)}"
+        self.auditor.record(AuditEntry(now, user, "mute", "applied", command.reason, after=after))
+        return replies.note(
+            f"Muted #{mute.id}: {code(mute.label)} until {mute.expires_at:%Y-%m-%d %H:%M} UTC. "
+            "Denies are still stored and counted."
+        )
+
+    def mute_alert(self, user: str, group_key: str, duration: timedelta, channel: str) -> Reply:
+        """An alert's Mute button: that group only (its route and labels), for `duration`."""
+        try:
+            matchers = matchers_of_group(GroupKey.decode(group_key).labels)
+        except ValueError:  # not a key this bot rendered
+            return replies.problem("This button does not name an alert group I know; use `/netlog mute`.")
+        try:
+            return self.mute(user, cmd.Mute(matchers, duration, f"from an alert in {channel}"), group_key)
+        except Refused as error:
+            return replies.problem(str(error))
+
+    def unmute(self, user: str, command: cmd.Unmute, text: str) -> Reply:
+        now = self.clock()
+        ended = self.store.mutes.end(command.mute_id, now)
+        if ended is None:
+            return replies.problem(f"There is no active mute #{command.mute_id}; `/netlog mutes` lists them.")
+        self.auditor.record(AuditEntry(now, user, "unmute", "applied", f"/netlog {text}", before=ended.label))
+        return replies.note(f"Mute #{ended.id} ({code(ended.label)}) ended. Alerts for it resume.")
+
+    def _duration(self, command: cmd.Mute) -> timedelta:
+        try:
+            return mute_duration(command.duration, self.limits.default_duration, self.limits.max_duration)
+        except ValueError as error:
+            raise Refused(str(error).capitalize() + ".") from None

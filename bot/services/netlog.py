@@ -1,0 +1,135 @@
+"""`/netlog` behind the Slack handlers: parse, authorize, and hand each command to the service for its
+concern. Answers are `Reply` objects the handlers send.
+
+Every mutating command goes: authorize -> confirmation card (current and new value, meaning,
+warnings, Apply/Cancel) -> Apply re-authorizes and claims the card once (a second click is a no-op,
+a card older than 10 minutes expires) -> change -> audit row + audit-channel line -> re-read; after
+a NetworkLogging change, the nodes' rollout is reported on the same response_url when they answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.adapters.kube import KubeError
+from bot.core import commands as cmd
+from bot.core.audit import AuditEntry, AuditResult
+from bot.core.netlogging import Refused
+from bot.render import replies
+from bot.render.replies import Reply
+from bot.services.access import Access
+from bot.services.audit import Auditor
+from bot.services.confirmations import Confirmations, PendingChange
+from bot.services.mutes import Mutes
+from bot.services.netlogging import LoggingChanges, Rollout
+from bot.services.rollout import Respond, RolloutReports
+from bot.services.status import Status
+
+
+class Netlog:
+    def __init__(
+        self,
+        access: Access,
+        confirmations: Confirmations,
+        changes: LoggingChanges,
+        rollouts: RolloutReports,
+        mutes: Mutes,
+        status: Status,
+        auditor: Auditor,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.access = access
+        self.confirmations = confirmations
+        self.changes = changes
+        self.rollouts = rollouts
+        self.mutes = mutes
+        self.status = status
+        self.auditor = auditor
+        self.clock = clock
+
+    def handle(self, user: str, text: str) -> Reply:
+        try:
+            command = cmd.parse(text)
+        except cmd.CommandError as error:
+            return replies.syntax_error(str(error), cmd.help_text())
+        name = cmd.command_name(command)
+        if not self.access.allowed(user, name):
+            if isinstance(command, cmd.MUTATING):
+                self._audit(user, name, "refused", f"/netlog {text}")
+            return self.access.refusal(name)
+        try:
+            return self._answer(user, command, text)
+        except (KubeError, Refused) as error:
+            return replies.problem(str(error))
+
+    def apply(self, user: str, change_id: str, respond: Respond) -> None:
+        """Answers the click on `respond`, then, for a NetworkLogging change, the rollout report."""
+        reply, rollout = self._apply(user, change_id)
+        respond(reply)
+        if rollout is not None:
+            self.rollouts.follow(rollout, respond)
+
+    def cancel(self, user: str, change_id: str) -> Reply:
+        outcome, _ = self.confirmations.claim(change_id, "cancelled")
+        return replies.note(
+            "Cancelled; nothing was changed." if outcome == "claimed" else f"Already {outcome}."
+        )
+
+    def mute_group(self, user: str, group_key: str, duration: timedelta, channel: str) -> Reply:
+        """A mute button on an alert: mute exactly that group (its labels) for `duration`."""
+        if not self.access.allowed(user, "mute"):
+            self._audit(user, "mute", "refused", f"button on {group_key}")
+            return self.access.refusal("mute")
+        return self.mutes.mute_alert(user, group_key, duration, channel)
+
+    def _answer(self, user: str, command: cmd.Command, text: str) -> Reply:
+        if isinstance(command, cmd.Help):
+            return replies.help_reply(cmd.help_text())
+        if isinstance(command, cmd.Status):
+            return self.status.status(command.cluster)
+        if isinstance(command, cmd.RoutesTest):
+            return self.status.route_test(command)
+        if isinstance(command, cmd.ListMutes):
+            return self.mutes.listing()
+        if isinstance(command, cmd.Mute | cmd.Unmute):
+            return self.confirmations.create(
+                user, PendingChange(command, None, text), self.mutes.card(command)
+            )
+        cluster, card = self.changes.card(command)
+        return self.confirmations.create(user, PendingChange(command, cluster, text), card)
+
+    def _apply(self, user: str, change_id: str) -> tuple[Reply, Rollout | None]:
+        saved = self.confirmations.peek(change_id)  # an unknown card: the claim below answers it
+        if saved is not None and not self.access.allowed(user, cmd.command_name(saved.command)):
+            self._audit(user, "apply", "refused", f"card {change_id}")
+            return self.access.refusal("apply"), None
+        outcome, change = self.confirmations.claim(change_id, "applied")
+        if outcome == "expired":
+            return replies.problem(
+                "This card is older than 10 minutes and has expired. Run the command again."
+            ), None
+        if change is None:
+            return replies.note(f"Nothing to do: this change was already {outcome}."), None
+        try:
+            return self._execute(user, change)
+        except (KubeError, Refused) as error:
+            name = cmd.command_name(change.command)
+            self._audit(user, name, "failed", str(error), change.cluster)
+            return replies.problem(str(error)), None
+
+    def _execute(self, user: str, change: PendingChange) -> tuple[Reply, Rollout | None]:
+        command, cluster, text = change.command, change.cluster, change.text
+        if isinstance(command, cmd.Mute):
+            return self.mutes.mute(user, command), None
+        if isinstance(command, cmd.Unmute):
+            return self.mutes.unmute(user, command, text), None
+        assert cluster is not None  # the card resolved it
+        if isinstance(command, cmd.NamespaceLogging):
+            return self.changes.set_namespace(user, command, cluster, text), None
+        return self.changes.set_logging(user, command, cluster, text)
+
+    def _audit(
+        self, user: str, action: str, result: AuditResult, detail: str, cluster: str | None = None
+    ) -> None:
+        self.auditor.record(AuditEntry(self.clock(), user, action, result, detail, cluster))
