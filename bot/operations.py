@@ -20,10 +20,12 @@ from bot.adapters.kube import ClusterAccess, ClusterClient, KubeError, api_clien
 from bot.adapters.slack import SlackFailure, SlackGateway
 from bot.adapters.store import Store
 from bot.core import commands as cmd
+from bot.core.audit import AuditEntry, AuditResult
 from bot.core.durations import format_duration
 from bot.core.grouping import GroupKey
 from bot.core.mutes import Mute, matchers_of_group, mute_duration
 from bot.core.netlogging import DENY_ANNOTATION, LoggingSpec, Refused, plan
+from bot.core.outbox import AuditLine
 from bot.render import replies
 from bot.render.blocks import code
 from bot.render.replies import Reply
@@ -334,7 +336,7 @@ class Operations:
         groups = self.store.grouping.load()
         for name in names:
             newest, last_hour = self.store.events.cluster_activity(name, now - timedelta(hours=1))
-            open_groups = sum(1 for g in groups if dict(map(tuple, g["labels"])).get("cluster") == name)
+            open_groups = sum(1 for g in groups if dict(g.labels).get("cluster") == name)
             try:
                 client = self.client(name)
                 spec: LoggingSpec | str = LoggingSpec.from_object(client.get_logging())
@@ -351,32 +353,15 @@ class Operations:
         cluster: str | None,
         before: str | None,
         after: str | None,
-        result: str,
+        result: AuditResult,
         detail: str,
     ) -> None:
         now = self.clock()
-        entry = {
-            "at": now,
-            "user_id": user,
-            "action": action,
-            "cluster": cluster,
-            "before": before,
-            "after": after,
-            "result": result,
-            "detail": detail,
-        }
-        self.store.audit.add(entry)
+        entry = AuditEntry(now, user, action, result, detail, cluster, before, after)
+        self.store.audit.add(asdict(entry))
         channel = self.settings.file.slack.audit_channel
         if channel:
-            self.store.outbox.enqueue(
-                {
-                    "kind": "audit",
-                    "channel": channel,
-                    "group_id": f"audit-{uuid.uuid4().hex}",
-                    "message": asdict(replies.audit_message(entry)),
-                },
-                now,
-            )
+            self.store.outbox.enqueue(AuditLine(channel, uuid.uuid4().hex, entry), now)
 
 
 def _annotation(namespace: str, on: bool) -> str:

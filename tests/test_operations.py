@@ -16,8 +16,9 @@ from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
 from bot.core.grouping import GroupKey
 from bot.core.netlogging import DENY_ANNOTATION
+from bot.core.outbox import AuditLine
 from bot.operations import Operations
-from bot.render.replies import Reply
+from bot.render.replies import Reply, audit_message
 from bot.settings import EnvSettings, Settings, parse_file_config
 from handlers import ids
 from tests.fakes.kube import FakeKube
@@ -121,9 +122,9 @@ def test_enable_deny_confirm_apply_audit_and_rollout(
         "deny: log=false, delegate=false",
         "deny: log=true, delegate=true".replace("true, delegate=true", "true, delegate=false"),
     )
-    [queued] = [item for item in store.outbox.pending() if item.kind == "audit"]
+    [queued] = [item.message for item in store.outbox.pending() if isinstance(item.message, AuditLine)]
     assert queued.channel == "C0AUDIT"
-    assert "<@U0OP> `enable` on prod-eu: applied" in queued.record["message"]["text"]
+    assert "<@U0OP> `enable` on prod-eu: applied" in audit_message(queued.entry).text
     follow_up = operations.follow_up(cid)
     assert follow_up is not None
     assert "3 node(s) of prod-eu applied" in text_of(follow_up)
@@ -176,7 +177,8 @@ def test_unauthorized_users_are_refused_told_who_can_and_audited(
     assert "Only operators may run `enable`: <@U0OP>, <!subteam^S0OPS>" in text_of(reply)
     [row] = audit_rows(store)
     assert (row["user_id"], row["result"]) == (STRANGER, "refused")
-    assert any("refused" in item.record["message"]["text"] for item in store.outbox.pending())
+    lines = [item.message for item in store.outbox.pending() if isinstance(item.message, AuditLine)]
+    assert any("refused" in audit_message(line.entry).text for line in lines)
 
 
 def test_members_of_operator_groups_may_act_and_groups_are_cached(

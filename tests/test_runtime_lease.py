@@ -51,7 +51,7 @@ def runtime(tmp_path: Path, db_url: str) -> Iterator[Runtime]:
 
 
 def totals(store: Store) -> list[int]:
-    return [record["total"] for record in store.grouping.load()]
+    return [group.total for group in store.grouping.load()]
 
 
 def successor_round(runtime: Runtime, store: Store, messages: list[RawMessage]) -> None:
@@ -81,7 +81,7 @@ def test_a_replica_whose_lease_lapsed_reloads_before_it_groups_again(runtime: Ru
     assert totals(store) == [7]  # not 11: the 4 were not folded a second time
     assert runtime.worker.position == store.grouping.cursor("grouping")
     # One open (the replica's), one update (the successor's), not a second update for the same 4.
-    assert [item.kind for item in store.outbox.pending()] == ["open", "update"]
+    assert [item.kind for item in store.outbox.pending()] == ["alert_post", "alert_edit"]
 
 
 def test_a_drain_stops_at_a_lapsed_lease(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
