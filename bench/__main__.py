@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import orjson
 
-from bot.core.events import NetworkNames, event_to_record, parse_message
+from bot.adapters.store.records import event_to_record
+from bot.core.events import NetworkNames, parse_message
 from bot.core.grouping import Grouper, GroupingPolicy
 from bot.core.routing import Route, RoutingTable
 from bot.demo.traffic import generate

@@ -1,7 +1,8 @@
-"""Delivers the outbox to Slack: posts, edits in place, thread replies; paced, retried, never lost.
+"""Delivers the outbox to Slack: alert posts, edits in place, thread replies and audit lines, each
+rendered only now and each kind sent by its own function; paced, retried, never lost.
 
 Rules, in the order they bite:
-- A row leaves the outbox only after Slack accepted it (`complete_delivery`, one transaction that
+- A row leaves the outbox only after Slack accepted it (`store.outbox.complete`, one transaction that
   also remembers the message's ts). A crash before that re-sends it; nothing is ever dropped.
 - Per channel, one call per second at most (Slack's posting limit), oldest row first.
 - Consecutive edits of one message are coalesced: only the newest is sent; the new flows of all of
@@ -22,18 +23,16 @@ from datetime import datetime, timedelta
 
 from bot.adapters.slack import SlackFailure, SlackGateway
 from bot.adapters.store import Fence, LeaseLost, OutboxItem, Store
-from bot.core.grouping import FlowSummary, Notification, notification_from_record, notification_to_record
+from bot.core.grouping import FlowSummary, Notification
+from bot.core.outbox import AlertEdit, AlertPost, AuditLine, ThreadReply, thread_reply
 from bot.render.blocks import SlackMessage, render_alert, render_thread_reply
+from bot.render.replies import audit_message
 
 log = logging.getLogger(__name__)
 
 PACE = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(seconds=60)
 PERMANENT_RETRY = timedelta(minutes=5)
-POSTS = ("open", "repeat")
-EDITS = ("update", "resolve")
-THREAD = "thread"
-AUDIT = "audit"
 
 
 @dataclass(slots=True)
@@ -80,40 +79,46 @@ class Delivery:
     def _deliver_head(self, channel: str, items: list[OutboxItem], state: ChannelState) -> None:
         head = items[0]
         channel_id = self.slack.channel_id(channel)
-        if head.kind == THREAD:
-            self._reply(channel_id, head)
-        elif head.kind == AUDIT:
-            post = functools.partial(self.slack.post, channel_id)
-            self._call(channel_id, state, post, head.record["message"], head.group_id)
-            self.store.outbox.complete([head.id], self.clock(), fence=self.fence)
-        elif head.kind in POSTS:
-            note = notification_from_record(head.record)
-            ts = self._call(
-                channel_id,
-                state,
-                functools.partial(self.slack.post, channel_id),
-                render_alert(note),
-                note.group_id,
-            )
-            self.store.outbox.complete(
-                [head.id],
-                self.clock(),
-                message=(note.group_id, channel_id, ts),
-                follow_up=_thread(note),
-                fence=self.fence,
-            )
-        else:
-            run = _edit_run(items)
-            notes = [notification_from_record(item.record) for item in run]
-            latest = replace(notes[-1], new_flows=_union(notes))
-            ts = self._edit(channel_id, state, latest)
-            self.store.outbox.complete(
-                [item.id for item in run],
-                self.clock(),
-                message=(latest.group_id, channel_id, ts),
-                follow_up=_thread(latest),
-                fence=self.fence,
-            )
+        match head.message:
+            case AlertPost() as post:
+                self._post_alert(channel_id, state, head.id, post)
+            case AlertEdit():
+                self._edit_alert(channel_id, state, _edit_run(items))
+            case ThreadReply() as reply:
+                self._reply(channel_id, head.id, reply)
+            case AuditLine() as line:
+                self._post_audit_line(channel_id, state, head.id, line)
+
+    def _post_alert(self, channel_id: str, state: ChannelState, item_id: int, post: AlertPost) -> None:
+        note = post.notification
+        send = functools.partial(self.slack.post, channel_id)
+        ts = self._call(channel_id, state, send, render_alert(note), note.group_id)
+        self.store.outbox.complete(
+            [item_id],
+            self.clock(),
+            message=(note.group_id, channel_id, ts),
+            follow_up=thread_reply(note),
+            fence=self.fence,
+        )
+
+    def _edit_alert(self, channel_id: str, state: ChannelState, run: list[tuple[int, AlertEdit]]) -> None:
+        """Only the newest edit of the run is sent; the flows new in any of them get one reply."""
+        notes = [edit.notification for _, edit in run]
+        latest = replace(notes[-1], new_flows=_union(notes))
+        ts = self._edit(channel_id, state, latest)
+        self.store.outbox.complete(
+            [item_id for item_id, _ in run],
+            self.clock(),
+            message=(latest.group_id, channel_id, ts),
+            follow_up=thread_reply(latest),
+            fence=self.fence,
+        )
+
+    def _post_audit_line(self, channel_id: str, state: ChannelState, item_id: int, line: AuditLine) -> None:
+        reply = audit_message(line.entry)
+        post = functools.partial(self.slack.post, channel_id)
+        self._call(channel_id, state, post, {"text": reply.text, "blocks": reply.blocks}, line.group_id)
+        self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
 
     def _edit(self, channel_id: str, state: ChannelState, note: Notification) -> str:
         message = render_alert(note)
@@ -132,8 +137,8 @@ class Delivery:
             return self._call(channel_id, state, post, message, note.group_id)
         return ts
 
-    def _reply(self, channel_id: str, item: OutboxItem) -> None:
-        note = notification_from_record(item.record)
+    def _reply(self, channel_id: str, item_id: int, reply: ThreadReply) -> None:
+        note = reply.notification
         known = self.store.outbox.message_for(note.group_id)
         message = render_thread_reply(note, note.new_flows)
         thread_ts = known[1] if known else None
@@ -143,7 +148,7 @@ class Delivery:
             if failure.kind != "message_gone":
                 raise
             self.slack.post(channel_id, message)  # the alert was deleted: say it in the channel
-        self.store.outbox.complete([item.id], self.clock(), fence=self.fence)
+        self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
 
     def _call(
         self,
@@ -198,16 +203,17 @@ class Delivery:
             self.paused_until = now + delay
 
 
-def _edit_run(items: list[OutboxItem]) -> list[OutboxItem]:
+def _edit_run(items: list[OutboxItem]) -> list[tuple[int, AlertEdit]]:
     """The head edit plus later edits of the same message, up to the group's next post."""
     head = items[0]
-    run = [head]
+    assert isinstance(head.message, AlertEdit)
+    run = [(head.id, head.message)]
     for item in items[1:]:
         if item.group_id != head.group_id:
             continue
-        if item.kind not in EDITS:
+        if not isinstance(item.message, AlertEdit):
             break
-        run.append(item)
+        run.append((item.id, item.message))
     return run
 
 
@@ -217,11 +223,3 @@ def _union(notes: list[Notification]) -> tuple[FlowSummary, ...]:
         for flow in note.new_flows:
             flows[flow.key] = flow
     return tuple(flows.values())
-
-
-def _thread(note: Notification) -> dict[str, object] | None:
-    if not note.new_flows:
-        return None
-    record = notification_to_record(note)
-    record["kind"] = THREAD
-    return record

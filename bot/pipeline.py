@@ -3,8 +3,9 @@
 - `store_messages`: raw message bodies -> parsed events and rejects -> one store transaction.
   Pub/Sub ingest, `replay` and `demo` all go through it.
 - `GroupingWorker`: a cursor over the stored events -> the grouper -> group state, cursor and
-  notifications saved in one transaction. It never sees the subscriber, so ingest and grouping can
-  run in different processes, and a restart resumes from the cursor without re-counting.
+  the notifications' outbox messages (a post or an edit each) saved in one transaction. It never
+  sees the subscriber, so ingest and grouping can run in different processes, and a restart
+  resumes from the cursor without re-counting.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from datetime import datetime
 
 from bot.adapters.store import Fence, IngestResult, Reject, Store
 from bot.core.events import DenyEvent, NetworkNames, RawMessage, RejectedEntry, parse_message
-from bot.core.grouping import Grouper, Notification, notification_to_record
+from bot.core.grouping import Grouper, Notification
 from bot.core.mutes import muted_by, muted_groups
+from bot.core.outbox import alert_message
 from bot.core.routing import event_fields
 
 log = logging.getLogger(__name__)
@@ -77,10 +79,10 @@ class GroupingWorker:
         notifications = self.grouper.tick(now)
         upserts, deletes = self.grouper.changes()
         if rows or upserts or deletes or notifications:
-            records = [notification_to_record(n) for n in notifications]
+            messages = [alert_message(n) for n in notifications]
             try:
                 self.store.grouping.commit(
-                    GROUPING_CURSOR, position, upserts, deletes, records, now, self.fence
+                    GROUPING_CURSOR, position, upserts, deletes, messages, now, self.fence
                 )
             except Exception:
                 self._stale = True  # memory ran ahead of the store: go back to what is committed
@@ -91,11 +93,11 @@ class GroupingWorker:
     def reload(self) -> None:
         """Forget memory and take the state from the store (after a failure, or on taking over).
         Reads first, then swaps: if the store is down, memory is left as it was, still stale."""
-        records = self.store.grouping.load()
+        groups = self.store.grouping.load()
         position = self.store.grouping.cursor(GROUPING_CURSOR)
         self.grouper.groups.clear()
         self.grouper.changes()
-        self.grouper.restore(records)
+        self.grouper.restore(groups)
         self.position = position
         self._stale = False
 

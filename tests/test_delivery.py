@@ -12,11 +12,14 @@ import pytest
 
 from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Fence, LeaseLost, Store
+from bot.core.audit import AuditEntry
 from bot.core.events import NetworkNames, RawMessage
 from bot.core.grouping import Grouper, GroupingPolicy
+from bot.core.outbox import AuditLine
 from bot.core.routing import Route, RoutingTable
 from bot.delivery import Delivery
 from bot.pipeline import GroupingWorker, store_messages
+from bot.render.replies import audit_message
 from tests.fakes.slack import FakeSlack
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -222,11 +225,9 @@ def test_posts_to_one_channel_are_paced_to_one_per_second(store: Store, slack: F
 
 def test_a_channel_that_piles_up_never_hides_the_others(rig: Rig, slack: FakeSlack) -> None:
     # an undeliverable channel with a long backlog, older than everything else
-    backlog = [
-        {"kind": "audit", "channel": "#gone", "group_id": f"a{n}", "message": {"text": "x", "blocks": []}}
-        for n in range(1500)
-    ]
-    rig.store.grouping.commit("filler", 0, {}, [], backlog, T0)
+    line = AuditEntry(T0, "U0OP", "enable", "applied", "x")
+    backlog = [AuditLine("#gone", f"a{n}", line) for n in range(1500)]
+    rig.store.grouping.commit("filler", 0, [], [], backlog, T0)
     rig.deny(entry())
     rig.settle(12)
     assert len(slack.messages("C0PAY")) == 1
@@ -274,3 +275,14 @@ def test_a_replica_that_lost_the_alerts_lease_neither_folds_nor_sends(store: Sto
     assert successor.delivery.deliver_due() == 1
     [message] = slack.messages("C0PAY")
     assert "at least 7 denied attempts" in message.blocks[2]["text"]["text"]
+
+
+def test_an_audit_line_is_rendered_when_it_is_sent(rig: Rig, slack: FakeSlack) -> None:
+    slack.add_channel("C0AUDIT", "netlog-audit")
+    entry = AuditEntry(T0, "U0OP", "enable", "applied", "/netlog enable prod-eu", "prod-eu", "off", "on")
+    rig.store.outbox.enqueue(AuditLine("#netlog-audit", "1", entry), T0)
+    assert rig.tick() == 1
+    [message] = slack.messages("C0AUDIT")
+    assert message.text == audit_message(entry).text
+    assert message.blocks == audit_message(entry).blocks
+    assert rig.store.outbox.backlog() == 0

@@ -19,6 +19,7 @@ from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Fence, Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.core.grouping import Grouper, GroupingPolicy
+from bot.core.outbox import AlertEdit, AlertPost
 from bot.engine import ALERTS_LEASE, LEASE_TTL, Engine
 from bot.jobs import Jobs, retention_jobs
 from bot.pipeline import GroupingWorker, store_messages
@@ -59,8 +60,14 @@ def deny(count: int) -> RawMessage:
     return entry(count=count)
 
 
+def notification_kinds(store: Store) -> list[str]:
+    """The kinds of the alert notifications queued, oldest first."""
+    messages = [item.message for item in store.outbox.pending()]
+    return [m.notification.kind for m in messages if isinstance(m, AlertPost | AlertEdit)]
+
+
 def totals(store: Store) -> list[int]:
-    return [record["total"] for record in store.grouping.load()]
+    return [group.total for group in store.grouping.load()]
 
 
 def successor_round(replica: Replica, store: Store, messages: list[RawMessage]) -> None:
@@ -80,7 +87,7 @@ def test_the_first_round_takes_the_lease_and_groups(store: Store, replica: Repli
     assert replica.engine.leading
     assert store.leases.holds(replica.engine.fence, replica.clock())
     assert totals(store) == [3]
-    assert [item.kind for item in store.outbox.pending()] == ["open"]
+    assert notification_kinds(store) == ["open"]
 
 
 def test_later_rounds_renew_the_lease_without_reloading(
@@ -124,7 +131,7 @@ def test_a_replica_whose_lease_lapsed_reloads_before_it_groups_again(store: Stor
     assert totals(store) == [7]  # not 11: the 4 were not folded a second time
     assert engine.worker.position == store.grouping.cursor("grouping")
     # One open (the replica's), one update (the successor's), not a second update for the same 4.
-    assert [item.kind for item in store.outbox.pending()] == ["open", "update"]
+    assert notification_kinds(store) == ["open", "update"]
 
 
 def test_a_round_whose_lease_lapsed_midway_commits_nothing(store: Store, replica: Replica) -> None:

@@ -10,8 +10,9 @@ import pytest
 
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
-from bot.core.grouping import Grouper, GroupingPolicy, notification_from_record
+from bot.core.grouping import Grouper, GroupingPolicy
 from bot.core.mutes import Mute
+from bot.core.outbox import AlertPost
 from bot.core.routing import Route, RoutingTable
 from bot.pipeline import GROUPING_CURSOR, GroupingWorker, store_messages
 from tests.store_queries import total_attempts
@@ -71,8 +72,8 @@ def test_grouping_consumes_stored_events_and_queues_notifications(store: Store) 
         ("#netlog", "open", 1),
         ("#payments", "open", 40),
     ]
-    outbox = [notification_from_record(item.record) for item in store.outbox.pending()]
-    assert outbox == notes
+    outbox = [item.message for item in store.outbox.pending()]
+    assert outbox == [AlertPost(note) for note in notes]
     assert store.grouping.cursor(GROUPING_CURSOR) == max(i for i, _ in store.events.read(0, 100))
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from bot.core.events import DenyEvent
 from bot.core.routing import RoutingTable, event_fields
@@ -275,18 +275,18 @@ class Grouper:
             new_flows=tuple(_summary(key, stats) for key, stats in new),
         )
 
-    def changes(self) -> tuple[dict[str, dict[str, Any]], set[str]]:
-        """Groups to save (as records) and keys to delete since the last call; then forgets them."""
-        upserts = {key: group_to_record(self.groups[key]) for key in self._changed}
+    def changes(self) -> tuple[list[Group], set[str]]:
+        """Groups to save (in key order) and keys to delete since the last call; then forgets them.
+        The groups are the live ones: save them before the next `fold` or `tick`."""
+        changed = [self.groups[key] for key in sorted(self._changed)]
         dropped = set(self._dropped)
         self._changed.clear()
         self._dropped.clear()
-        return upserts, dropped
+        return changed, dropped
 
-    def restore(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def restore(self, groups: Iterable[Group]) -> None:
         """Load saved groups (after a restart or on another replica)."""
-        for record in records:
-            group = group_from_record(record)
+        for group in groups:
             self.groups[group.key] = group
 
 
@@ -296,130 +296,3 @@ def _order(flow: FlowKey) -> tuple[str, str, str, int, str]:
 
 def _summary(key: FlowKey, stats: FlowStats) -> FlowSummary:
     return FlowSummary(key, stats.count, stats.first_seen, stats.last_seen)
-
-
-def group_to_record(group: Group) -> dict[str, Any]:
-    def when(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "key": group.key,
-        "channel": group.channel,
-        "labels": [list(pair) for pair in group.labels],
-        "started_at": when(group.started_at),
-        "first_seen": when(group.first_seen),
-        "last_seen": when(group.last_seen),
-        "last_activity": when(group.last_activity),
-        "project": group.project,
-        "total": group.total,
-        "other_count": group.other_count,
-        "flows": [
-            [
-                [k.cluster, k.direction, k.source, k.destination, k.dest_port, k.protocol],
-                [s.count, when(s.first_seen), when(s.last_seen), s.announced],
-            ]
-            for k, s in group.flows.items()
-        ],
-        "nodes": sorted(group.nodes),
-        "notified_at": when(group.notified_at),
-        "announced_at": when(group.announced_at),
-        "notified_total": group.notified_total,
-    }
-
-
-def group_from_record(record: Mapping[str, Any]) -> Group:
-    def when(value: str | None) -> datetime | None:
-        return datetime.fromisoformat(value) if value else None
-
-    def must(value: str) -> datetime:
-        return datetime.fromisoformat(value)
-
-    flows = {
-        FlowKey(*key): FlowStats(count, must(first), must(last), announced)
-        for key, (count, first, last, announced) in record["flows"]
-    }
-    return Group(
-        key=record["key"],
-        channel=record["channel"],
-        labels=tuple((name, value) for name, value in record["labels"]),
-        started_at=must(record["started_at"]),
-        first_seen=must(record["first_seen"]),
-        last_seen=must(record["last_seen"]),
-        last_activity=must(record["last_activity"]),
-        project=record["project"],
-        total=record["total"],
-        other_count=record["other_count"],
-        flows=flows,
-        nodes=set(record["nodes"]),
-        notified_at=when(record["notified_at"]),
-        announced_at=when(record["announced_at"]),
-        notified_total=record["notified_total"],
-    )
-
-
-def notification_to_record(note: Notification) -> dict[str, Any]:
-    """A JSON-ready dict for the outbox; `notification_from_record` reverses it."""
-
-    def flows(items: tuple[FlowSummary, ...]) -> list[list[Any]]:
-        return [
-            [
-                [
-                    f.key.cluster,
-                    f.key.direction,
-                    f.key.source,
-                    f.key.destination,
-                    f.key.dest_port,
-                    f.key.protocol,
-                ],
-                f.count,
-                f.first_seen.isoformat(),
-                f.last_seen.isoformat(),
-            ]
-            for f in items
-        ]
-
-    return {
-        "kind": note.kind,
-        "group_id": note.group_id,
-        "group_key": note.group_key,
-        "channel": note.channel,
-        "labels": [list(pair) for pair in note.labels],
-        "at": note.at.isoformat(),
-        "project": note.project,
-        "total": note.total,
-        "flow_count": note.flow_count,
-        "other_count": note.other_count,
-        "nodes": list(note.nodes),
-        "first_seen": note.first_seen.isoformat(),
-        "last_seen": note.last_seen.isoformat(),
-        "top_flows": flows(note.top_flows),
-        "more_flows": note.more_flows,
-        "new_flows": flows(note.new_flows),
-    }
-
-
-def notification_from_record(record: Mapping[str, Any]) -> Notification:
-    def flows(items: list[list[Any]]) -> tuple[FlowSummary, ...]:
-        return tuple(
-            FlowSummary(FlowKey(*key), count, datetime.fromisoformat(first), datetime.fromisoformat(last))
-            for key, count, first, last in items
-        )
-
-    return Notification(
-        kind=record["kind"],
-        group_id=record["group_id"],
-        group_key=record["group_key"],
-        channel=record["channel"],
-        labels=tuple((name, value) for name, value in record["labels"]),
-        at=datetime.fromisoformat(record["at"]),
-        project=record["project"],
-        total=record["total"],
-        flow_count=record["flow_count"],
-        other_count=record["other_count"],
-        nodes=tuple(record["nodes"]),
-        first_seen=datetime.fromisoformat(record["first_seen"]),
-        last_seen=datetime.fromisoformat(record["last_seen"]),
-        top_flows=flows(record["top_flows"]),
-        more_flows=record["more_flows"],
-        new_flows=flows(record["new_flows"]),
-    )

@@ -1,5 +1,6 @@
 """What waits in the outbox: one kind per Slack action, each rendered only when it is sent (so a
-renderer fix applies to messages already queued). Delivery handles each kind in its own function."""
+renderer fix applies to messages already queued). Delivery handles each kind in its own function;
+the store keeps them through one codec, with `kind` telling them apart."""
 
 from __future__ import annotations
 
@@ -73,3 +74,15 @@ class AuditLine:
 
 
 OutboxMessage = AlertPost | AlertEdit | ThreadReply | AuditLine
+
+
+def alert_message(note: Notification) -> AlertPost | AlertEdit:
+    """An open or a repeat posts a new message; an update or a resolve edits the group's message."""
+    if note.kind in ("open", "repeat"):
+        return AlertPost(note)
+    return AlertEdit(note)
+
+
+def thread_reply(note: Notification) -> ThreadReply | None:
+    """The reply that follows a delivered alert when it brought flows not announced before."""
+    return ThreadReply(note) if note.new_flows else None

@@ -14,7 +14,8 @@ from typing import TextIO
 
 from bot.adapters.store import Store
 from bot.core.events import RawMessage
-from bot.core.grouping import Grouper, notification_from_record
+from bot.core.grouping import Grouper
+from bot.core.outbox import AlertEdit, AlertPost
 from bot.pipeline import GroupingWorker, store_messages
 from bot.render.console import render_notification
 from bot.settings import Settings
@@ -70,8 +71,10 @@ def play(
 
 def _print_outbox(store: Store, out: TextIO, summary: PlaySummary, now: datetime) -> None:
     items = store.outbox.pending()
-    for item in items:
-        note = notification_from_record(item.record)
+    # Grouping queues only alerts; thread replies and audit lines come from delivery and /netlog.
+    alerts = [item.message for item in items if isinstance(item.message, AlertPost | AlertEdit)]
+    for alert in alerts:
+        note = alert.notification
         summary.notifications[note.kind] += 1
         summary.channels[note.channel] += 1
         print(render_notification(note), file=out)

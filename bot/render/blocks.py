@@ -67,14 +67,6 @@ def fit(
     return clip("\n".join([*kept, last] if last else kept), limit)
 
 
-def flow_line(flow: FlowSummary) -> str:
-    key = flow.key
-    return (
-        f"{code(key.source)} → {code(f'{key.destination}:{key.port_label}')} {key.direction} "
-        f"×{flow.count:,}, last {text.hhmm(flow.last_seen)}"
-    )
-
-
 def render_alert(note: Notification) -> SlackMessage:
     title = text.title(note)
     state = (
@@ -96,7 +88,7 @@ def render_alert(note: Notification) -> SlackMessage:
         {"type": "section", "text": {"type": "mrkdwn", "text": escape(text.totals(note))}},
     ]
     if note.top_flows:
-        lines = [flow_line(flow) for flow in note.top_flows]
+        lines = [text.flow_line(flow, code) for flow in note.top_flows]
         body = fit(lines, lambda hidden: _italic(text.more_flows(hidden, note.other_count)), note.more_flows)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     actions = _actions(note)
@@ -141,7 +133,7 @@ def _actions(note: Notification) -> list[Block]:
 def render_thread_reply(note: Notification, flows: tuple[FlowSummary, ...]) -> SlackMessage:
     """New flows in a group, announced once in the alert's thread."""
     heading = "New flow" if len(flows) == 1 else f"{len(flows)} new flows"
-    lines = [f"• {flow_line(flow)}" for flow in flows[:THREAD_FLOWS_LIMIT]]
+    lines = [f"• {text.flow_line(flow, code)}" for flow in flows[:THREAD_FLOWS_LIMIT]]
     body = f"*{heading}* denied since the last update:\n" + fit(
         lines, lambda hidden: f"_+{hidden} more_" if hidden else None, len(flows) - len(lines)
     )

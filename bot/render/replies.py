@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core import commands as cmd
+from bot.core.audit import AuditEntry
 from bot.core.durations import format_duration
 from bot.core.mutes import Mute
 from bot.core.netlogging import DENY_ANNOTATION, LoggingSpec, Plan, meaning
@@ -228,16 +229,14 @@ def status(clusters: Sequence[ClusterStatus], active: Sequence[Mute], rejects: i
     return Reply(text="netlog status", blocks=blocks[:50])
 
 
-def audit_message(entry: dict[str, Any]) -> Reply:
+def audit_message(entry: AuditEntry) -> Reply:
     """Channel-visible: who did what where, before and after, and how it ended."""
-    icon = {"applied": ":white_check_mark:", "refused": ":no_entry:", "failed": ":x:"}.get(
-        entry["result"], ""
-    )
-    where = f" on {escape(entry['cluster'])}" if entry.get("cluster") else ""
-    lines = [f"{icon} <@{escape(entry['user_id'])}> `{escape(entry['action'])}`{where}: {entry['result']}"]
-    if entry.get("before") or entry.get("after"):
-        lines.append(f"before: {code(entry.get('before') or '-')} → after: {code(entry.get('after') or '-')}")
-    if entry.get("detail"):
-        lines.append(escape(str(entry["detail"])))
+    icon = {"applied": ":white_check_mark:", "refused": ":no_entry:", "failed": ":x:"}.get(entry.result, "")
+    where = f" on {escape(entry.cluster)}" if entry.cluster else ""
+    lines = [f"{icon} <@{escape(entry.user_id)}> `{escape(entry.action)}`{where}: {entry.result}"]
+    if entry.before or entry.after:
+        lines.append(f"before: {code(entry.before or '-')} → after: {code(entry.after or '-')}")
+    if entry.detail:
+        lines.append(escape(entry.detail))
     text = "\n".join(lines)
     return Reply(text=text, blocks=[_section(text)], response_type="in_channel")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.core.grouping import FlowSummary, Notification
@@ -40,12 +41,17 @@ def totals(note: Notification) -> str:
     )
 
 
-def flow_line(flow: FlowSummary) -> str:
+def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None) -> str:
+    """One flow on one line, in the same words everywhere. Plain text separates its columns with
+    two spaces; Slack passes `quote` (its code spans), which set the endpoints apart already, so
+    single spaces and a comma are enough there."""
     key = flow.key
-    return (
-        f"{key.source} → {key.destination}:{key.port_label}  {key.direction}  "
-        f"×{flow.count:,}  last {hhmm(flow.last_seen)}"
-    )
+    source, destination = key.source, f"{key.destination}:{key.port_label}"
+    if quote is None:
+        gap, last = "  ", "  last"
+    else:
+        source, destination, gap, last = quote(source), quote(destination), " ", ", last"
+    return f"{source} → {destination}{gap}{key.direction}{gap}×{flow.count:,}{last} {hhmm(flow.last_seen)}"
 
 
 def more_flows(hidden: int, other_count: int = 0) -> str | None:

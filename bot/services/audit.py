@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from bot.adapters.store import Store
 from bot.core.audit import AuditEntry
-from bot.render import replies
+from bot.core.outbox import AuditLine
 
 
 class Auditor:
@@ -22,12 +22,5 @@ class Auditor:
             self._queue_line(self.channel, entry)
 
     def _queue_line(self, channel: str, entry: AuditEntry) -> None:
-        self.store.outbox.enqueue(
-            {
-                "kind": "audit",
-                "channel": channel,
-                "group_id": f"audit-{uuid.uuid4().hex}",
-                "message": asdict(replies.audit_message(asdict(entry))),
-            },
-            entry.at,
-        )
+        # Rendered by delivery when sent, like alerts: a renderer fix applies to lines still queued.
+        self.store.outbox.enqueue(AuditLine(channel, uuid.uuid4().hex, entry), entry.at)

@@ -40,7 +40,7 @@ class Status:
         sections = []
         for name in names:
             newest, last_hour = self.store.events.cluster_activity(name, now - timedelta(hours=1))
-            open_groups = sum(1 for g in groups if dict(map(tuple, g["labels"])).get("cluster") == name)
+            open_groups = sum(1 for g in groups if dict(g.labels).get("cluster") == name)
             spec, delegated = self._settings(name)
             sections.append(replies.ClusterStatus(name, spec, delegated, newest, last_hour / 60, open_groups))
         return replies.status(sections, self.store.mutes.active(now), self.store.events.reject_count(), now)

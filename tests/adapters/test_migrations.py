@@ -19,9 +19,11 @@ Covered:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,14 +38,17 @@ from bot.adapters.store import Reject, Store, migrations
 from bot.adapters.store.database import Database
 from bot.adapters.store.migrations import SchemaTooNew, Upgrade
 from bot.cli import main
+from bot.core.outbox import AlertPost, AuditLine, ThreadReply
+from bot.render.replies import audit_message
 from tests import legacy_schema as legacy
-from tests.adapters.test_store import CURSOR, make_event, note
+from tests.adapters.legacy_codec import group_from_record, notification_from_record
+from tests.adapters.test_store import CURSOR, group, make_event, note
 from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
 from tests.test_cli import env  # noqa: F401  (the scrubbed environment of in-process CLI runs)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-HEAD = "0006"
+HEAD = "0007"
 TABLES = {
     "alembic_version",
     "events",
@@ -58,7 +63,7 @@ TABLES = {
     "pending_changes",
 }
 TOO_NEW = (
-    "the database at NETLOG_DB_URL is at schema revision 0009, newer than this netlog-bot (0006): "
+    "the database at NETLOG_DB_URL is at schema revision 0009, newer than this netlog-bot (0007): "
     "run the newer release, or restore a backup"
 )
 
@@ -81,6 +86,15 @@ def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
             ]
             for table in legacy.metadata.sorted_tables
         }
+
+
+def without_records(dumped: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """`dumped` without the columns revision 0007 rewrites: outbox kind and record, group record."""
+    dropped = {"outbox": (4, 5), "groups": (1,)}
+    return {
+        table: [tuple(v for i, v in enumerate(row) if i not in dropped.get(table, ())) for row in rows]
+        for table, rows in dumped.items()
+    }
 
 
 def shape(db: Database) -> dict[str, Any]:
@@ -125,13 +139,13 @@ def legacy_database(db: Database, version: int) -> None:
             conn.execute(legacy.schema_version.insert().values(version=applied))
 
 
-def downgrade_to_nothing(db: Database) -> None:
-    """`alembic downgrade base`, as an operator would run it with the package's script directory."""
+def downgrade(db: Database, revision: str = "base") -> None:
+    """`alembic downgrade REVISION`, as an operator would run it with the package's script directory."""
     config = Config()
     config.set_main_option("script_location", str(migrations.SCRIPTS))
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "base")
+        command.downgrade(config, revision)
 
 
 # -- a new database ------------------------------------------------------------------------------
@@ -152,7 +166,7 @@ def test_migrate_creates_the_schema_and_returns_its_revision(db_url: str) -> Non
 
 def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None:
     store.events.add([make_event("e1")], [Reject("not_json", "not JSON", b"{")], T0)
-    store.grouping.commit(CURSOR, 1, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
+    store.grouping.commit(CURSOR, 1, [group("g1")], [], [note("g1")], T0)
 
     assert store.migrate() == HEAD
     again = Store(db_url)
@@ -162,7 +176,7 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store, db_url: str) -> None
         assert insert_ids(again) == ["e1"]
         assert again.events.reject_count() == 1
         assert again.grouping.cursor(CURSOR) == 1
-        assert again.grouping.load() == [{"key": "g1"}]
+        assert again.grouping.load() == [group("g1")]
         assert [item.group_id for item in again.outbox.pending()] == ["g1"]
         assert revisions(again.db) == [HEAD]  # one row, not one per start
     finally:
@@ -203,7 +217,7 @@ def test_an_upgrade_and_a_downgrade_to_nothing_retrace_each_other(db_url: str) -
     with database(db_url) as db:
         migrations.migrate(db)
         built = shape(db)
-        downgrade_to_nothing(db)
+        downgrade(db)
         assert table_names(db) <= {"alembic_version"}
         migrations.migrate(db)
         assert shape(db) == built
@@ -222,7 +236,11 @@ def test_a_schema_6_database_upgrades_in_place_with_every_row_intact(db_url: str
     store = Store(db_url)
     try:
         assert store.migrate() == HEAD
-        assert dump(store.db) == before
+        after = dump(store.db)
+        # Revision 0007 rewrites queued outbox rows and group records in the typed shapes (what they
+        # hold is checked below); every other value of every row is as the release left it.
+        assert without_records(after) == without_records(before)
+        assert after["outbox"][:3] == before["outbox"][:3]  # delivered: never read again
         assert "schema_version" not in table_names(store.db)
         assert revisions(store.db) == [HEAD]
         the_old_rows_are_in_use(store)
@@ -236,10 +254,16 @@ def the_old_rows_are_in_use(store: Store) -> None:
     assert store.events.add([make_event("pay-0"), make_event("pay-7")], [], now).duplicates == 1
     assert [event.insert_id for _, event in store.events.read(6, 10)] == ["pay-7"]  # ids go on, not over
     assert store.grouping.cursor("grouping") == 6
-    assert sorted(group["total"] for group in store.grouping.load()) == [1, 8]
-    pending = store.outbox.pending()
-    assert [(item.id, item.kind) for item in pending] == [(4, "thread"), (5, "audit")]
-    assert [item.record for item in pending] == [row["record"] for row in legacy.ROWS["outbox"][3:]]
+    old_groups = [group_from_record(row["record"]) for row in legacy.ROWS["groups"]]
+    assert sorted(store.grouping.load(), key=lambda g: g.key) == sorted(old_groups, key=lambda g: g.key)
+    assert sorted(group.total for group in store.grouping.load()) == [1, 8]
+    thread, audit = store.outbox.pending()
+    assert [(thread.id, thread.kind), (audit.id, audit.kind)] == [(4, "thread_reply"), (5, "audit_line")]
+    old_thread, old_audit = (row["record"] for row in legacy.ROWS["outbox"][3:])
+    assert isinstance(thread.message, ThreadReply)
+    assert thread.message.notification == replace(notification_from_record(old_thread), kind="update")
+    assert isinstance(audit.message, AuditLine)
+    assert asdict(audit_message(audit.message.entry)) == old_audit["message"]  # the same line in Slack
     for message in legacy.ROWS["slack_messages"]:
         assert store.outbox.message_for(str(message["group_id"])) == (message["channel"], message["ts"])
     assert [mute.reason for mute in store.mutes.active(now)] == ["deploy window", ""]
@@ -276,16 +300,26 @@ def test_a_version_1_database_is_migrated_to_the_latest(db_url: str) -> None:
     old = Store(db_url)
     try:
         legacy_database(old.db, 1)
+        opened = legacy.ROWS["outbox"][0]
+        assert opened["kind"] == "open"
         with old.db.engine.begin() as conn:
             conn.execute(
                 sa.text(
                     "INSERT INTO outbox (created_at, channel, group_id, kind, record) "
-                    "VALUES (:at, '#c', 'g1', 'open', '{}')"
+                    "VALUES (:at, :channel, :group_id, 'open', :record)"
                 ),
-                {"at": datetime(2026, 1, 1)},
+                {
+                    "at": datetime(2026, 1, 1),
+                    "channel": opened["channel"],
+                    "group_id": opened["group_id"],
+                    "record": json.dumps(opened["record"]),
+                },
             )
         assert migrations.migrate(old.db) == Upgrade("0001", HEAD)
-        assert [(item.group_id, item.kind) for item in old.outbox.pending()] == [("g1", "open")]
+        [item] = old.outbox.pending()
+        assert (item.group_id, item.kind) == (opened["group_id"], "alert_post")
+        assert isinstance(item.message, AlertPost)
+        assert item.message.notification == notification_from_record(opened["record"])
         assert "slack_messages" in table_names(old.db)
     finally:
         old.close()
@@ -418,3 +452,10 @@ def test_db_upgrade_sql_speaks_the_dialect_of_netlog_db_url(
     assert "CREATE TABLE events (\n    id BIGSERIAL NOT NULL," in ddl
     assert "raw BYTEA NOT NULL" in ddl
     assert "AUTOINCREMENT" not in ddl
+
+
+def test_a_downgrade_below_0007_is_refused_while_messages_are_queued(store: Store) -> None:
+    store.grouping.commit(CURSOR, 1, [group("g1")], [], [note("g1")], T0)
+    with pytest.raises(RuntimeError, match="1 queued Slack messages and 1 open alert groups"):
+        downgrade(store.db, "0006")
+    assert revisions(store.db) == [HEAD]

@@ -36,6 +36,8 @@ from bot.adapters.store import Fence, IngestResult, LeaseLost, Reject, Store
 from bot.adapters.store.database import UTCDateTime
 from bot.adapters.store.events import REJECT_RAW_LIMIT
 from bot.core.events import DenyEvent, Endpoint, Policy
+from bot.core.grouping import FlowKey, FlowStats, Group, GroupKey, Notification
+from bot.core.outbox import AlertEdit, AlertPost, OutboxMessage
 from tests.store_queries import event_count, insert_ids, total_attempts
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -86,9 +88,37 @@ def make_event(
     )
 
 
-def note(group_id: str, kind: str = "new", channel: str = "#netlog") -> dict[str, Any]:
-    """An outbox record as `notification_to_record` shapes it (the store needs these three keys)."""
-    return {"channel": channel, "group_id": group_id, "kind": kind, "events": 3, "text": f"{group_id} {kind}"}
+def note(group_id: str, kind: str = "new", channel: str = "#netlog") -> OutboxMessage:
+    """An outbox message: an "update" edits the group's alert, anything else posts it."""
+    notification = Notification(
+        kind="update" if kind == "update" else "open",
+        group_id=group_id,
+        group_key=GroupKey(channel, 0, (("namespace", "payments"),)).encode(),
+        channel=channel,
+        labels=(("namespace", "payments"),),
+        at=T0,
+        project="acme-prod",
+        total=3,
+        flow_count=1,
+        other_count=0,
+        nodes=("gke-prod-eu-pool-1-abcd",),
+        first_seen=T0,
+        last_seen=T0,
+        top_flows=(),
+        more_flows=0,
+    )
+    return AlertEdit(notification) if kind == "update" else AlertPost(notification)
+
+
+def group(key: str, total: int = 1, ports: tuple[int | None, ...] = (443,)) -> Group:
+    """An alert group with one flow per port, `total` attempts on the first."""
+    flows = {
+        FlowKey("prod-eu", "ingress", "frontend/web", "payments/api", port, "tcp"): FlowStats(
+            total if n == 0 else 1, T0, T0 + timedelta(seconds=n), announced=n == 0
+        )
+        for n, port in enumerate(ports)
+    }
+    return Group(key, "#netlog", (("namespace", "payments"),), T0, T0, T0, T0, total=total, flows=flows)
 
 
 @contextmanager
@@ -118,8 +148,8 @@ def all_events(store: Store) -> list[tuple[int, DenyEvent]]:
     return store.events.read(0, 100_000)
 
 
-def by_key(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {record["key"]: record for record in records}
+def by_key(groups: list[Group]) -> dict[str, Group]:
+    return {group.key: group for group in groups}
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -303,20 +333,18 @@ def test_a_failed_batch_does_not_disturb_the_next_one(store: Store) -> None:
 
 
 def test_commit_grouping_saves_cursor_groups_and_outbox(store: Store) -> None:
-    g1_v1 = {"key": "g1", "count": 1, "first_seen": T0.isoformat()}
-    g1_v2 = {"key": "g1", "count": 5, "first_seen": T0.isoformat(), "nested": {"ports": [443, 8443]}}
-    g2 = {"key": "g2", "count": 2}
-    g3 = {"key": "g3", "count": 1}
+    g1_v1 = group("g1")
+    g1_v2 = group("g1", 5, ports=(443, 8443, None))
+    g2 = group("g2", 2)
+    g3 = group("g3")
 
-    store.grouping.commit(CURSOR, 5, {"g1": g1_v1, "g2": g2}, [], [note("g1"), note("g2")], T0)
+    store.grouping.commit(CURSOR, 5, [g1_v1, g2], [], [note("g1"), note("g2")], T0)
 
     assert store.grouping.cursor(CURSOR) == 5
     assert store.grouping.cursor("other") == 0
     assert by_key(store.grouping.load()) == {"g1": g1_v1, "g2": g2}
 
-    store.grouping.commit(
-        CURSOR, 9, {"g1": g1_v2, "g3": g3}, ["g2", "missing"], [note("g1", "update", "#payments")], T0
-    )
+    store.grouping.commit(CURSOR, 9, [g1_v2, g3], ["g2", "missing"], [note("g1", "update", "#payments")], T0)
 
     assert store.grouping.cursor(CURSOR) == 9
     groups = store.grouping.load()
@@ -325,11 +353,11 @@ def test_commit_grouping_saves_cursor_groups_and_outbox(store: Store) -> None:
 
     pending = store.outbox.pending()
     assert [(p.group_id, p.kind, p.channel) for p in pending] == [
-        ("g1", "new", "#netlog"),
-        ("g2", "new", "#netlog"),
-        ("g1", "update", "#payments"),
+        ("g1", "alert_post", "#netlog"),
+        ("g2", "alert_post", "#netlog"),
+        ("g1", "alert_edit", "#payments"),
     ]
-    assert [p.record for p in pending] == [note("g1"), note("g2"), note("g1", "update", "#payments")]
+    assert [p.message for p in pending] == [note("g1"), note("g2"), note("g1", "update", "#payments")]
     ids = [p.id for p in pending]
     assert ids == sorted(ids)
     assert len(set(ids)) == 3
@@ -341,44 +369,42 @@ def test_commit_grouping_saves_cursor_groups_and_outbox(store: Store) -> None:
     assert [p.id for p in store.outbox.pending()] == ids[2:]
 
     # A step with nothing new still moves the cursor without touching groups or the outbox.
-    store.grouping.commit(CURSOR, 12, {}, [], [], T0)
+    store.grouping.commit(CURSOR, 12, [], [], [], T0)
     assert store.grouping.cursor(CURSOR) == 12
     assert by_key(store.grouping.load()) == {"g1": g1_v2, "g3": g3}
     assert [p.id for p in store.outbox.pending()] == ids[2:]
 
 
 def test_cursors_are_independent(store: Store) -> None:
-    store.grouping.commit("a", 3, {}, [], [], T0)
-    store.grouping.commit("b", 7, {}, [], [], T0)
-    store.grouping.commit("a", 4, {}, [], [], T0)
+    store.grouping.commit("a", 3, [], [], [], T0)
+    store.grouping.commit("b", 7, [], [], [], T0)
+    store.grouping.commit("a", 4, [], [], [], T0)
 
     assert (store.grouping.cursor("a"), store.grouping.cursor("b")) == (4, 7)
 
 
 @pytest.mark.parametrize("table", ["groups", "outbox"])
 def test_commit_grouping_is_all_or_nothing(store: Store, table: str) -> None:
-    before = {"key": "g1", "count": 1}
-    store.grouping.commit(CURSOR, 5, {"g1": before, "g2": {"key": "g2"}}, [], [note("g1")], T0)
+    before = group("g1")
+    store.grouping.commit(CURSOR, 5, [before, group("g2")], [], [note("g1")], T0)
     pending_before = store.outbox.pending()
 
     with failing_before(store, table), pytest.raises(InjectedFailure):
-        store.grouping.commit(
-            CURSOR, 9, {"g1": {"key": "g1", "count": 9}, "g3": {"key": "g3"}}, ["g2"], [note("g3")], T0
-        )
+        store.grouping.commit(CURSOR, 9, [group("g1", 9), group("g3")], ["g2"], [note("g3")], T0)
 
     assert store.grouping.cursor(CURSOR) == 5
-    assert by_key(store.grouping.load()) == {"g1": before, "g2": {"key": "g2"}}
+    assert by_key(store.grouping.load()) == {"g1": before, "g2": group("g2")}
     assert store.outbox.pending() == pending_before
 
 
 def test_a_failed_first_commit_leaves_no_cursor(store: Store) -> None:
     with failing_before(store, "outbox"), pytest.raises(InjectedFailure):
-        store.grouping.commit(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)
+        store.grouping.commit(CURSOR, 9, [group("g1")], [], [note("g1")], T0)
 
     assert store.grouping.cursor(CURSOR) == 0
     assert store.grouping.load() == []
     assert store.outbox.pending() == []
-    store.grouping.commit(CURSOR, 9, {"g1": {"key": "g1"}}, [], [note("g1")], T0)  # the retry works
+    store.grouping.commit(CURSOR, 9, [group("g1")], [], [note("g1")], T0)  # the retry works
     assert store.grouping.cursor(CURSOR) == 9
 
 
@@ -403,7 +429,7 @@ def test_purge_deletes_old_events_only_behind_the_cursor(store: Store) -> None:
     ids = ids_of(store)
     # Grouping has folded everything up to and including old-2; old-3 has not been folded yet, so
     # it must stay although it is old.
-    store.grouping.commit(CURSOR, ids["old-2"], {}, [], [], NOW)
+    store.grouping.commit(CURSOR, ids["old-2"], [], [], [], NOW)
 
     counts = store.purge(NOW, RETENTION)
 
@@ -411,7 +437,7 @@ def test_purge_deletes_old_events_only_behind_the_cursor(store: Store) -> None:
     assert insert_ids(store) == ["old-3", "at-cutoff", "recent"]
 
     # Once the cursor passes everything, only what is not older than the cutoff stays.
-    store.grouping.commit(CURSOR, ids["recent"], {}, [], [], NOW)
+    store.grouping.commit(CURSOR, ids["recent"], [], [], [], NOW)
     assert store.purge(NOW, RETENTION) == {"events": 1, "rejects": 0, "outbox": 0, "slack_messages": 0}
     assert insert_ids(store) == ["at-cutoff", "recent"]
     assert store.purge(NOW, RETENTION) == {"events": 0, "rejects": 0, "outbox": 0, "slack_messages": 0}
@@ -427,8 +453,8 @@ def test_purge_keeps_every_event_without_a_cursor(store: Store) -> None:
 def test_purge_waits_for_the_slowest_cursor(store: Store) -> None:
     store.events.add([make_event(f"old-{n}", CUTOFF - timedelta(days=1)) for n in range(3)], [], NOW)
     ids = ids_of(store)
-    store.grouping.commit("fast", ids["old-2"], {}, [], [], NOW)
-    store.grouping.commit("slow", ids["old-0"], {}, [], [], NOW)
+    store.grouping.commit("fast", ids["old-2"], [], [], [], NOW)
+    store.grouping.commit("slow", ids["old-0"], [], [], [], NOW)
 
     assert store.purge(NOW, RETENTION)["events"] == 1
     assert insert_ids(store) == ["old-1", "old-2"]
@@ -442,7 +468,7 @@ def test_purge_compares_instants_not_wall_clocks(store: Store) -> None:
     assert before < CUTOFF < after
     assert before.replace(tzinfo=None) > CUTOFF.replace(tzinfo=None) > after.replace(tzinfo=None)
     store.events.add([make_event("before", before), make_event("after", after)], [], NOW)
-    store.grouping.commit(CURSOR, max(ids_of(store).values()), {}, [], [], NOW)
+    store.grouping.commit(CURSOR, max(ids_of(store).values()), [], [], [], NOW)
 
     assert store.purge(NOW, RETENTION)["events"] == 1
     assert insert_ids(store) == ["after"]
@@ -462,12 +488,12 @@ def test_purge_deletes_old_delivered_outbox_rows_only(store: Store) -> None:
     store.grouping.commit(
         CURSOR,
         0,
-        {},
+        [],
         [],
         [note("delivered-old"), note("undelivered-old"), note("delivered-recently"), note("edge")],
         long_ago,
     )
-    store.grouping.commit(CURSOR, 0, {}, [], [note("new")], NOW)
+    store.grouping.commit(CURSOR, 0, [], [], [note("new")], NOW)
     ids = {item.group_id: item.id for item in store.outbox.pending()}
     store.outbox.mark_delivered([ids["delivered-old"]], long_ago + timedelta(minutes=1))
     store.outbox.mark_delivered([ids["edge"]], CUTOFF)
@@ -485,7 +511,7 @@ def test_purge_returns_counts_for_everything_at_once(store: Store) -> None:
     old = CUTOFF - timedelta(days=1)
     store.events.add([make_event("e1", old), make_event("e2", old)], [Reject("x", "y", b"z")], old)
     store.events.add([make_event("e3", NOW)], [], NOW)
-    store.grouping.commit(CURSOR, max(ids_of(store).values()), {}, [], [note("g")], old)
+    store.grouping.commit(CURSOR, max(ids_of(store).values()), [], [], [note("g")], old)
     store.outbox.mark_delivered([item.id for item in store.outbox.pending()], old)
 
     assert store.purge(NOW, RETENTION) == {"events": 2, "rejects": 1, "outbox": 1, "slack_messages": 0}
@@ -499,7 +525,7 @@ def test_events_after_a_purge_are_still_seen_by_the_cursor(store: Store) -> None
     old = CUTOFF - timedelta(days=1)
     store.events.add([make_event(f"old-{n}", old) for n in range(3)], [], old)
     position = max(ids_of(store).values())
-    store.grouping.commit(CURSOR, position, {}, [], [], old)
+    store.grouping.commit(CURSOR, position, [], [], [], old)
 
     assert store.purge(NOW, RETENTION)["events"] == 3
     assert insert_ids(store) == []
@@ -524,7 +550,7 @@ def test_utc_datetime_refuses_naive_datetimes(store: Store) -> None:
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
         store.events.add([make_event("naive-ts", naive)], [], T0)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        store.grouping.commit(CURSOR, 5, {"g": {"key": "g"}}, [], [note("g")], naive)
+        store.grouping.commit(CURSOR, 5, [group("g")], [], [note("g")], naive)
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
         store.purge(naive, RETENTION)
 
@@ -680,20 +706,20 @@ def test_grouping_commits_only_while_its_fence_holds_the_lease(store: Store) -> 
     stalled, successor = Fence("alerts", "a"), Fence("alerts", "b")
     assert store.leases.hold("alerts", "a", T0, ttl)
     assert store.leases.holds(stalled, T0)
-    store.grouping.commit(CURSOR, 5, {"g1": {"seen": 1}}, [], [note("g1")], T0, stalled)
+    store.grouping.commit(CURSOR, 5, [group("g1", 1)], [], [note("g1")], T0, stalled)
 
     later = T0 + timedelta(seconds=20)
     assert not store.leases.holds(stalled, later)  # expired, even before anyone takes over
     with pytest.raises(LeaseLost, match="no longer holds the 'alerts' lease"):
-        store.grouping.commit(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
+        store.grouping.commit(CURSOR, 7, [group("g1", 99)], [], [note("g1", "update")], later, stalled)
     assert store.leases.hold("alerts", "b", later, ttl)
-    store.grouping.commit(CURSOR, 9, {"g1": {"seen": 2}}, [], [note("g1", "update")], later, successor)
+    store.grouping.commit(CURSOR, 9, [group("g1", 2)], [], [note("g1", "update")], later, successor)
     with pytest.raises(LeaseLost):
-        store.grouping.commit(CURSOR, 7, {"g1": {"seen": 99}}, [], [note("g1", "update")], later, stalled)
+        store.grouping.commit(CURSOR, 7, [group("g1", 99)], [], [note("g1", "update")], later, stalled)
 
     assert store.grouping.cursor(CURSOR) == 9
-    assert store.grouping.load() == [{"seen": 2}]
-    assert [item.kind for item in store.outbox.pending()] == ["new", "update"]
+    assert store.grouping.load() == [group("g1", 2)]
+    assert [item.kind for item in store.outbox.pending()] == ["alert_post", "alert_edit"]
     assert store.leases.holds(successor, later)
     assert not store.leases.holds(stalled, later)
 
@@ -703,7 +729,7 @@ def test_a_delivery_recorded_after_the_lease_lapsed_is_refused(store: Store) -> 
     ttl = timedelta(seconds=15)
     stalled, successor = Fence("alerts", "a"), Fence("alerts", "b")
     store.leases.hold("alerts", "a", T0, ttl)
-    store.grouping.commit(CURSOR, 1, {}, [], [note("g1", "open")], T0, stalled)
+    store.grouping.commit(CURSOR, 1, [], [], [note("g1", "open")], T0, stalled)
     [item] = store.outbox.pending()
     later = T0 + timedelta(seconds=20)
     store.leases.hold("alerts", "b", later, ttl)

@@ -10,7 +10,7 @@ Covers, against the reference doc (shared/reference/gke-network-policy-logging.m
 - one table of malformed inputs, each with its rejection code and a reason naming the problem;
 - the policed side (`policed`, `namespace`) per direction, endpoint labels, `NetworkNames`;
 - property tests: arbitrary bytes, arbitrary JSON and mutated valid entries only ever give an event or a
-  `RejectedEntry`; every parsed event survives `event_to_record` -> JSON -> `event_from_record`.
+  `RejectedEntry`; every parsed event survives the store's `event_to_record` -> JSON -> `event_from_record`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.store.records import event_from_record, event_to_record
 from bot.core.events import (
     KNOWN_PROTOCOLS,
     DenyEvent,
@@ -34,8 +35,6 @@ from bot.core.events import (
     NetworkNames,
     Policy,
     RejectedEntry,
-    event_from_record,
-    event_to_record,
     parse_entry,
     parse_message,
     parse_timestamp,

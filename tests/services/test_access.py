@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
+from bot.core.outbox import AuditLine
+from bot.render.replies import audit_message
 from bot.services.access import GROUPS_CACHE, Access
 from bot.settings import AccessSection
 from tests.fakes.kube import FakeKube
@@ -30,7 +32,8 @@ def test_unauthorized_users_are_refused_told_who_can_and_audited(bench: Bench, s
     assert "Only operators may run `enable`: <@U0OP>, <!subteam^S0OPS>" in text_of(reply)
     [row] = audit_rows(store)
     assert (row["user_id"], row["result"]) == (STRANGER, "refused")
-    assert any("refused" in item.record["message"]["text"] for item in store.outbox.pending())
+    lines = [item.message for item in store.outbox.pending() if isinstance(item.message, AuditLine)]
+    assert any("refused" in audit_message(line.entry).text for line in lines)
 
 
 def test_members_of_operator_groups_may_act_and_groups_are_cached(bench: Bench, slack: FakeSlack) -> None:

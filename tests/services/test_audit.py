@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bot.adapters.store import Store
 from bot.core.audit import AuditEntry
+from bot.core.outbox import AuditLine
+from bot.render.replies import audit_message
 from bot.services.audit import Auditor
 from tests.services.support import OPERATOR, T0, audit_rows
 
@@ -28,13 +30,16 @@ def test_an_entry_is_a_row_and_an_audit_channel_line(store: Store) -> None:
         "after": "deny: log=true",
     }
     [line] = store.outbox.pending()
-    assert (line.kind, line.channel) == ("audit", "C0AUDIT")
+    assert (line.kind, line.channel) == ("audit_line", "C0AUDIT")
     assert line.group_id.startswith("audit-")
-    assert line.record["message"]["text"] == (
+    assert isinstance(line.message, AuditLine)
+    assert line.message.entry == ENTRY  # rendered only when delivery sends it
+    rendered = audit_message(line.message.entry)
+    assert rendered.text == (
         ":white_check_mark: <@U0OP> `enable` on prod-eu: applied\n"
         "before: `deny: log=false` → after: `deny: log=true`\n/netlog enable deny"
     )
-    assert line.record["message"]["response_type"] == "in_channel"
+    assert rendered.response_type == "in_channel"
 
 
 def test_without_an_audit_channel_only_the_row_is_written(store: Store) -> None:

@@ -9,6 +9,8 @@ import pytest
 
 from bot.adapters.store import Store
 from bot.core.netlogging import DENY_ANNOTATION
+from bot.core.outbox import AuditLine
+from bot.render.replies import audit_message
 from tests.fakes.kube import FakeKube
 from tests.services.support import (
     OPERATOR,
@@ -45,9 +47,9 @@ def test_enable_deny_confirm_apply_audit_and_rollout(bench: Bench, kube: FakeKub
         "deny: log=false, delegate=false",
         "deny: log=true, delegate=true".replace("true, delegate=true", "true, delegate=false"),
     )
-    [queued] = [item for item in store.outbox.pending() if item.kind == "audit"]
+    [queued] = [item.message for item in store.outbox.pending() if isinstance(item.message, AuditLine)]
     assert queued.channel == "C0AUDIT"
-    assert "<@U0OP> `enable` on prod-eu: applied" in queued.record["message"]["text"]
+    assert "<@U0OP> `enable` on prod-eu: applied" in audit_message(queued.entry).text
     assert "3 node(s) of prod-eu applied" in text_of(follow_up)
 
     again = bench.apply(OPERATOR, cid)

@@ -13,8 +13,9 @@ import orjson
 import sqlalchemy as sa
 
 from bot.adapters.store.database import Database, Lock, dumps
+from bot.adapters.store.records import event_from_record, event_to_record
 from bot.adapters.store.tables import events, rejects
-from bot.core.events import DenyEvent, event_from_record, event_to_record
+from bot.core.events import DenyEvent
 
 log = logging.getLogger(__name__)
 

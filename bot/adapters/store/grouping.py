@@ -3,18 +3,19 @@ with the notifications they produced, so a restart continues exactly where the l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bot.adapters.store.database import Database, dumps
+from bot.adapters.store.database import Database
 from bot.adapters.store.leases import Fence, check_fence
 from bot.adapters.store.outbox import outbox_row
+from bot.adapters.store.records import decode_group, encode_group
 from bot.adapters.store.tables import cursors, groups, outbox
+from bot.core.grouping import Group
+from bot.core.outbox import OutboxMessage
 
 
 class GroupStateStore:
@@ -26,32 +27,32 @@ class GroupStateStore:
             value = conn.execute(sa.select(cursors.c.position).where(cursors.c.name == name)).scalar()
         return int(value or 0)
 
-    def load(self) -> list[dict[str, Any]]:
+    def load(self) -> list[Group]:
         with self.db.connect() as conn:
-            return [orjson.loads(text) for text in conn.execute(sa.select(groups.c.record)).scalars()]
+            return [decode_group(text) for text in conn.execute(sa.select(groups.c.record)).scalars()]
 
     def commit(
         self,
         cursor_name: str,
         position: int,
-        upserts: Mapping[str, Mapping[str, Any]],
+        upserts: Sequence[Group],
         deletes: Iterable[str],
-        notifications: Sequence[Mapping[str, Any]],
+        notifications: Sequence[OutboxMessage],
         now: datetime,
         fence: Fence | None = None,
     ) -> None:
-        """Advance the cursor, save group state and queue notifications: all or nothing.
+        """Advance the cursor, save group state and queue the messages it produced: all or nothing.
 
         With a `fence`, the transaction first proves this replica still holds that lease, so a
         leader that stalled past its lease cannot overwrite its successor's groups and count twice."""
         with self.db.begin() as conn:
             check_fence(conn, fence, now)
             _set_cursor(conn, cursor_name, position)
-            doomed = list(deletes)
-            if doomed or upserts:
-                conn.execute(groups.delete().where(groups.c.key.in_([*doomed, *upserts])))
+            doomed = [*deletes, *(group.key for group in upserts)]
+            if doomed:
+                conn.execute(groups.delete().where(groups.c.key.in_(doomed)))
             if upserts:
-                conn.execute(groups.insert(), [{"key": k, "record": dumps(v)} for k, v in upserts.items()])
+                conn.execute(groups.insert(), [{"key": g.key, "record": encode_group(g)} for g in upserts])
             if notifications:
                 conn.execute(outbox.insert(), [outbox_row(n, now) for n in notifications])
 

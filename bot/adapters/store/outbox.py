@@ -3,36 +3,48 @@ the Slack message each alert group owns, so later notifications edit it in place
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
-from bot.adapters.store.database import Database, dumps
+from bot.adapters.store.database import Database
 from bot.adapters.store.leases import Fence, check_fence
+from bot.adapters.store.records import decode_message, encode_message
 from bot.adapters.store.tables import outbox, slack_messages
+from bot.core.outbox import OutboxMessage, ThreadReply
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
+    """A queued message and its row id (what `complete` and `mark_delivered` take)."""
+
     id: int
-    channel: str
-    group_id: str
-    kind: str
-    record: dict[str, Any]
+    message: OutboxMessage
+
+    @property
+    def channel(self) -> str:
+        return self.message.channel
+
+    @property
+    def group_id(self) -> str:
+        return self.message.group_id
+
+    @property
+    def kind(self) -> str:
+        return self.message.kind
 
 
 class OutboxStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def enqueue(self, record: Mapping[str, Any], now: datetime) -> None:
+    def enqueue(self, message: OutboxMessage, now: datetime) -> None:
         """Queue a message (an audit line) for delivery, like grouping queues its notifications."""
         with self.db.begin() as conn:
-            conn.execute(outbox.insert().values(**outbox_row(record, now)))
+            conn.execute(outbox.insert().values(**outbox_row(message, now)))
 
     def pending(self, limit: int = 500) -> list[OutboxItem]:
         """The oldest undelivered rows of all channels (the demo prints them instead of sending)."""
@@ -72,7 +84,7 @@ class OutboxStore:
         now: datetime,
         *,
         message: tuple[str, str, str] | None = None,
-        follow_up: Mapping[str, Any] | None = None,
+        follow_up: ThreadReply | None = None,
         fence: Fence | None = None,
     ) -> None:
         """After a Slack call succeeded: mark `ids` delivered, remember the group's message
@@ -106,15 +118,15 @@ class OutboxStore:
         return (row.channel, row.ts) if row else None
 
 
-def outbox_row(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def outbox_row(message: OutboxMessage, now: datetime) -> dict[str, Any]:
     return {
         "created_at": now,
-        "channel": record["channel"],
-        "group_id": record["group_id"],
-        "kind": record["kind"],
-        "record": dumps(record),
+        "channel": message.channel,
+        "group_id": message.group_id,
+        "kind": message.kind,
+        "record": encode_message(message),
     }
 
 
 def _item(row: Any) -> OutboxItem:
-    return OutboxItem(row.id, row.channel, row.group_id, row.kind, orjson.loads(row.record))
+    return OutboxItem(row.id, decode_message(row.record))
