@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.adapters.store.migrations import SchemaTooNew
 from bot.commands import db
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _offline_commands(commands, common)
+    _service_commands(commands, common)
+    return parser
+
+
+def _offline_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """The commands that print to the terminal and need no Slack or Google."""
     demo = commands.add_parser(
         "demo",
         parents=[common],
@@ -55,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", help="keep the replay in this database URL instead of a temporary SQLite file"
     )
     replay.set_defaults(body=replay_file)
+
+
+def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """The bot itself, and what operators run against its settings and store."""
     commands.add_parser(
         "run",
         parents=[common],
@@ -76,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--sql", action="store_true", help="print the DDL from an empty database instead; connect to nothing"
     )
     upgrade.set_defaults(body=lambda args: db.upgrade(load_settings(), sys.stdout, sql=args.sql))
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

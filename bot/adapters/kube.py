@@ -101,12 +101,7 @@ def _gke_configuration(access: ClusterAccess, configuration: Any) -> None:
     request = google.auth.transport.requests.Request()
     configuration.host = access.endpoint if "://" in (access.endpoint or "") else f"https://{access.endpoint}"
     if access.ca_certificate:
-        pem = access.ca_certificate
-        if "BEGIN CERTIFICATE" not in pem:
-            pem = base64.b64decode(pem).decode()
-        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
-            handle.write(pem)
-        configuration.ssl_ca_cert = handle.name
+        configuration.ssl_ca_cert = _ca_file(access.ca_certificate)
 
     def token(_: Any = None) -> dict[str, str]:
         if not credentials.valid:
@@ -118,6 +113,16 @@ def _gke_configuration(access: ClusterAccess, configuration: Any) -> None:
 
     configuration.refresh_api_key_hook = lambda config: config.api_key.update(token())
     configuration.api_key = token()
+
+
+def _ca_file(ca_certificate: str) -> str:
+    """The kubernetes client reads the CA from a file: PEM as given, or decoded from GKE's base64."""
+    pem = (
+        ca_certificate if "BEGIN CERTIFICATE" in ca_certificate else base64.b64decode(ca_certificate).decode()
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
+        handle.write(pem)
+    return handle.name
 
 
 class ClusterClient:

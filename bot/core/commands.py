@@ -117,10 +117,7 @@ def command_name(command: Command) -> str:
 
 
 def parse(text: str) -> Command:
-    reason = ""
-    if " -- " in f" {text} ":
-        text, _, reason = f" {text} ".partition(" -- ")
-        reason = reason.strip()
+    text, reason = _split_reason(text)
     try:
         words = shlex.split(text)
     except ValueError as error:
@@ -138,6 +135,23 @@ def parse(text: str) -> Command:
         return _mute(rest, reason)
     if reason:
         raise CommandError("Only `mute` takes a reason after ` -- `.")
+    if verb in ("status", "enable", "disable", "delegate", "ns-logging"):
+        return _cluster_command(verb, rest, cluster)
+    if cluster:
+        raise CommandError(f"`{verb}` does not take `--cluster`.")
+    return _store_command(verb, rest)
+
+
+def _split_reason(text: str) -> tuple[str, str]:
+    """`mute … -- REASON`: the text before ` -- ` and the reason after it."""
+    if " -- " not in f" {text} ":
+        return text, ""
+    text, _, reason = f" {text} ".partition(" -- ")
+    return text, reason.strip()
+
+
+def _cluster_command(verb: str, rest: list[str], cluster: str | None) -> Command:
+    """The commands about one cluster's NetworkLogging and namespaces (they take `--cluster`)."""
     if verb == "status":
         _no_more(rest, "status")
         return Status(cluster)
@@ -146,13 +160,14 @@ def parse(text: str) -> Command:
     if verb == "delegate":
         kind, state = _take(rest, 2, "delegate allow|deny on|off")
         return SetLogging("delegate", _kind(kind), _on_off(state), cluster)
-    if verb == "ns-logging":
-        namespace, state = _take(rest, 2, "ns-logging NAMESPACE on|off")
-        if not _NAMESPACE.fullmatch(namespace):
-            raise CommandError(f"`{namespace}` is not a Kubernetes namespace name.")
-        return NamespaceLogging(namespace, _on_off(state), cluster)
-    if cluster:
-        raise CommandError(f"`{verb}` does not take `--cluster`.")
+    namespace, state = _take(rest, 2, "ns-logging NAMESPACE on|off")
+    if not _NAMESPACE.fullmatch(namespace):
+        raise CommandError(f"`{namespace}` is not a Kubernetes namespace name.")
+    return NamespaceLogging(namespace, _on_off(state), cluster)
+
+
+def _store_command(verb: str, rest: list[str]) -> Command:
+    """The commands about the bot's own mutes and routes."""
     if verb == "unmute":
         (mute_id,) = _take(rest, 1, "unmute ID")
         number = re.fullmatch(r"#?([0-9]{1,18})", mute_id)  # ASCII digits only: int() refuses "²"
