@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.adapters.store import Fence, IngestResult, Reject, Store
-from bot.core.events import DenyEvent, NetworkNames, RawMessage, RejectedEntry, parse_message
+from bot.core.events import NetworkNames, PolicyEvent, RawMessage, RejectedEntry, parse_message
 from bot.core.grouping import Grouper, Notification
 from bot.core.mutes import muted_by, muted_groups
 from bot.core.outbox import alert_message
@@ -28,8 +28,8 @@ GROUPING_CURSOR = "grouping"
 
 def parse_batch(
     messages: Sequence[RawMessage], networks: NetworkNames
-) -> tuple[list[DenyEvent], list[Reject]]:
-    parsed: list[DenyEvent] = []
+) -> tuple[list[PolicyEvent], list[Reject]]:
+    parsed: list[PolicyEvent] = []
     rejected: list[Reject] = []
     for message in messages:
         try:

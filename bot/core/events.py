@@ -1,4 +1,4 @@
-"""A Pub/Sub message carrying a `policy-action` LogEntry -> `DenyEvent`.
+"""A Pub/Sub message carrying a `policy-action` LogEntry -> `PolicyEvent`.
 
 Field names follow GKE's policy logger (see the reference doc in shared/reference). Two payload
 formats exist in the wild, so every nested field is optional; only a missing or mistyped
@@ -80,8 +80,9 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
-class DenyEvent:
-    """One policy-action log line (which may stand for `count` folded attempts)."""
+class PolicyEvent:
+    """One policy-action log line, a deny or an allow (which may stand for `count` folded attempts).
+    Only denies alert; allows are stored as they came."""
 
     insert_id: str
     timestamp: datetime
@@ -158,8 +159,8 @@ def workload_name(pod: str | None, workload: str | None, kind: str | None) -> tu
     return base, kind
 
 
-def parse_message(data: bytes, networks: NetworkNames = NetworkNames()) -> DenyEvent:
-    """A Pub/Sub message body (a LogEntry, or a push envelope around one) -> `DenyEvent`."""
+def parse_message(data: bytes, networks: NetworkNames = NetworkNames()) -> PolicyEvent:
+    """A Pub/Sub message body (a LogEntry, or a push envelope around one) -> `PolicyEvent`."""
     document = _load_json(data)
     if isinstance(document, dict) and isinstance(document.get("message"), dict):
         # Hash the LogEntry, not the envelope: a redelivery's envelope differs (deliveryAttempt, ...).
@@ -174,8 +175,8 @@ def parse_message(data: bytes, networks: NetworkNames = NetworkNames()) -> DenyE
 
 def parse_entry(
     entry: Mapping[str, Any], networks: NetworkNames, fallback_id: str | None = None
-) -> DenyEvent:
-    """A LogEntry as a dict (camelCase, as Cloud Logging exports it) -> `DenyEvent`."""
+) -> PolicyEvent:
+    """A LogEntry as a dict (camelCase, as Cloud Logging exports it) -> `PolicyEvent`."""
     _check_log_name(entry.get("logName"))
     payload = entry.get("jsonPayload")
     if not isinstance(payload, dict):
@@ -193,7 +194,7 @@ def parse_entry(
         )
     dest_ip = _opt_str(connection, "dest_ip", "connection.")
     src_ip = _opt_str(connection, "src_ip", "connection.")
-    return DenyEvent(
+    return PolicyEvent(
         insert_id=insert_id,
         timestamp=_timestamp(entry, payload),
         direction=_direction(connection),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.core.events import DenyEvent
+from bot.core.events import PolicyEvent
 from bot.core.routing import RoutingTable, event_fields
 
 NotificationKind = Literal["open", "update", "repeat", "resolve"]
@@ -74,7 +74,7 @@ class FlowKey:
     protocol: str
 
     @classmethod
-    def of(cls, event: DenyEvent) -> FlowKey:
+    def of(cls, event: PolicyEvent) -> FlowKey:
         return cls(
             event.cluster or "",
             event.direction,
@@ -167,7 +167,7 @@ class Grouper:
         self._changed: set[str] = set()
         self._dropped: set[str] = set()
 
-    def fold(self, event: DenyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
+    def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
         """Add one event to every group its routes select, except groups in `muted`.
         Returns how many groups took it."""
         if event.disposition != "deny":
@@ -198,7 +198,7 @@ class Grouper:
             self._changed.add(key)
         return taken
 
-    def _add(self, group: Group, event: DenyEvent, now: datetime) -> None:
+    def _add(self, group: Group, event: PolicyEvent, now: datetime) -> None:
         group.total += event.count
         group.first_seen = min(group.first_seen, event.timestamp)
         group.last_seen = max(group.last_seen, event.timestamp)

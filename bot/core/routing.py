@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from bot.core.events import DenyEvent
+from bot.core.events import PolicyEvent
 
 #: Fields that routes match on and alerts group by. `namespace` is the policed namespace.
 EVENT_FIELDS = (
@@ -33,7 +33,7 @@ EVENT_FIELDS = (
 )
 
 
-def event_fields(event: DenyEvent) -> dict[str, str]:
+def event_fields(event: PolicyEvent) -> dict[str, str]:
     """The event as flat strings; absent values are empty strings so globs stay simple."""
     values = {
         "cluster": event.cluster,

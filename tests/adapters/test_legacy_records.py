@@ -24,7 +24,7 @@ from bot.adapters.store import Store
 from bot.adapters.store.legacy_records import upgrade_group_record, upgrade_outbox_row
 from bot.adapters.store.records import decode_group, decode_message
 from bot.core.audit import AuditEntry
-from bot.core.events import DenyEvent, Endpoint
+from bot.core.events import Endpoint, PolicyEvent
 from bot.core.grouping import Group, Grouper, GroupingPolicy, Notification
 from bot.core.outbox import AlertEdit, AlertPost, AuditLine, OutboxMessage, ThreadReply
 from bot.core.routing import Route, RoutingTable
@@ -106,8 +106,8 @@ def test_a_group_record_of_a_real_run_keeps_its_group(text: str) -> None:
 # -- rows the frozen old code writes ----------------------------------------------------------
 
 
-def deny(at: datetime, source: str, port: int | None = 443, node: str = "n1") -> DenyEvent:
-    return DenyEvent(
+def deny(at: datetime, source: str, port: int | None = 443, node: str = "n1") -> PolicyEvent:
+    return PolicyEvent(
         insert_id=f"{source}-{at.isoformat()}-{port}",
         timestamp=at,
         direction="ingress",

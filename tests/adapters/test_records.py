@@ -22,7 +22,7 @@ from bot.adapters.store.records import (
     event_to_record,
 )
 from bot.core.audit import AuditEntry
-from bot.core.events import DenyEvent, Endpoint, Policy
+from bot.core.events import Endpoint, Policy, PolicyEvent
 from bot.core.grouping import FlowKey, FlowStats, FlowSummary, Group, GroupKey, Notification
 from bot.core.outbox import AlertEdit, AlertPost, AuditLine, OutboxMessage, ThreadReply, alert_message
 
@@ -181,7 +181,7 @@ OLD_EVENT_ROWS = [
 
 def test_an_event_row_in_today_s_shape_reads_as_the_same_event() -> None:
     event = event_from_record(json.loads(OLD_EVENT_ROWS[2]))
-    assert event == DenyEvent(
+    assert event == PolicyEvent(
         insert_id="abc123def456",
         timestamp=datetime(2020, 6, 13, 21, 32, tzinfo=UTC),
         direction="egress",

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from bot.adapters.store import Fence, IngestResult, LeaseLost, Reject, Store
 from bot.adapters.store.database import UTCDateTime
 from bot.adapters.store.events import REJECT_RAW_LIMIT
-from bot.core.events import DenyEvent, Endpoint, Policy
+from bot.core.events import Endpoint, Policy, PolicyEvent
 from bot.core.grouping import FlowKey, FlowStats, Group, GroupKey, Notification
 from bot.core.outbox import AlertEdit, AlertPost, OutboxMessage
 from tests.store_queries import event_count, insert_ids, total_attempts
@@ -50,9 +50,9 @@ def make_event(
     namespace: str = "payments",
     *,
     count: int = 1,
-) -> DenyEvent:
+) -> PolicyEvent:
     """An ingress deny from a frontend pod to `namespace`/api, with every optional field set."""
-    return DenyEvent(
+    return PolicyEvent(
         insert_id=insert_id,
         timestamp=ts,
         direction="ingress",
@@ -144,7 +144,7 @@ class InjectedFailure(RuntimeError):
     pass
 
 
-def all_events(store: Store) -> list[tuple[int, DenyEvent]]:
+def all_events(store: Store) -> list[tuple[int, PolicyEvent]]:
     return store.events.read(0, 100_000)
 
 
@@ -157,7 +157,7 @@ def by_key(groups: list[Group]) -> dict[str, Group]:
 
 def test_ingest_stores_events_that_read_back_equal(store: Store) -> None:
     pod_to_pod = make_event("e-pod", T0 + timedelta(microseconds=123456))
-    egress_to_ip = DenyEvent(
+    egress_to_ip = PolicyEvent(
         insert_id="e-ip",
         timestamp=T0 + timedelta(seconds=1),
         direction="egress",
@@ -167,7 +167,7 @@ def test_ingest_stores_events_that_read_back_equal(store: Store) -> None:
         dest=Endpoint("ip", ip="169.254.169.254", network="metadata-server"),
         dest_port=53,
     )
-    node_icmp = DenyEvent(
+    node_icmp = PolicyEvent(
         insert_id="e-node",
         timestamp=T0 + timedelta(seconds=2),
         direction="ingress",
@@ -232,7 +232,7 @@ def test_read_events_pages_in_id_order(store: Store) -> None:
             [make_event(name, T0 - timedelta(minutes=n)) for n, name in enumerate(names)], [], T0
         )
 
-    pages: list[list[tuple[int, DenyEvent]]] = []
+    pages: list[list[tuple[int, PolicyEvent]]] = []
     after = 0
     while page := store.events.read(after, 2):
         pages.append(page)
@@ -582,7 +582,7 @@ BATCHES = 20
 PER_BATCH = 5
 
 
-def writer_batches(name: str) -> list[list[DenyEvent]]:
+def writer_batches(name: str) -> list[list[PolicyEvent]]:
     """`BATCHES` batches of distinct events, each also carrying insert_ids the other writer sends."""
     return [
         [make_event(f"{name}-{b}-{n}", T0 + timedelta(seconds=b)) for n in range(PER_BATCH)]
@@ -600,7 +600,7 @@ def test_concurrent_writers_store_each_event_once_in_cursor_order(db_url: str, s
     writing = threading.Event()
     writing.set()
 
-    def write(batches: list[list[DenyEvent]]) -> list[IngestResult]:
+    def write(batches: list[list[PolicyEvent]]) -> list[IngestResult]:
         own = Store(db_url)  # a store per writer, as two replicas would have
         try:
             start.wait()
@@ -608,9 +608,9 @@ def test_concurrent_writers_store_each_event_once_in_cursor_order(db_url: str, s
         finally:
             own.close()
 
-    def follow() -> list[tuple[int, DenyEvent]]:
+    def follow() -> list[tuple[int, PolicyEvent]]:
         """Reads like the grouping cursor while the writers run: `id > position`, then move on."""
-        seen: list[tuple[int, DenyEvent]] = []
+        seen: list[tuple[int, PolicyEvent]] = []
         position = 0
         start.wait()
         while True:

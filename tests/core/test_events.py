@@ -1,4 +1,4 @@
-"""The policy-action parser (`bot.core.events`): Pub/Sub message bytes -> `DenyEvent` or `RejectedEntry`.
+"""The policy-action parser (`bot.core.events`): Pub/Sub message bytes -> `PolicyEvent` or `RejectedEntry`.
 
 Covers, against the reference doc (shared/reference/gke-network-policy-logging.md):
 - every sample payload from section 2, verbatim, inside the doc's LogEntry envelope, parsed to full events
@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 from bot.adapters.store.records import event_from_record, event_to_record
 from bot.core.events import (
     KNOWN_PROTOCOLS,
-    DenyEvent,
     Endpoint,
     NetworkNames,
     Policy,
+    PolicyEvent,
     RejectedEntry,
     parse_entry,
     parse_message,
@@ -87,7 +87,7 @@ def push(data: bytes, message_id: str = "1234567890", **extra: object) -> bytes:
     return encode({"message": message, "subscription": "projects/my-project/subscriptions/netlog", **extra})
 
 
-def parse(entry: Mapping[str, Any], networks: NetworkNames = NETWORKS) -> DenyEvent:
+def parse(entry: Mapping[str, Any], networks: NetworkNames = NETWORKS) -> PolicyEvent:
     return parse_message(encode(entry), networks)
 
 
@@ -134,9 +134,9 @@ def pod(
     return Endpoint("pod", ip=ip, namespace=namespace, pod=name, workload=workload, workload_kind=kind)
 
 
-def parse_or_reject(data: bytes) -> DenyEvent | RejectedEntry:
+def parse_or_reject(data: bytes) -> PolicyEvent | RejectedEntry:
     """The parser's whole contract: an event, or a `RejectedEntry` with a known code and a reason."""
-    result: DenyEvent | RejectedEntry
+    result: PolicyEvent | RejectedEntry
     try:
         result = parse_message(data, NETWORKS)
     except RejectedEntry as error:
@@ -150,7 +150,7 @@ def parse_or_reject(data: bytes) -> DenyEvent | RejectedEntry:
     return result
 
 
-def check_invariants(event: DenyEvent) -> None:
+def check_invariants(event: PolicyEvent) -> None:
     assert event.insert_id
     assert event.direction in ("ingress", "egress")
     assert event.disposition in ("allow", "deny")
@@ -166,7 +166,7 @@ def check_invariants(event: DenyEvent) -> None:
     assert_round_trips(event)
 
 
-def assert_round_trips(event: DenyEvent) -> None:
+def assert_round_trips(event: PolicyEvent) -> None:
     record = event_to_record(event)
     assert event_from_record(record) == event
     assert event_from_record(json.loads(json.dumps(record))) == event
@@ -189,7 +189,7 @@ class Labels(TypedDict):
 
 LABELS: Labels = {"cluster": "demo", "location": "us-central1", "project": "my-project", "node": NODE}
 EXPECTED_SAMPLES = [
-    DenyEvent(
+    PolicyEvent(
         insert_id="sample-1",
         timestamp=datetime(2020, 6, 13, 21, 30, 22, 292379, tzinfo=UTC),
         direction="ingress",
@@ -202,7 +202,7 @@ EXPECTED_SAMPLES = [
         dest_port=8080,
         **LABELS,
     ),
-    DenyEvent(
+    PolicyEvent(
         insert_id="sample-2",
         timestamp=datetime(2020, 6, 13, 21, 29, 31, 445836, tzinfo=UTC),
         direction="ingress",
@@ -216,7 +216,7 @@ EXPECTED_SAMPLES = [
         policies=(Policy("NetworkPolicy", "np", "default"),),
         **LABELS,
     ),
-    DenyEvent(
+    PolicyEvent(
         insert_id="sample-3",
         timestamp=datetime(2020, 6, 13, 21, 32, 0, 0, tzinfo=UTC),
         direction="ingress",
@@ -229,7 +229,7 @@ EXPECTED_SAMPLES = [
         dest_port=22,
         **LABELS,
     ),
-    DenyEvent(
+    PolicyEvent(
         insert_id="sample-4",
         timestamp=datetime(2020, 6, 13, 21, 32, 0, 0, tzinfo=UTC),
         direction="egress",
@@ -243,7 +243,7 @@ EXPECTED_SAMPLES = [
         policies=(Policy("FQDNNetworkPolicy", "client-allow", "default"),),
         **LABELS,
     ),
-    DenyEvent(
+    PolicyEvent(
         insert_id="sample-5",
         timestamp=datetime(2020, 6, 13, 21, 30, 22, 292379, tzinfo=UTC),
         direction="ingress",
@@ -264,7 +264,7 @@ EXPECTED_SAMPLES = [
     list(zip(SAMPLES, EXPECTED_SAMPLES, strict=True)),
     ids=["deny-pod", "allow-pod", "deny-node", "allow-metadata", "deny-old-format"],
 )
-def test_sample_payload_parses_to_the_expected_event(payload: dict[str, Any], expected: DenyEvent) -> None:
+def test_sample_payload_parses_to_the_expected_event(payload: dict[str, Any], expected: PolicyEvent) -> None:
     event = parse(log_entry(payload, insert_id=expected.insert_id))
     assert event == expected
     assert event.timestamp.tzinfo is not None
@@ -801,7 +801,7 @@ def test_malformed_input_is_rejected_with_a_code_and_a_reason(bad: Bad) -> None:
     ],
 )
 def test_tolerated_gaps(name: str, entry: dict[str, Any]) -> None:
-    assert isinstance(parse_or_reject(encode(entry)), DenyEvent), name
+    assert isinstance(parse_or_reject(encode(entry)), PolicyEvent), name
 
 
 # --------------------------------------------------------------------------------------------------

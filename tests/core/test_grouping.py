@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.adapters.store.records import decode_group, decode_message, encode_group, encode_message
-from bot.core.events import DenyEvent, Endpoint
+from bot.core.events import Endpoint, PolicyEvent
 from bot.core.grouping import Grouper, GroupingPolicy, GroupKey, Notification
 from bot.core.outbox import AlertPost
 from bot.core.routing import Route, RoutingTable
@@ -40,12 +40,12 @@ def deny(
     node: str = "node-a",
     direction: str = "ingress",
     disposition: str = "deny",
-) -> DenyEvent:
+) -> PolicyEvent:
     src = Endpoint("pod", ip="10.0.0.1", namespace="checkout", workload=source)
     dest = Endpoint("pod", ip="10.0.0.2", namespace=namespace, workload="api")
     if direction == "egress":
         src, dest = dest, Endpoint("ip", ip="203.0.113.7")
-    return DenyEvent(
+    return PolicyEvent(
         insert_id=f"id{next(_serial)}",
         timestamp=at,
         direction="ingress" if direction == "ingress" else "egress",
@@ -64,7 +64,9 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def run(grouper: Grouper, timeline: list[tuple[float, DenyEvent | None]]) -> list[tuple[float, Notification]]:
+def run(
+    grouper: Grouper, timeline: list[tuple[float, PolicyEvent | None]]
+) -> list[tuple[float, Notification]]:
     """Folds each event at its time and ticks at every listed time; returns (time, notification)."""
     out: list[tuple[float, Notification]] = []
     for seconds, event in timeline:
@@ -119,7 +121,9 @@ def test_timing(timeline: list[tuple[float, bool]], expected: list[tuple[float, 
 
 def test_repeat_posts_again_while_a_group_stays_active() -> None:
     grouper = Grouper(POLICY, ROUTING)
-    timeline: list[tuple[float, DenyEvent | None]] = [(s, deny(at(s))) for s in range(0, 4 * 3600 + 120, 60)]
+    timeline: list[tuple[float, PolicyEvent | None]] = [
+        (s, deny(at(s))) for s in range(0, 4 * 3600 + 120, 60)
+    ]
     notes = kinds(run(grouper, timeline))
     assert notes[0] == (60, "open")  # the first tick at or after group_wait
     repeats = [s for s, kind in notes if kind == "repeat"]
@@ -198,7 +202,7 @@ def test_allow_entries_are_not_grouped() -> None:
 
 def test_flows_are_ranked_and_capped_with_more_flows_counted() -> None:
     grouper = Grouper(POLICY, ROUTING)
-    timeline: list[tuple[float, DenyEvent | None]] = [
+    timeline: list[tuple[float, PolicyEvent | None]] = [
         (0, deny(at(0), source="a", count=1)),
         (1, deny(at(1), source="b", count=10)),
         (2, deny(at(2), source="c", count=5)),
@@ -214,7 +218,7 @@ def test_flows_are_ranked_and_capped_with_more_flows_counted() -> None:
 
 def test_flows_past_the_tracking_cap_still_count_in_the_total() -> None:
     grouper = Grouper(POLICY, ROUTING)
-    timeline: list[tuple[float, DenyEvent | None]] = [
+    timeline: list[tuple[float, PolicyEvent | None]] = [
         (i, deny(at(i), source=f"s{i}", count=2)) for i in range(8)
     ]
     note = run(grouper, [*timeline, (30, None)])[0][1]
@@ -254,7 +258,7 @@ def test_nodes_first_and_last_seen_use_entry_timestamps() -> None:
 
 def test_no_count_is_lost_across_a_storm() -> None:
     grouper = Grouper(POLICY, ROUTING)
-    timeline: list[tuple[float, DenyEvent | None]] = []
+    timeline: list[tuple[float, PolicyEvent | None]] = []
     for second in range(0, 1200, 5):
         timeline.append((second, deny(at(second), source=f"s{second % 4}", count=1 + second % 13)))
     timeline.append((3000, None))

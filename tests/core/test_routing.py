@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core.events import DenyEvent, Endpoint
+from bot.core.events import Endpoint, PolicyEvent
 from bot.core.routing import EVENT_FIELDS, Route, RouteMatch, RoutingTable, event_fields, unknown_fields
 
 TABLE = RoutingTable(
@@ -49,7 +49,7 @@ def test_a_channel_matched_twice_is_listed_once() -> None:
 
 
 def test_event_fields_cover_every_routable_name() -> None:
-    event = DenyEvent(
+    event = PolicyEvent(
         insert_id="x",
         timestamp=datetime(2026, 1, 1, tzinfo=UTC),
         direction="egress",

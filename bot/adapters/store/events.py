@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from bot.adapters.store.database import Database, Lock, dumps
 from bot.adapters.store.records import event_from_record, event_to_record
 from bot.adapters.store.tables import events, rejects
-from bot.core.events import DenyEvent
+from bot.core.events import PolicyEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class EventStore:
         self.db = db
 
     def add(
-        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+        self, batch: Sequence[PolicyEvent], rejected: Sequence[Reject], received_at: datetime
     ) -> IngestResult:
         """Store a batch in one transaction; events whose insert_id is already stored are skipped."""
         try:
@@ -78,7 +78,7 @@ class EventStore:
             return self._add_row_by_row(batch, rejected, received_at)
 
     def _add(
-        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+        self, batch: Sequence[PolicyEvent], rejected: Sequence[Reject], received_at: datetime
     ) -> IngestResult:
         unique = list({event.insert_id: event for event in batch}.values())
         with self.db.begin(Lock.INGEST) as conn:
@@ -95,7 +95,7 @@ class EventStore:
         return IngestResult(stored=stored, duplicates=len(batch) - stored, rejected=kept)
 
     def _add_row_by_row(
-        self, batch: Sequence[DenyEvent], rejected: Sequence[Reject], received_at: datetime
+        self, batch: Sequence[PolicyEvent], rejected: Sequence[Reject], received_at: datetime
     ) -> IngestResult:
         stored, refused = 0, list(rejected)
         for event in batch:
@@ -112,7 +112,7 @@ class EventStore:
         bad = len(refused) - len(rejected)
         return IngestResult(stored=stored, duplicates=len(batch) - stored - bad, rejected=kept)
 
-    def read(self, after: int, limit: int) -> list[tuple[int, DenyEvent]]:
+    def read(self, after: int, limit: int) -> list[tuple[int, PolicyEvent]]:
         """Events stored after position `after`, oldest first (the grouping cursor's view)."""
         query = (
             sa.select(events.c.id, events.c.record)
@@ -147,7 +147,7 @@ class EventStore:
         return newest, int(recent)
 
 
-def _event_row(event: DenyEvent, received_at: datetime) -> dict[str, Any]:
+def _event_row(event: PolicyEvent, received_at: datetime) -> dict[str, Any]:
     return {
         "insert_id": event.insert_id,
         "received_at": received_at,

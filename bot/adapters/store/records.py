@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from bot.core.events import DenyEvent, Endpoint, Policy
+from bot.core.events import Endpoint, Policy, PolicyEvent
 from bot.core.grouping import FlowKey, FlowStats, Group
 from bot.core.outbox import OutboxMessage
 
@@ -54,7 +54,7 @@ def decode_group(text: str | bytes) -> Group:
     return record.group
 
 
-def event_to_record(event: DenyEvent) -> dict[str, Any]:
+def event_to_record(event: PolicyEvent) -> dict[str, Any]:
     """A JSON-ready dict of the event, for the store; `event_from_record` reverses it."""
     return {
         "insert_id": event.insert_id,
@@ -75,8 +75,8 @@ def event_to_record(event: DenyEvent) -> dict[str, Any]:
     }
 
 
-def event_from_record(record: Mapping[str, Any]) -> DenyEvent:
-    return DenyEvent(
+def event_from_record(record: Mapping[str, Any]) -> PolicyEvent:
+    return PolicyEvent(
         insert_id=record["insert_id"],
         timestamp=datetime.fromisoformat(record["timestamp"]),
         direction=record["direction"],
