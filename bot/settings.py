@@ -328,14 +328,21 @@ def load_file_config(path: Path | None) -> FileConfig:
     if path is None:
         return FileConfig()
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SettingsError(f"NETLOG_CONFIG={path}: cannot read the file ({error.strerror})") from None
     except UnicodeDecodeError as error:
         raise SettingsError(f"NETLOG_CONFIG={path}: not UTF-8 text (byte {error.start})") from None
+    return parse_yaml_config(text, str(path), read_from=f"NETLOG_CONFIG={path}")
+
+
+def parse_yaml_config(text: str, source: str, *, read_from: str | None = None) -> FileConfig:
+    """A config file's text -> `FileConfig`. Errors name `source` (and `read_from` for bad YAML)."""
+    try:
+        document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise SettingsError(f"NETLOG_CONFIG={path}: not valid YAML ({error})") from None
-    return parse_file_config(document, str(path))
+        raise SettingsError(f"{read_from or source}: not valid YAML ({error})") from None
+    return parse_file_config(document, source)
 
 
 def parse_file_config(document: object, source: str = "config") -> FileConfig:

@@ -8,19 +8,17 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-import yaml
-
 from bot.app import open_store
 from bot.core.events import RawMessage
 from bot.demo.player import Timed, play, print_summary
 from bot.demo.traffic import generate
-from bot.settings import EnvSettings, Settings, parse_file_config
+from bot.settings import EnvSettings, Settings, parse_yaml_config
 
 
 def demo_settings(db_url: str) -> Settings:
     """The embedded demo configuration, whatever the environment says."""
     text = resources.files("bot.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
-    return Settings(EnvSettings(NETLOG_DB_URL=db_url), parse_file_config(yaml.safe_load(text), "demo.yaml"))
+    return Settings(EnvSettings(NETLOG_DB_URL=db_url), parse_yaml_config(text, "demo.yaml"))
 
 
 def run_demo(out: TextIO, seed: int = 7) -> int:
