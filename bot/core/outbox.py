@@ -12,51 +12,39 @@ from bot.core.grouping import Notification
 
 
 @dataclass(frozen=True, slots=True)
-class AlertPost:
+class _AboutAGroup:
+    """A message about one alert group: it goes to the group's channel, and its message."""
+
+    notification: Notification
+
+    @property
+    def channel(self) -> str:
+        return self.notification.channel
+
+    @property
+    def group_id(self) -> str:
+        return self.notification.group_id
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPost(_AboutAGroup):
     """A new Slack message for an alert group (its first notification, or a repeat)."""
 
-    notification: Notification
     kind: Literal["alert_post"] = "alert_post"
 
-    @property
-    def channel(self) -> str:
-        return self.notification.channel
-
-    @property
-    def group_id(self) -> str:
-        return self.notification.group_id
-
 
 @dataclass(frozen=True, slots=True)
-class AlertEdit:
+class AlertEdit(_AboutAGroup):
     """The group's message edited in place (new totals, or resolved)."""
 
-    notification: Notification
     kind: Literal["alert_edit"] = "alert_edit"
-
-    @property
-    def channel(self) -> str:
-        return self.notification.channel
-
-    @property
-    def group_id(self) -> str:
-        return self.notification.group_id
 
 
 @dataclass(frozen=True, slots=True)
-class ThreadReply:
+class ThreadReply(_AboutAGroup):
     """The flows first seen since the previous message, in the thread of the group's message."""
 
-    notification: Notification
     kind: Literal["thread_reply"] = "thread_reply"
-
-    @property
-    def channel(self) -> str:
-        return self.notification.channel
-
-    @property
-    def group_id(self) -> str:
-        return self.notification.group_id
 
 
 @dataclass(frozen=True, slots=True)
