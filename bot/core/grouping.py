@@ -171,7 +171,7 @@ class Grouper:
         """Add one event to every group its routes select, except groups in `muted`.
         Returns how many groups took it."""
         if event.disposition != "deny":
-            return 0  # allow entries are stored for the digest but alert nobody
+            return 0  # allow entries are stored as they came but alert nobody
         fields = event_fields(event)
         labels = tuple((name, fields.get(name, "")) for name in self.policy.group_by)
         taken = 0
