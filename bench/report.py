@@ -23,7 +23,9 @@ class Row:
 
 
 def render(row: Row) -> str:
-    baseline = f"{row.baseline:>12,.0f} {row.unit}  {row.baseline_name}" if row.baseline else row.baseline_name
+    baseline = row.baseline_name
+    if row.baseline:
+        baseline = f"{row.baseline:>12,.0f} {row.unit}  {baseline}"
     ratio = f"{row.ratio:6.3f}x" if row.ratio is not None else "      -"
     return f"{row.stage:<34} {row.figure:>12,.0f} {row.unit:<9} {ratio}   {baseline}"
 
