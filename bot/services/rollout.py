@@ -10,6 +10,7 @@ within about a second of each other), so the answer counts them all rather than 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,7 +39,9 @@ class NodeReports:
 
     def add(self, event: NodeEvent) -> None:
         self.last_seen = event.resource_version or self.last_seen
-        mentioned = f"resourceVersion = {self.rollout.resource_version}" in event.message
+        # A whole number: the event for resourceVersion 123 is not about a change to 12.
+        version = re.search(r"resourceVersion = (\d+)", event.message)
+        mentioned = version is not None and version.group(1) == self.rollout.resource_version
         if event.reason == "UpdateNetworkLogging" and mentioned:
             self.applied += 1
         # A warning naming no resourceVersion may be about this change; one naming another is not.

@@ -7,7 +7,10 @@ import threading
 import time
 from typing import Any
 
+from bot.adapters.kube import NodeEvent
 from bot.render.replies import Reply
+from bot.services.netlogging import Rollout
+from bot.services.rollout import NodeReports
 from handlers import netlog
 from tests.fakes.kube import FakeKube
 from tests.services.support import OPERATOR, Answers, Bench, MakeBench, change_id, text_of
@@ -111,3 +114,13 @@ def test_apply_returns_before_the_rollout_report_arrives(bench: Bench, kube: Fak
     assert reported.wait(10)
     assert "3 node(s) of prod-eu applied" in answers[1]["text"]
     assert answers[1]["response_type"] == "ephemeral"
+
+
+def test_an_event_for_a_longer_resource_version_is_not_about_this_change() -> None:
+    reports = NodeReports(Rollout("prod-eu", "12"))
+    applied = "enabled network policy logging (resourceVersion = {})"
+    reports.add(NodeEvent("Normal", "UpdateNetworkLogging", applied.format(123), 1))
+    reports.add(NodeEvent("Normal", "UpdateNetworkLogging", applied.format(1), 1))
+    assert reports.applied == 0
+    reports.add(NodeEvent("Normal", "UpdateNetworkLogging", applied.format(12), 1))
+    assert reports.applied == 1
