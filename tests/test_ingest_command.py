@@ -3,7 +3,6 @@ stopped with SIGTERM (as Kubernetes does) and SIGINT (Ctrl-C): it drains, exits 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.store import Store
+from tests.environment import scrubbed
 from tests.pubsub_support import JUNK, PROJECT, log_entry, publish, wait_for
 from tests.store_queries import event_count
 
@@ -20,7 +20,7 @@ from tests.store_queries import event_count
 def start_ingest(
     db_url: str, subscription: str, env_extra: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETLOG_", "SLACK_"))}
+    env = scrubbed()
     env.update(
         {"NETLOG_DB_URL": db_url, "NETLOG_SUBSCRIPTION": subscription, "GOOGLE_CLOUD_PROJECT": PROJECT}
     )

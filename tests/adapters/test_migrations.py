@@ -45,7 +45,6 @@ from tests.adapters.legacy_codec import group_from_record, notification_from_rec
 from tests.adapters.test_store import CURSOR, group, make_event, note
 from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
-from tests.test_cli import env  # noqa: F401  (the scrubbed environment of in-process CLI runs)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HEAD = "0007"
