@@ -13,7 +13,7 @@ import pytest
 
 from bot.adapters.store import Store
 from tests.environment import scrubbed
-from tests.pubsub_support import JUNK, PROJECT, log_entry, publish, wait_for
+from tests.pubsub_support import JUNK, PROJECT, numbered_entry, publish, wait_for
 from tests.store_queries import event_count
 
 
@@ -35,7 +35,7 @@ def test_ingest_drains_and_exits_cleanly_on_a_signal(
     signum: signal.Signals, store: Store, subscription: tuple[str, str]
 ) -> None:
     topic, path = subscription
-    publish(topic, [log_entry(n) for n in range(400)] + JUNK)
+    publish(topic, [numbered_entry(n) for n in range(400)] + JUNK)
     process = start_ingest(store.url, path.rsplit("/", 1)[-1])  # a short name, with GOOGLE_CLOUD_PROJECT
     try:
         wait_for(

@@ -12,7 +12,6 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,31 +19,13 @@ import pytest
 
 from tests.bot_process import Bot, until
 from tests.fakes.slack import FakeSlack, Message
+from tests.logentries import encoded
 from tests.pubsub_support import PROJECT, publish
-
-_serial = iter(range(1_000_000))
 
 
 def deny(source: str, namespace: str = "payments", count: int = 1) -> bytes:
-    at = datetime.now(UTC) - timedelta(seconds=10)
-    return json.dumps(
-        {
-            "insertId": f"run-{next(_serial)}",
-            "logName": f"projects/{PROJECT}/logs/policy-action",
-            "timestamp": at.isoformat().replace("+00:00", "Z"),
-            "resource": {
-                "type": "k8s_node",
-                "labels": {"project_id": PROJECT, "cluster_name": "prod", "node_name": "n1"},
-            },
-            "jsonPayload": {
-                "connection": {"dest_port": 8080, "protocol": "tcp", "direction": "ingress"},
-                "disposition": "deny",
-                "src": {"pod_name": f"{source}-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
-                "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": namespace},
-                "count": count,
-            },
-        }
-    ).encode()
+    """A deny from checkout/`source` to `namespace`/api:8080, ten seconds ago."""
+    return encoded(source=source, namespace=namespace, count=count, prefix="run-", port=8080, project=PROJECT)
 
 
 def total(message: Message) -> int:
