@@ -22,7 +22,7 @@ import pytest
 from bot.adapters.store import Store
 from bot.cli import main
 from tests.environment import HOST_SETTINGS, scrubbed
-from tests.samples import SAMPLES, log_entry
+from tests.samples import SAMPLES, in_envelope
 from tests.store_queries import event_count, insert_ids
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("netlog-bot")
@@ -39,7 +39,7 @@ def log_entries() -> list[dict[str, Any]]:
     entries = []
     for number, payload in enumerate(SAMPLES):
         at = START + timedelta(seconds=65 * number)
-        entries.append(log_entry(payload, f"sample{number}", at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"))
+        entries.append(in_envelope(payload, f"sample{number}", at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"))
     return entries
 
 
