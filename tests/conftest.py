@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated store on SQLite and on the real PostgreSQL, and the Pub/Sub emulator.
+"""Shared fixtures: a migrated store on SQLite and on the real PostgreSQL, the Pub/Sub emulator, and
+the scrubbed environment of in-process CLI runs.
 
 `make test` (tests/services.sh) starts the emulator and exports PUBSUB_EMULATOR_HOST and
 NETLOG_TEST_PG_URL. Without them the tests that need them fail with a sentence saying so:
@@ -7,6 +8,7 @@ a missing service must never turn into a silently skipped suite.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 from google.cloud import pubsub_v1
 
 from bot.adapters.store import Store
+from tests.environment import HOST_SETTINGS, scrub
 from tests.pubsub_support import ACK_DEADLINE, PROJECT
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -103,3 +106,15 @@ def subscription(emulator_host: str) -> Iterator[tuple[str, str]]:
     subscriber.delete_subscription(subscription=path)
     publisher.delete_topic(topic=topic)
     subscriber.close()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """For in-process CLI runs: no settings from the host, the default store in tmp_path, cwd there too."""
+    scrub(monkeypatch, drop=HOST_SETTINGS)
+    monkeypatch.setenv("NETLOG_DB_URL", f"sqlite:///{tmp_path / 'netlog.db'}")
+    monkeypatch.chdir(tmp_path)
+    pipeline_log = logging.getLogger("bot.pipeline")
+    level = pipeline_log.level
+    yield tmp_path
+    pipeline_log.setLevel(level)  # main() quiets it for the whole process

@@ -13,10 +13,14 @@ BOT_SETTINGS = ("NETLOG_", "SLACK_")
 HOST_SETTINGS = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "KUBECONFIG")
 #: Everything google-auth and the HTTP stack read to find credentials and proxies.
 GOOGLE_AUTH = ("GOOGLE_", "GCLOUD_", "CLOUDSDK_", "GCE_", "NO_GCE_CHECK", "HTTP_PROXY", "HTTPS_PROXY")
+#: The test harness's own settings (NETLOG_TEST_PG_URL from tests/services.sh): always kept, or a
+#: scrub that runs before the `db_url` fixture would send it to the default PostgreSQL.
+HARNESS_SETTINGS = ("NETLOG_TEST_",)
 
 
 def _dropped(name: str, drop: tuple[str, ...]) -> bool:
-    return name.upper().startswith(BOT_SETTINGS + drop)
+    upper = name.upper()
+    return upper.startswith(BOT_SETTINGS + drop) and not upper.startswith(HARNESS_SETTINGS)
 
 
 def scrubbed(*, drop: tuple[str, ...] = ()) -> dict[str, str]:

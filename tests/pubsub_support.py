@@ -1,8 +1,7 @@
-"""Helpers for tests that talk to the Pub/Sub emulator: LogEntry bodies, publishing, waiting."""
+"""Helpers for tests that talk to the Pub/Sub emulator: a numbered stream of entries, publishing, waiting."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,38 +10,26 @@ import pytest
 from google.cloud import pubsub_v1
 
 from bot.adapters.store import Store
+from tests.logentries import encoded
 from tests.store_queries import event_count
 
 PROJECT = "test-project"
 ACK_DEADLINE = 10  # the emulator's minimum; what a lost ack would cost before redelivery
 
 
-def log_entry(number: int) -> bytes:
-    at = datetime(2026, 2, 1, 12, 0, tzinfo=UTC) + timedelta(milliseconds=number)
-    entry = {
-        "insertId": f"ins-{number:06d}",
-        "logName": f"projects/{PROJECT}/logs/policy-action",
-        "timestamp": at.isoformat().replace("+00:00", "Z"),
-        "resource": {
-            "type": "k8s_node",
-            "labels": {"cluster_name": "prod", "location": "eu", "node_name": "n1"},
-        },
-        "jsonPayload": {
-            "connection": {
-                "src_ip": "10.0.0.1",
-                "dest_ip": "10.0.0.2",
-                "src_port": 40000,
-                "dest_port": 8000 + number % 7,
-                "protocol": "tcp",
-                "direction": "ingress",
-            },
-            "disposition": "deny",
-            "src": {"pod_name": "web-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
-            "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": f"ns{number % 5}"},
-            "count": 1 + number % 3,
-        },
-    }
-    return json.dumps(entry).encode()
+def numbered_entry(number: int) -> bytes:
+    """Entry `number` of a stream: insertId `ins-NNNNNN`, a millisecond apart, 5 namespaces, 7 ports."""
+    return encoded(
+        at=datetime(2026, 2, 1, 12, 0, tzinfo=UTC) + timedelta(milliseconds=number),
+        insert_id=f"ins-{number:06d}",
+        namespace=f"ns{number % 5}",
+        port=8000 + number % 7,
+        count=1 + number % 3,
+        project=PROJECT,
+        location="eu",
+        ips=("10.0.0.1", "10.0.0.2"),
+        src_port=40000,
+    )
 
 
 JUNK = [b"not json", b'{"logName": "projects/p/logs/kubelet", "jsonPayload": {}}', b"[1, 2, 3]", b"\xff\xfe"]

@@ -1,5 +1,9 @@
 """The reference doc's sample payloads (section 2, verbatim) and its LogEntry envelope, shared by
-the parser tests and the CLI tests."""
+the parser tests and the CLI tests.
+
+`in_envelope` wraps a payload given verbatim in the doc's exact envelope (receiveTimestamp, its
+project, location and node), which the parser tests check field by field. Every other test builds
+its entries with `tests.logentries.log_entry`."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ LOG_NAME = "projects/my-project/logs/policy-action"
 NODE = "gke-demo-default-pool-e8df3298-412p"
 
 
-def log_entry(
+def in_envelope(
     payload: Mapping[str, Any], insert_id: str = "abc123def456", timestamp: str | None = None
 ) -> dict[str, Any]:
     """The reference doc's LogEntry envelope around `payload`.

@@ -8,13 +8,10 @@ The host's NETLOG_*/SLACK_*/GOOGLE_CLOUD_PROJECT never leak in, and every databa
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,11 +21,10 @@ import pytest
 
 from bot.adapters.store import Store
 from bot.cli import main
-from tests.samples import SAMPLES, log_entry
+from tests.environment import HOST_SETTINGS, scrubbed
+from tests.samples import SAMPLES, in_envelope
 from tests.store_queries import event_count, insert_ids
 
-#: Settings EnvSettings reads besides the NETLOG_/SLACK_ prefixes.
-OTHER_SETTINGS = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "KUBECONFIG")
 CONSOLE_SCRIPT = Path(sys.executable).with_name("netlog-bot")
 DEMO_CHANNELS = ("#payments-oncall", "#netlog", "#staging-noise")
 HEADER = re.compile(r"^── (\S+) · \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC · (.+) ─────$", re.MULTILINE)
@@ -43,7 +39,7 @@ def log_entries() -> list[dict[str, Any]]:
     entries = []
     for number, payload in enumerate(SAMPLES):
         at = START + timedelta(seconds=65 * number)
-        entries.append(log_entry(payload, f"sample{number}", at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"))
+        entries.append(in_envelope(payload, f"sample{number}", at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"))
     return entries
 
 
@@ -58,13 +54,8 @@ def alerts_part(output: str) -> str:
 
 
 def clean_environ(tmp_path: Path) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("NETLOG_", "SLACK_")) and name not in OTHER_SETTINGS
-    }
-    env["NETLOG_DB_URL"] = f"sqlite:///{tmp_path / 'netlog.db'}"
-    return env
+    """For a subprocess: no settings from the host, the default store in tmp_path."""
+    return scrubbed(drop=HOST_SETTINGS) | {"NETLOG_DB_URL": f"sqlite:///{tmp_path / 'netlog.db'}"}
 
 
 @dataclass(frozen=True)
@@ -132,20 +123,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
             "bad": Launch(module_bot("replay", "entries.jsonl"), folder["bad"], broken),
         }
     )
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """For in-process runs: no settings from the host, the default store in tmp_path, cwd there too."""
-    for name in list(os.environ):
-        if name.startswith(("NETLOG_", "SLACK_")) or name in OTHER_SETTINGS:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("NETLOG_DB_URL", f"sqlite:///{tmp_path / 'netlog.db'}")
-    monkeypatch.chdir(tmp_path)
-    pipeline_log = logging.getLogger("bot.pipeline")
-    level = pipeline_log.level
-    yield tmp_path
-    pipeline_log.setLevel(level)  # main() quiets it for the whole process
 
 
 def write_config(folder: Path, text: str) -> Path:

@@ -4,7 +4,7 @@ deleted messages. The clock is a manual one: delivery never reads the real time.
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,50 +20,22 @@ from bot.core.routing import Route, RoutingTable
 from bot.delivery import Delivery
 from bot.pipeline import GroupingWorker, store_messages
 from bot.render.replies import audit_message
+from tests.clock import ManualClock
 from tests.fakes.slack import FakeSlack
+from tests.logentries import raw_message
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 POLICY = GroupingPolicy(group_wait=timedelta(seconds=10), group_interval=timedelta(seconds=30))
 ROUTING = RoutingTable((Route((("namespace", "payments"),), "C0PAY"),), "#alerts")
-_serial = iter(range(1_000_000))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def entry(source: str = "web", namespace: str = "payments", count: int = 1) -> RawMessage:
-    body = {
-        "insertId": f"d{next(_serial)}",
-        "logName": "projects/acme/logs/policy-action",
-        "timestamp": T0.isoformat(),
-        "resource": {
-            "type": "k8s_node",
-            "labels": {"project_id": "acme", "cluster_name": "prod", "node_name": "n1"},
-        },
-        "jsonPayload": {
-            "connection": {"dest_port": 443, "protocol": "tcp", "direction": "ingress"},
-            "disposition": "deny",
-            "src": {"pod_name": f"{source}-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
-            "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": namespace},
-            "count": count,
-        },
-    }
-    return RawMessage(json.dumps(body).encode())
+#: A deny at T0 from checkout/web to payments/api:443, as delivered by Pub/Sub.
+entry = functools.partial(raw_message, at=T0, prefix="d")
 
 
 class Rig:
     def __init__(self, store: Store, slack: FakeSlack, fence: Fence | None = None) -> None:
         self.store = store
         self.slack = slack
-        self.clock = Clock()
+        self.clock = ManualClock(T0)
         self.worker = GroupingWorker(store, Grouper(POLICY, ROUTING), fence=fence)
         gateway = SlackGateway(make_client(slack.token, slack.base_url))
         self.delivery = Delivery(store, gateway, self.clock, fence=fence)

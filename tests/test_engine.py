@@ -20,15 +20,18 @@ from bot.adapters.store import Fence, Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.core.grouping import Grouper, GroupingPolicy
 from bot.core.outbox import AlertEdit, AlertPost
+from bot.core.routing import Route, RoutingTable
 from bot.engine import ALERTS_LEASE, LEASE_TTL, Engine
 from bot.jobs import Jobs, retention_jobs
 from bot.pipeline import GroupingWorker, store_messages
+from tests.clock import T0, ManualClock
 from tests.fakes.slack import FakeSlack
+from tests.logentries import raw_message
 from tests.store_queries import event_count
-from tests.test_delivery import ROUTING, Clock, entry
 
 POLICY = GroupingPolicy(group_wait=timedelta(0), group_interval=timedelta(seconds=1))
 LAPSE = LEASE_TTL.total_seconds() + 1
+ROUTING = RoutingTable((Route((("namespace", "payments"),), "C0PAY"),), "#alerts")
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ class Replica:
     """One replica's engine, with its own clock and jobs (one job that records each run)."""
 
     def __init__(self, store: Store, slack: FakeSlack, name: str) -> None:
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.ran = threading.Event()
         self.jobs = Jobs().every(timedelta(hours=1), "probe", self.ran.set)
         gateway = SlackGateway(make_client(slack.token, slack.base_url))
@@ -57,7 +60,7 @@ def replica(store: Store, slack: FakeSlack) -> Iterator[Replica]:
 
 
 def deny(count: int) -> RawMessage:
-    return entry(count=count)
+    return raw_message(at=T0, count=count)
 
 
 def notification_kinds(store: Store) -> list[str]:

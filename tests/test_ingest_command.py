@@ -3,7 +3,6 @@ stopped with SIGTERM (as Kubernetes does) and SIGINT (Ctrl-C): it drains, exits 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.store import Store
-from tests.pubsub_support import JUNK, PROJECT, log_entry, publish, wait_for
+from tests.environment import scrubbed
+from tests.pubsub_support import JUNK, PROJECT, numbered_entry, publish, wait_for
 from tests.store_queries import event_count
 
 
 def start_ingest(
     db_url: str, subscription: str, env_extra: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETLOG_", "SLACK_"))}
+    env = scrubbed()
     env.update(
         {"NETLOG_DB_URL": db_url, "NETLOG_SUBSCRIPTION": subscription, "GOOGLE_CLOUD_PROJECT": PROJECT}
     )
@@ -35,7 +35,7 @@ def test_ingest_drains_and_exits_cleanly_on_a_signal(
     signum: signal.Signals, store: Store, subscription: tuple[str, str]
 ) -> None:
     topic, path = subscription
-    publish(topic, [log_entry(n) for n in range(400)] + JUNK)
+    publish(topic, [numbered_entry(n) for n in range(400)] + JUNK)
     process = start_ingest(store.url, path.rsplit("/", 1)[-1])  # a short name, with GOOGLE_CLOUD_PROJECT
     try:
         wait_for(

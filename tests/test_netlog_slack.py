@@ -8,17 +8,16 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from bot.adapters.store import Store
 from bot.core.grouping import GroupKey
+from tests.bot_process import Bot, answers, text, until
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
 from tests.store_queries import list_audit
-from tests.test_run_e2e import Bot, until
 
 OPERATOR, STRANGER = "U0OP", "U0NOBODY"
 
@@ -83,15 +82,6 @@ def click(bot: Bot, slack: FakeSlack, user: str, action_id: str, value: str, nam
         ],
     }
     return bot.post_signed(urlencode({"payload": json.dumps(payload)}).encode())
-
-
-def answers(slack: FakeSlack, name: str, count: int = 1) -> list[dict[str, Any]]:
-    until(lambda: len(slack.responses(name)) >= count, 20, f"{count} answer(s) on {name}")
-    return slack.responses(name)
-
-
-def text(answer: dict[str, Any]) -> str:
-    return json.dumps(answer.get("blocks") or answer.get("text"), ensure_ascii=False)
 
 
 def test_enable_deny_from_slack_confirm_apply_audit_and_nodes(

@@ -3,7 +3,6 @@ events through its cursor, and a restart or a failed commit neither loses nor re
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,35 +14,18 @@ from bot.core.mutes import Mute
 from bot.core.outbox import AlertPost
 from bot.core.routing import Route, RoutingTable
 from bot.pipeline import GROUPING_CURSOR, GroupingWorker, store_messages
+from tests.logentries import raw_message
 from tests.store_queries import total_attempts
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 POLICY = GroupingPolicy(group_wait=timedelta(seconds=30), group_interval=timedelta(minutes=1))
 ROUTING = RoutingTable((Route((("namespace", "payments"),), "#payments"),), "#netlog")
-_serial = iter(range(1_000_000))
 
 
 def message(namespace: str = "payments", count: int = 1, insert_id: str | None = None) -> RawMessage:
-    entry = {
-        "insertId": insert_id or f"e{next(_serial)}",
-        "logName": "projects/p/logs/policy-action",
-        "timestamp": T0.isoformat(),
-        "resource": {"type": "k8s_node", "labels": {"cluster_name": "prod", "node_name": "n1"}},
-        "jsonPayload": {
-            "connection": {
-                "src_ip": "10.0.0.1",
-                "dest_ip": "10.0.0.2",
-                "dest_port": 443,
-                "protocol": "tcp",
-                "direction": "ingress",
-            },
-            "disposition": "deny",
-            "src": {"pod_name": "web-6d9f8b7c5d-x7k2p", "namespace": "checkout"},
-            "dest": {"pod_name": "api-7b78d7c957-zkn54", "namespace": namespace},
-            "count": count,
-        },
-    }
-    return RawMessage(json.dumps(entry).encode(), None)
+    """A deny at T0 from checkout/web to `namespace`/api:443, with IPs and no project label."""
+    ips = ("10.0.0.1", "10.0.0.2")
+    return raw_message(namespace=namespace, count=count, insert_id=insert_id, at=T0, project=None, ips=ips)
 
 
 def at(seconds: float) -> datetime:

@@ -25,22 +25,7 @@ from bot.settings import (
     load_settings,
     parse_file_config,
 )
-
-#: Every variable EnvSettings reads: the host's values must not leak into these tests.
-ENV_NAMES = (
-    "NETLOG_CONFIG",
-    "NETLOG_DB_URL",
-    "GOOGLE_CLOUD_PROJECT",
-    "NETLOG_SUBSCRIPTION",
-    "PUBSUB_EMULATOR_HOST",
-    "SLACK_BOT_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_APP_TOKEN",
-    "NETLOG_SLACK_API_URL",
-    "NETLOG_LOGGING_API_URL",
-    "NETLOG_HTTP_PORT",
-    "KUBECONFIG",
-)
+from tests.environment import HOST_SETTINGS, scrub
 
 EXAMPLE_YAML = """\
 slack: {default_channel: C0123, audit_channel: C0456}
@@ -66,8 +51,8 @@ retention: 7d
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
+    """The host's settings must not leak into these tests."""
+    scrub(monkeypatch, drop=HOST_SETTINGS)
 
 
 def write(tmp_path: Path, text: str, name: str = "netlog.yaml") -> Path:

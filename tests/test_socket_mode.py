@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.bot_process import Bot, answers, text, until
 from tests.fakes.slack import FakeSlack
 from tests.fakes.socket_mode import FakeSocketMode
-from tests.test_netlog_slack import answers, text
-from tests.test_run_e2e import Bot, until
 
 USER = "U0SOMEONE"
 

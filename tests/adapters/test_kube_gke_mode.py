@@ -6,7 +6,6 @@ credentials) and refreshes as it expires. Failures must reach Slack as sentences
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
 from bot.services import BackgroundTasks, build_netlog, configured_clusters
 from bot.settings import EnvSettings, Settings, parse_file_config
+from tests.environment import GOOGLE_AUTH, scrub
 from tests.fakes.google_oauth import CLOUD_PLATFORM, FakeGoogleOAuth
 from tests.fakes.kube import FakeKube
 from tests.fakes.tls import Authority
@@ -27,9 +27,6 @@ from tests.fakes.tls import Authority
 # google-auth treats a token as expired this long before its expiry: a lifetime one second longer
 # gives a token that is valid for exactly one second.
 REFRESH_THRESHOLD = int(google_auth_helpers.REFRESH_THRESHOLD.total_seconds())
-# Everything that could make google.auth.default() look elsewhere than our key file, or send the
-# clients through a proxy.
-LEAKY_ENV = ("GOOGLE_", "GCLOUD_", "CLOUDSDK_", "GCE_", "NO_GCE_CHECK", "HTTP_PROXY", "HTTPS_PROXY")
 
 
 @pytest.fixture
@@ -40,9 +37,9 @@ def authority() -> Authority:
 @pytest.fixture
 def oauth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGoogleOAuth]:
     with FakeGoogleOAuth() as fake:
-        for name in list(os.environ):
-            if name.upper().startswith(LEAKY_ENV):
-                monkeypatch.delenv(name)
+        # Nothing may make google.auth.default() look elsewhere than our key file, or send the
+        # clients through a proxy.
+        scrub(monkeypatch, drop=GOOGLE_AUTH)
         key_file = fake.write_key_file(tmp_path / "netlog-bot-key.json")
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
         yield fake

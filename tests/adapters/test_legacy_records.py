@@ -37,7 +37,7 @@ from tests.adapters.legacy_codec import (
     notification_from_record,
     notification_to_record,
 )
-from tests.adapters.test_migrations import downgrade
+from tests.adapters.store_support import downgrade
 
 ROWS = json.loads((Path(__file__).parent / "legacy_rows.json").read_text(encoding="utf-8"))
 NEW_TYPES: dict[str, type[OutboxMessage]] = {

@@ -30,8 +30,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 from bot.adapters.store import Reject, Store, migrations
@@ -42,10 +40,9 @@ from bot.core.outbox import AlertPost, AuditLine, ThreadReply
 from bot.render.replies import audit_message
 from tests import legacy_schema as legacy
 from tests.adapters.legacy_codec import group_from_record, notification_from_record
-from tests.adapters.test_store import CURSOR, group, make_event, note
+from tests.adapters.store_support import CURSOR, downgrade, group, make_event, note
 from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
-from tests.test_cli import env  # noqa: F401  (the scrubbed environment of in-process CLI runs)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HEAD = "0007"
@@ -137,15 +134,6 @@ def legacy_database(db: Database, version: int) -> None:
         for applied in range(1, version + 1):
             legacy._apply(conn, applied)
             conn.execute(legacy.schema_version.insert().values(version=applied))
-
-
-def downgrade(db: Database, revision: str = "base") -> None:
-    """`alembic downgrade REVISION`, as an operator would run it with the package's script directory."""
-    config = Config()
-    config.set_main_option("script_location", str(migrations.SCRIPTS))
-    with db.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
 
 
 # -- a new database ------------------------------------------------------------------------------

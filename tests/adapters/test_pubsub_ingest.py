@@ -15,7 +15,7 @@ from bot.adapters.pubsub import Subscriber, SubscriptionError
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.pipeline import store_messages
-from tests.pubsub_support import ACK_DEADLINE, JUNK, PROJECT, log_entry, publish, wait_for
+from tests.pubsub_support import ACK_DEADLINE, JUNK, PROJECT, numbered_entry, publish, wait_for
 from tests.store_queries import event_count, insert_ids, total_attempts
 
 
@@ -38,7 +38,7 @@ def test_every_entry_stored_once_across_duplicates_junk_and_a_restart(
     store: Store, subscription: tuple[str, str]
 ) -> None:
     topic, path = subscription
-    valid = [log_entry(n) for n in range(3000)]
+    valid = [numbered_entry(n) for n in range(3000)]
     redelivered = valid[:300]  # the same insertId published again, as Pub/Sub may deliver twice
     publish(topic, valid[:1500] + JUNK + redelivered)
 
@@ -72,7 +72,7 @@ def test_every_entry_stored_once_across_duplicates_junk_and_a_restart(
 
 def test_a_failing_store_nacks_and_the_batch_comes_back(store: Store, subscription: tuple[str, str]) -> None:
     topic, path = subscription
-    publish(topic, [log_entry(n) for n in range(50)])
+    publish(topic, [numbered_entry(n) for n in range(50)])
     failures = {"left": 2}
 
     def flaky(batch: Sequence[RawMessage]) -> object:

@@ -40,7 +40,7 @@ from bot.core.events import (
     parse_timestamp,
     workload_name,
 )
-from tests.samples import LOG_NAME, NODE, SAMPLES, log_entry
+from tests.samples import LOG_NAME, NODE, SAMPLES, in_envelope
 
 # --------------------------------------------------------------------------------------------------
 # Helpers and fixtures
@@ -74,7 +74,7 @@ REJECTION_CODES = frozenset(
 )
 
 
-BASE = log_entry(DENY_POD)
+BASE = in_envelope(DENY_POD)
 
 
 def encode(document: object) -> bytes:
@@ -265,7 +265,7 @@ EXPECTED_SAMPLES = [
     ids=["deny-pod", "allow-pod", "deny-node", "allow-metadata", "deny-old-format"],
 )
 def test_sample_payload_parses_to_the_expected_event(payload: dict[str, Any], expected: PolicyEvent) -> None:
-    event = parse(log_entry(payload, insert_id=expected.insert_id))
+    event = parse(in_envelope(payload, insert_id=expected.insert_id))
     assert event == expected
     assert event.timestamp.tzinfo is not None
     assert_round_trips(event)
@@ -282,18 +282,18 @@ def test_sample_payload_parses_to_the_expected_event(payload: dict[str, Any], ex
     ],
 )
 def test_sample_labels(payload: dict[str, Any], src_label: str, dest_label: str, port_label: str) -> None:
-    event = parse(log_entry(payload))
+    event = parse(in_envelope(payload))
     assert (event.src.label, event.dest.label, event.port_label) == (src_label, dest_label, port_label)
 
 
 def test_samples_without_networks_leave_bare_ips_unnamed() -> None:
-    event = parse(log_entry(ALLOW_METADATA), NetworkNames())
+    event = parse(in_envelope(ALLOW_METADATA), NetworkNames())
     assert event.dest == Endpoint("ip", ip="169.254.169.254")
     assert event.dest.label == "169.254.169.254"
 
 
 def test_insert_id_is_kept_as_the_dedupe_key() -> None:
-    ids = {parse(log_entry(payload, insert_id=f"id-{n}")).insert_id for n, payload in enumerate(SAMPLES)}
+    ids = {parse(in_envelope(payload, insert_id=f"id-{n}")).insert_id for n, payload in enumerate(SAMPLES)}
     assert ids == {f"id-{n}" for n in range(len(SAMPLES))}
 
 
@@ -623,7 +623,7 @@ def test_ports(port: int | None, expected: int | None) -> None:
 
 def test_push_envelope_is_accepted() -> None:
     for payload, expected in zip(SAMPLES, EXPECTED_SAMPLES, strict=True):
-        data = encode(log_entry(payload, insert_id=expected.insert_id))
+        data = encode(in_envelope(payload, insert_id=expected.insert_id))
         assert parse_message(push(data), NETWORKS) == expected
 
 
@@ -884,7 +884,7 @@ def paths(value: object, prefix: Path = ()) -> list[Path]:
 @st.composite
 def mutated_entries(draw: st.DrawFn) -> dict[str, Any]:
     """A sample entry with one to four nested fields deleted or replaced by arbitrary JSON."""
-    entry = copy.deepcopy(log_entry(draw(st.sampled_from(SAMPLES))))
+    entry = copy.deepcopy(in_envelope(draw(st.sampled_from(SAMPLES))))
     for _ in range(draw(st.integers(1, 4))):
         candidates = paths(entry)
         if not candidates:
@@ -953,7 +953,7 @@ def valid_entries(draw: st.DrawFn) -> tuple[dict[str, Any], datetime]:
         payload["policies"] = [{"kind": "NetworkPolicy", "name": draw(NAMES), "namespace": draw(NAMES)}]
     if draw(st.booleans()):
         payload["node_name"] = draw(NAMES)
-    entry = log_entry(payload, insert_id=draw(st.text(min_size=1, max_size=20)))
+    entry = in_envelope(payload, insert_id=draw(st.text(min_size=1, max_size=20)))
     entry["timestamp"] = f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}{nanos:03d}Z"
     if draw(st.booleans()):
         del entry["insertId"]

@@ -11,9 +11,10 @@ import pytest
 from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
 from bot.services import BackgroundTasks, build_netlog, configured_clusters
+from tests.clock import ManualClock
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
-from tests.services.support import MEMBER, Bench, Clock, MakeBench, settings_for
+from tests.services.support import MEMBER, Bench, MakeBench, settings_for
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def make_bench(
 ) -> MakeBench:
     def make(clusters: tuple[str, ...] = ("prod-eu",), rollout_wait: int = 2) -> Bench:
         settings = settings_for(kube.write_kubeconfig(tmp_path / "kubeconfig", list(clusters)), clusters)
-        clock = Clock()
+        clock = ManualClock()
         gateway = SlackGateway(make_client(slack.token, slack.base_url))
         netlog = build_netlog(
             settings,

@@ -1,12 +1,11 @@
-"""What the `/netlog` service tests share: a manual clock, a recorder for `respond`, the settings
-of a small deployment (one operator, one operator group, an audit channel), and reply readers."""
+"""What the `/netlog` service tests share: a recorder for `respond`, the settings of a small
+deployment (one operator, one operator group, an audit channel), and reply readers."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,11 @@ from bot.render import ids
 from bot.render.replies import Reply
 from bot.services import Netlog
 from bot.settings import EnvSettings, Settings, parse_file_config
+from tests.clock import ManualClock
 from tests.fakes.kube import FakeKube
 from tests.store_queries import list_audit
 
-T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 OPERATOR, MEMBER, STRANGER = "U0OP", "U0GRP", "U0NOBODY"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -51,7 +42,7 @@ class Answers:
 @dataclass
 class Bench:
     netlog: Netlog
-    clock: Clock
+    clock: ManualClock
 
     def apply(self, user: str, change_id: str) -> Reply:
         """The click's first answer; a rollout report, if one follows, is left to `apply_all`."""

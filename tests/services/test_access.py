@@ -12,6 +12,7 @@ from bot.core.outbox import AuditLine
 from bot.render.replies import audit_message
 from bot.services.access import GROUPS_CACHE, Access
 from bot.settings import AccessSection
+from tests.clock import ManualClock
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
 from tests.services.support import (
@@ -19,7 +20,6 @@ from tests.services.support import (
     OPERATOR,
     STRANGER,
     Bench,
-    Clock,
     audit_rows,
     change_id,
     deny_spec,
@@ -49,7 +49,7 @@ def test_apply_rechecks_authorization(bench: Bench, kube: FakeKube) -> None:
 
 
 def test_the_group_cache_expires_on_the_injected_clock(slack: FakeSlack) -> None:
-    clock = Clock()
+    clock = ManualClock()
     policy = AccessSection(operator_groups=("S0OPS",))
     access = Access(policy, SlackGateway(make_client(slack.token, slack.base_url)), clock)
     assert access.allowed(MEMBER, "enable")
@@ -67,7 +67,7 @@ def test_the_group_cache_expires_on_the_injected_clock(slack: FakeSlack) -> None
 
 
 def test_an_unreadable_group_keeps_its_last_members(slack: FakeSlack) -> None:
-    clock = Clock()
+    clock = ManualClock()
     access = Access(
         AccessSection(operator_groups=("S0OPS",)),
         SlackGateway(make_client(slack.token, slack.base_url)),

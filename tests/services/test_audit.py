@@ -7,7 +7,8 @@ from bot.core.audit import AuditEntry
 from bot.core.outbox import AuditLine
 from bot.render.replies import audit_message
 from bot.services.audit import Auditor
-from tests.services.support import OPERATOR, T0, audit_rows
+from tests.clock import T0
+from tests.services.support import OPERATOR, audit_rows
 
 ENTRY = AuditEntry(
     T0, OPERATOR, "enable", "applied", "/netlog enable deny", "prod-eu", "deny: log=false", "deny: log=true"

@@ -12,8 +12,9 @@ from bot.adapters.store import Store
 from bot.adapters.store.tables import pending_changes
 from bot.core import commands as cmd
 from bot.services.confirmations import Change, dump_change, load_change
+from tests.clock import T0
 from tests.fakes.kube import FakeKube
-from tests.services.support import OPERATOR, T0, Bench, change_id, deny_spec, text_of
+from tests.services.support import OPERATOR, Bench, change_id, deny_spec, text_of
 
 
 def test_cards_expire_after_ten_minutes_and_cancel_is_final(bench: Bench, kube: FakeKube) -> None:
