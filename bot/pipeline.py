@@ -14,8 +14,10 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+import orjson
+
 from bot.adapters.store import Fence, IngestResult, Reject, Store
-from bot.core.events import NetworkNames, PolicyEvent, RawMessage, RejectedEntry, parse_message
+from bot.core.events import EntryParser, NetworkNames, PolicyEvent, RawMessage, RejectedEntry
 from bot.core.grouping import Grouper, Notification
 from bot.core.mutes import muted_by, muted_groups
 from bot.core.outbox import alert_message
@@ -26,24 +28,31 @@ log = logging.getLogger(__name__)
 GROUPING_CURSOR = "grouping"
 
 
+def entry_parser(networks: NetworkNames) -> EntryParser:
+    """The parser ingest, replay and the demo keep for their lifetime (its memos pay off over a
+    storm). orjson decodes: it is most of the parser's time, and twice as fast as the stdlib's."""
+    return EntryParser(networks, loads=orjson.loads)
+
+
 def parse_batch(
-    messages: Sequence[RawMessage], networks: NetworkNames
+    messages: Sequence[RawMessage], parser: EntryParser
 ) -> tuple[list[PolicyEvent], list[Reject]]:
     parsed: list[PolicyEvent] = []
     rejected: list[Reject] = []
+    parse = parser.parse
     for message in messages:
         try:
-            parsed.append(parse_message(message.data, networks))
+            parsed.append(parse(message.data))
         except RejectedEntry as error:
             rejected.append(Reject(error.code, error.reason, message.data, message.message_id))
     return parsed, rejected
 
 
 def store_messages(
-    store: Store, messages: Sequence[RawMessage], networks: NetworkNames, now: datetime
+    store: Store, messages: Sequence[RawMessage], parser: EntryParser, now: datetime
 ) -> IngestResult:
     """Parse and durably store a batch. Malformed messages are kept as rejects, never raised."""
-    parsed, rejected = parse_batch(messages, networks)
+    parsed, rejected = parse_batch(messages, parser)
     result = store.events.add(parsed, rejected, now)
     for item in rejected:
         log.warning("rejected message %s: %s", item.message_id or "(no id)", item.reason)

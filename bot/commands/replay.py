@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import open_store, utcnow
-from bot.core.events import NetworkNames, RawMessage, RejectedEntry, parse_message
+from bot.core.events import EntryParser, RawMessage, RejectedEntry
 from bot.demo.player import Timed, play, print_summary
+from bot.pipeline import entry_parser
 from bot.settings import Settings, SettingsError
 
 
@@ -21,7 +22,7 @@ def run_replay(source: TextIO, settings: Settings, out: TextIO, db_url: str | No
         url = db_url or f"sqlite:///{Path(folder) / 'replay.db'}"
         store = open_store(settings, url)
         try:
-            timeline = replay_timeline(read_messages(source), settings.networks)
+            timeline = replay_timeline(read_messages(source), entry_parser(settings.networks))
             summary = play(timeline, settings, store, out)
             print_summary(summary, store, out)
         finally:
@@ -46,13 +47,13 @@ def read_messages(source: TextIO) -> Iterator[RawMessage]:
             yield RawMessage(line.encode("utf-8", "surrogateescape"), f"line {number}")
 
 
-def replay_timeline(messages: Iterator[RawMessage], networks: NetworkNames) -> list[Timed]:
+def replay_timeline(messages: Iterator[RawMessage], parser: EntryParser) -> list[Timed]:
     """Each entry arrives at its own timestamp; unreadable ones arrive with the entry before them."""
     timeline: list[Timed] = []
     unplaced: list[RawMessage] = []
     for message in messages:
         try:
-            at = parse_message(message.data, networks).timestamp
+            at = parser.parse(message.data).timestamp
         except RejectedEntry:
             unplaced.append(message)
             continue

@@ -16,7 +16,7 @@ from bot.adapters.store import Store
 from bot.core.events import RawMessage
 from bot.core.grouping import Grouper
 from bot.core.outbox import AlertEdit, AlertPost
-from bot.pipeline import GroupingWorker, store_messages
+from bot.pipeline import GroupingWorker, entry_parser, store_messages
 from bot.render.console import render_notification
 from bot.settings import Settings
 
@@ -50,7 +50,7 @@ def play(
         return summary
     policy = settings.grouping_policy
     worker = GroupingWorker(store, Grouper(policy, settings.routing))
-    networks = settings.networks
+    parser = entry_parser(settings.networks)
     now = timeline[0].at
     index = 0
     while index < len(timeline) or worker.grouper.groups:
@@ -59,7 +59,7 @@ def play(
             due.append(timeline[index].message)
             index += 1
         if due:
-            result = store_messages(store, due, networks, now)
+            result = store_messages(store, due, parser, now)
             summary.stored += result.stored
             summary.duplicates += result.duplicates
             summary.rejected += result.rejected

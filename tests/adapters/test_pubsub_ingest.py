@@ -14,9 +14,11 @@ import pytest
 from bot.adapters.pubsub import Subscriber, SubscriptionError
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
-from bot.pipeline import store_messages
+from bot.pipeline import entry_parser, store_messages
 from tests.pubsub_support import ACK_DEADLINE, JUNK, PROJECT, numbered_entry, publish, wait_for
 from tests.store_queries import event_count, insert_ids, total_attempts
+
+PARSER = entry_parser(NetworkNames())
 
 
 def start_ingest(
@@ -25,7 +27,7 @@ def start_ingest(
     received_at = datetime(2026, 2, 1, 12, 5, tzinfo=UTC)
     ingest = Subscriber(
         path,
-        store_batch or (lambda batch: store_messages(store, batch, NetworkNames(), received_at)),
+        store_batch or (lambda batch: store_messages(store, batch, PARSER, received_at)),
         max_outstanding=300,
         batch_size=100,
         lease_seconds=ACK_DEADLINE,
@@ -79,7 +81,7 @@ def test_a_failing_store_nacks_and_the_batch_comes_back(store: Store, subscripti
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("database went away")
-        return store_messages(store, batch, NetworkNames(), datetime(2026, 2, 1, tzinfo=UTC))
+        return store_messages(store, batch, PARSER, datetime(2026, 2, 1, tzinfo=UTC))
 
     ingest = start_ingest(store, path, flaky)
     wait_for(lambda: event_count(store) == 50, store, timeout=30)
