@@ -113,7 +113,8 @@ class Subscriber:
         for thread in (*self._writers, self._keeper, *self._pullers):
             thread.start()
         log.info(
-            "ingest: pulling from %s (%d pullers, %d writers, lease %d s, at most %d messages held)",
+            "ingest: pulling from %s with %d pullers and %d writers "
+            "(lease extension %d s, at most %d messages outstanding)",
             self.subscription,
             len(self._pullers),
             len(self._writers),
