@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with emulator() as host:
         os.environ["PUBSUB_EMULATOR_HOST"] = host
         rows = measure(args.messages, args.profile)
-    print(f"ingest: {args.messages:,} storm messages per stage, emulator at {host}")
+    profiled = " (profiled: cProfile slows the store stages, compare ratios only without it)"
+    print(f"ingest: {args.messages:,} storm messages per stage, emulator at {host}{profiled * args.profile}")
     print(header())
     for row in rows:
         print(render(row))

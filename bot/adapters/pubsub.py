@@ -73,7 +73,7 @@ class Subscriber:
         subscription: str,
         store_batch: StoreBatch,
         *,
-        max_outstanding: int = 10_000,
+        max_outstanding: int = 2000,  # the [pubsub] setting's default
         batch_size: int = 1000,
         max_batch_wait: float = 0.25,
         lease_seconds: int = 20,
