@@ -45,7 +45,7 @@ from bench.storm import StormShape, storm
 from bot.adapters.pubsub import Subscriber
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
-from bot.pipeline import store_messages
+from bot.pipeline import entry_parser, store_messages
 
 PROJECT = "bench-project"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -144,13 +144,13 @@ def bot_ingest(url: str, path: str, count: int, profile: bool) -> float:
     """The bot's own path: `Subscriber` pulling into `store_messages`, until every message is acked."""
     store = Store(url)
     store.migrate()
-    networks, profiler = NetworkNames(), cProfile.Profile() if profile else None
+    parser, profiler = entry_parser(NetworkNames()), cProfile.Profile() if profile else None
 
     def store_batch(batch: Sequence[RawMessage]) -> object:
         if profiler is None:
-            return store_messages(store, batch, networks, datetime.now(UTC))
+            return store_messages(store, batch, parser, datetime.now(UTC))
         with profiling(profiler):
-            return store_messages(store, batch, networks, datetime.now(UTC))
+            return store_messages(store, batch, parser, datetime.now(UTC))
 
     ingest = Subscriber(path, store_batch)
     started = time.perf_counter()
