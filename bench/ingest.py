@@ -182,7 +182,7 @@ def profiling(profiler: cProfile.Profile) -> Iterator[None]:
 
 def top_functions(profiler: cProfile.Profile, limit: int = 25) -> str:
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(limit)
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(limit)
     return out.getvalue()
 
 
