@@ -104,8 +104,7 @@ class GroupingWorker:
         Reads first, then swaps: if the store is down, memory is left as it was, still stale."""
         groups = self.store.grouping.load()
         position = self.store.grouping.cursor(GROUPING_CURSOR)
-        self.grouper.groups.clear()
-        self.grouper.changes()
+        self.grouper.clear()
         self.grouper.restore(groups)
         self.position = position
         self._stale = False

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.core.events import PolicyEvent
-from bot.core.routing import RoutingTable, event_fields
+from bot.core.routing import FIELD_READERS, RoutingTable
 
 NotificationKind = Literal["open", "update", "repeat", "resolve"]
 
@@ -37,6 +38,9 @@ class GroupingPolicy:
     max_flows_shown: int = 10
     #: Flows kept per group; denies of further flows still count in the totals (as `other`).
     max_flows_tracked: int = 500
+    #: Flows kept across all groups, so memory is bounded by configuration, not by traffic: past it
+    #: the least recently folded flow is dropped and its count moves to its group's `other`.
+    max_flows_total: int = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +161,30 @@ class Notification:
     new_flows: tuple[FlowSummary, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class GroupChange:
+    """One group to save: its header, and its flows that changed since the last save.
+    `flows` None means all of them, replacing whatever was saved for the group's key."""
+
+    group: Group
+    flows: tuple[tuple[FlowKey, FlowStats], ...] | None = None
+    #: Flows no longer tracked (their counts moved to the group's `other_count`).
+    evicted: tuple[FlowKey, ...] = ()
+
+
+#: Distinct route inputs remembered by the fold; past it the cache starts over (a route on a
+#: high-cardinality field such as `src_ip` must not grow memory without bound).
+TARGET_CACHE_SIZE = 65_536
+
+#: Where one event goes: (group key text, channel, labels) per route that took it.
+_Targets = tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+
+
 class Grouper:
-    """The grouping state machine. Pure: callers pass `now` and persist `changes()`."""
+    """The grouping state machine. Pure: callers pass `now` and persist `changes()`.
+
+    Between two `changes()` it remembers what changed, so a save writes only that: the headers of
+    groups that changed, their flows that changed, and the groups and flows that went away."""
 
     def __init__(self, policy: GroupingPolicy, routing: RoutingTable) -> None:
         self.policy = policy
@@ -166,55 +192,101 @@ class Grouper:
         self.groups: dict[str, Group] = {}
         self._changed: set[str] = set()
         self._dropped: set[str] = set()
+        #: Groups created since the last save: saved whole (their key may hold an older life's flows).
+        self._fresh: set[str] = set()
+        self._dirty_flows: dict[str, dict[FlowKey, FlowStats]] = {}
+        self._evicted: dict[str, set[FlowKey]] = {}
+        #: Every tracked flow, least recently folded first: the global cap evicts from the front.
+        self._recent: OrderedDict[tuple[str, FlowKey], None] = OrderedDict()
+        # Routing and the group key depend only on a few fields: worked out once per distinct tuple.
+        self._inputs = tuple(dict.fromkeys([*routing.fields, *policy.group_by]))
+        self._readers = tuple(FIELD_READERS.get(name, _absent) for name in self._inputs)
+        self._targets: dict[tuple[str, ...], _Targets] = {}
 
     def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
         """Add one event to every group its routes select, except groups in `muted`.
         Returns how many groups took it."""
         if event.disposition != "deny":
             return 0  # allow entries are stored as they came but alert nobody
-        fields = event_fields(event)
-        labels = tuple((name, fields.get(name, "")) for name in self.policy.group_by)
+        inputs = tuple([read(event) or "" for read in self._readers])
+        targets = self._targets.get(inputs)
+        if targets is None:
+            targets = self._route(inputs)
         taken = 0
-        for match in self.routing.route(fields):
-            key = GroupKey(match.channel, match.route, labels).encode()
+        flow: FlowKey | None = None
+        for key, channel, labels in targets:
             if key in muted:
                 continue
             taken += 1
             group = self.groups.get(key)
             if group is None:
                 group = Group(
-                    key,
-                    match.channel,
-                    labels,
-                    now,
-                    event.timestamp,
-                    event.timestamp,
-                    now,
-                    event.project or "",
+                    key, channel, labels, now, event.timestamp, event.timestamp, now, event.project or ""
                 )
                 self.groups[key] = group
                 self._dropped.discard(key)
-            self._add(group, event, now)
+                self._fresh.add(key)
+            if flow is None:
+                flow = FlowKey.of(event)
+            self._add(group, flow, event, now)
             self._changed.add(key)
         return taken
 
-    def _add(self, group: Group, event: PolicyEvent, now: datetime) -> None:
+    def _route(self, inputs: tuple[str, ...]) -> _Targets:
+        fields = dict(zip(self._inputs, inputs, strict=True))
+        labels = tuple((name, fields[name]) for name in self.policy.group_by)
+        targets = tuple(
+            (GroupKey(match.channel, match.route, labels).encode(), match.channel, labels)
+            for match in self.routing.route(fields)
+        )
+        if len(self._targets) >= TARGET_CACHE_SIZE:
+            self._targets.clear()
+        self._targets[inputs] = targets
+        return targets
+
+    def _add(self, group: Group, flow: FlowKey, event: PolicyEvent, now: datetime) -> None:
         group.total += event.count
         group.first_seen = min(group.first_seen, event.timestamp)
         group.last_seen = max(group.last_seen, event.timestamp)
         group.last_activity = max(group.last_activity, now)
         if event.node:
             group.nodes.add(event.node)
-        flow = FlowKey.of(event)
         stats = group.flows.get(flow)
         if stats is not None:
             stats.count += event.count
             stats.first_seen = min(stats.first_seen, event.timestamp)
             stats.last_seen = max(stats.last_seen, event.timestamp)
+            self._recent.move_to_end((group.key, flow))
         elif len(group.flows) < self.policy.max_flows_tracked:
-            group.flows[flow] = FlowStats(event.count, event.timestamp, event.timestamp)
+            stats = group.flows[flow] = FlowStats(event.count, event.timestamp, event.timestamp)
+            self._track(group.key, flow)
         else:
             group.other_count += event.count
+            return
+        self._dirty(group.key)[flow] = stats
+
+    def _dirty(self, key: str) -> dict[FlowKey, FlowStats]:
+        dirty = self._dirty_flows.get(key)
+        if dirty is None:
+            dirty = self._dirty_flows[key] = {}
+        return dirty
+
+    def _track(self, key: str, flow: FlowKey) -> None:
+        """A flow newly tracked: the least recent ones go while the total is over the cap."""
+        self._recent[key, flow] = None
+        evicted = self._evicted.get(key)
+        if evicted:
+            evicted.discard(flow)
+        while len(self._recent) > self.policy.max_flows_total:
+            (oldest_key, oldest), _ = self._recent.popitem(last=False)
+            self._evict(self.groups[oldest_key], oldest)
+
+    def _evict(self, group: Group, flow: FlowKey) -> None:
+        stats = group.flows.pop(flow)
+        group.other_count += stats.count
+        self._changed.add(group.key)
+        self._dirty(group.key).pop(flow, None)
+        self._evicted.setdefault(group.key, set()).add(flow)
 
     def tick(self, now: datetime) -> list[Notification]:
         """Everything due at `now`, in a stable order (by group start, then key)."""
@@ -234,13 +306,22 @@ class Grouper:
         assert group.announced_at is not None
         if quiet:
             yield self._notify(group, "resolve", now)
-            del self.groups[group.key]
-            self._changed.discard(group.key)
-            self._dropped.add(group.key)
+            self._drop(group)
         elif now - group.announced_at >= policy.repeat_interval:
             yield self._notify(group, "repeat", now)
         elif group.total > group.notified_total and now - group.notified_at >= policy.group_interval:
             yield self._notify(group, "update", now)
+
+    def _drop(self, group: Group) -> None:
+        key = group.key
+        del self.groups[key]
+        for flow in group.flows:
+            del self._recent[key, flow]
+        for pending in (self._changed, self._fresh):
+            pending.discard(key)
+        self._dirty_flows.pop(key, None)
+        self._evicted.pop(key, None)
+        self._dropped.add(key)
 
     def _notify(self, group: Group, kind: NotificationKind, now: datetime) -> Notification:
         ranked = sorted(
@@ -249,8 +330,11 @@ class Grouper:
         )
         shown = ranked[: self.policy.max_flows_shown]
         new = [] if kind == "open" else [item for item in ranked if not item[1].announced]
-        for _, stats in ranked:
-            stats.announced = True
+        dirty = self._dirty(group.key)
+        for flow, stats in ranked:
+            if not stats.announced:
+                stats.announced = True
+                dirty[flow] = stats
         group.notified_at = now
         group.notified_total = group.total
         if kind in ("open", "repeat"):
@@ -275,19 +359,51 @@ class Grouper:
             new_flows=tuple(_summary(key, stats) for key, stats in new),
         )
 
-    def changes(self) -> tuple[list[Group], set[str]]:
-        """Groups to save (in key order) and keys to delete since the last call; then forgets them.
-        The groups are the live ones: save them before the next `fold` or `tick`."""
-        changed = [self.groups[key] for key in sorted(self._changed)]
+    def changes(self) -> tuple[list[GroupChange], set[str]]:
+        """What to save since the last call (groups in key order) and keys to delete; then forgets
+        them. The groups and flow stats are the live ones: save them before the next `fold` or `tick`."""
+        changed = []
+        for key in sorted(self._changed):
+            group = self.groups[key]
+            if key in self._fresh:
+                changed.append(GroupChange(group))
+                continue
+            flows = self._dirty_flows.get(key, {})
+            evicted = self._evicted.get(key, ())
+            changed.append(GroupChange(group, tuple(flows.items()), tuple(evicted)))
         dropped = set(self._dropped)
-        self._changed.clear()
-        self._dropped.clear()
+        for pending in (self._changed, self._dropped, self._fresh):
+            pending.clear()
+        self._dirty_flows.clear()
+        self._evicted.clear()
         return changed, dropped
 
     def restore(self, groups: Iterable[Group]) -> None:
-        """Load saved groups (after a restart or on another replica)."""
-        for group in groups:
+        """Load saved groups (after a restart or on another replica). If they hold more flows than
+        `max_flows_total` (the setting was lowered), the least recently seen go at once."""
+        restored = list(groups)
+        for group in restored:
             self.groups[group.key] = group
+        flows = sorted(
+            ((stats.last_seen, group.key, flow) for group in restored for flow, stats in group.flows.items()),
+            key=lambda item: (item[0], item[1], _order(item[2])),
+        )
+        for _, key, flow in flows:
+            self._recent[key, flow] = None
+        while len(self._recent) > self.policy.max_flows_total:
+            (oldest_key, oldest), _ = self._recent.popitem(last=False)
+            self._evict(self.groups[oldest_key], oldest)
+
+    def clear(self) -> None:
+        """Forget every group and every pending change (before a reload from the store)."""
+        self.groups.clear()
+        self._recent.clear()
+        self.changes()
+
+
+def _absent(_event: PolicyEvent) -> None:
+    """A field no event has (a route on an unknown name matches it as the empty string)."""
+    # nothing to read: the field is absent
 
 
 def _order(flow: FlowKey) -> tuple[str, str, str, int, str]:

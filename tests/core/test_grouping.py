@@ -279,7 +279,7 @@ def test_state_survives_a_restart_through_records() -> None:
     upserts, dropped = grouper.changes()
     assert dropped == set()
     restarted = Grouper(POLICY, ROUTING)
-    restarted.restore(decode_group(encode_group(group)) for group in upserts)
+    restarted.restore(decode_group(encode_group(change.group)) for change in upserts)
     for key, group in grouper.groups.items():
         assert restarted.groups[key] == group
     original = run(grouper, [(90, None)])

@@ -48,8 +48,12 @@ class Database:
 
     def insert_ignore(self, table: sa.Table, column: str) -> Any:
         """INSERT … ON CONFLICT (column) DO NOTHING, in this database's dialect."""
+        return self.dialect_insert(table).on_conflict_do_nothing(index_elements=[column])
+
+    def dialect_insert(self, table: sa.Table) -> Any:
+        """This database's INSERT, which knows ON CONFLICT (both dialects spell it alike)."""
         dialect = sqlite if self.is_sqlite else postgresql
-        return dialect.insert(table).on_conflict_do_nothing(index_elements=[column])
+        return dialect.insert(table)
 
     def close(self) -> None:
         self.engine.dispose()
