@@ -20,12 +20,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from bot.core.events import PolicyEvent
-from bot.core.routing import FIELD_READERS, RoutingTable
+from bot.core.routing import FIELD_READERS, RouteMatch, RoutingTable
 
 NotificationKind = Literal["open", "update", "repeat", "resolve"]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +174,9 @@ class GroupChange:
     evicted: tuple[FlowKey, ...] = ()
 
 
-#: Distinct route inputs remembered by the fold; past it the cache starts over (a route on a
-#: high-cardinality field such as `src_ip` must not grow memory without bound).
-TARGET_CACHE_SIZE = 65_536
+#: Distinct route inputs (and group labels) remembered by the fold; past it a cache starts over:
+#: a route on a high-cardinality field such as `src_ip` must not grow memory without bound.
+FOLD_CACHE_SIZE = 65_536
 
 #: Where one event goes: (group key text, channel, labels) per route that took it.
 _Targets = tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
@@ -198,20 +200,26 @@ class Grouper:
         self._evicted: dict[str, set[FlowKey]] = {}
         #: Every tracked flow, least recently folded first: the global cap evicts from the front.
         self._recent: OrderedDict[tuple[str, FlowKey], None] = OrderedDict()
-        # Routing and the group key depend only on a few fields: worked out once per distinct tuple.
-        self._inputs = tuple(dict.fromkeys([*routing.fields, *policy.group_by]))
-        self._readers = tuple(FIELD_READERS.get(name, _absent) for name in self._inputs)
-        self._targets: dict[tuple[str, ...], _Targets] = {}
+        # Routes and group keys depend on a few fields only: each is worked out once per distinct
+        # tuple of them (glob matching and JSON-encoding the key cost more than the rest of a fold).
+        self._route_readers = tuple(FIELD_READERS.get(name, _absent) for name in routing.fields)
+        self._label_readers = tuple(FIELD_READERS.get(name, _absent) for name in policy.group_by)
+        self._matches: dict[tuple[str, ...], tuple[RouteMatch, ...]] = {}
+        self._targets: dict[tuple[tuple[RouteMatch, ...], tuple[str, ...]], _Targets] = {}
 
     def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
         """Add one event to every group its routes select, except groups in `muted`.
         Returns how many groups took it."""
         if event.disposition != "deny":
             return 0  # allow entries are stored as they came but alert nobody
-        inputs = tuple([read(event) or "" for read in self._readers])
-        targets = self._targets.get(inputs)
+        route_values = tuple([read(event) or "" for read in self._route_readers])
+        matches = self._matches.get(route_values)
+        if matches is None:
+            matches = self._route(route_values)
+        label_values = tuple([read(event) or "" for read in self._label_readers])
+        targets = self._targets.get((matches, label_values))
         if targets is None:
-            targets = self._route(inputs)
+            targets = self._target(matches, label_values)
         taken = 0
         flow: FlowKey | None = None
         for key, channel, labels in targets:
@@ -232,16 +240,18 @@ class Grouper:
             self._changed.add(key)
         return taken
 
-    def _route(self, inputs: tuple[str, ...]) -> _Targets:
-        fields = dict(zip(self._inputs, inputs, strict=True))
-        labels = tuple((name, fields[name]) for name in self.policy.group_by)
+    def _route(self, values: tuple[str, ...]) -> tuple[RouteMatch, ...]:
+        matches = self.routing.route(dict(zip(self.routing.fields, values, strict=True)))
+        _remember(self._matches, values, matches)
+        return matches
+
+    def _target(self, matches: tuple[RouteMatch, ...], values: tuple[str, ...]) -> _Targets:
+        labels = tuple(zip(self.policy.group_by, values, strict=True))
         targets = tuple(
             (GroupKey(match.channel, match.route, labels).encode(), match.channel, labels)
-            for match in self.routing.route(fields)
+            for match in matches
         )
-        if len(self._targets) >= TARGET_CACHE_SIZE:
-            self._targets.clear()
-        self._targets[inputs] = targets
+        _remember(self._targets, (matches, values), targets)
         return targets
 
     def _add(self, group: Group, flow: FlowKey, event: PolicyEvent, now: datetime) -> None:
@@ -399,6 +409,12 @@ class Grouper:
         self.groups.clear()
         self._recent.clear()
         self.changes()
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(cache) >= FOLD_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def _absent(_event: PolicyEvent) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from bot.core.events import PolicyEvent
 
@@ -72,7 +73,7 @@ class Route:
     continue_: bool = False
 
     def matches(self, fields: Mapping[str, str]) -> bool:
-        return all(fnmatchcase(fields.get(name, ""), pattern) for name, pattern in self.match)
+        return all(_glob(fields.get(name, ""), pattern) for name, pattern in self.match)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,12 @@ class RoutingTable:
                 if not candidate.continue_:
                     return tuple(matches)
         return tuple(matches) or (RouteMatch(self.default_channel, None),)
+
+
+@lru_cache(maxsize=65_536)
+def _glob(value: str, pattern: str) -> bool:
+    """One glob per distinct (value, pattern): a storm repeats a few thousand namespaces."""
+    return fnmatchcase(value, pattern)
 
 
 def unknown_fields(names: Sequence[str]) -> list[str]:

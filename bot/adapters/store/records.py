@@ -132,8 +132,8 @@ def event_from_record(record: Mapping[str, Any]) -> PolicyEvent:
         direction=record["direction"],
         disposition=record["disposition"],
         protocol=record["protocol"],
-        src=Endpoint(**record["src"]),
-        dest=Endpoint(**record["dest"]),
+        src=_endpoint(record["src"]),
+        dest=_endpoint(record["dest"]),
         count=record["count"],
         src_port=record["src_port"],
         dest_port=record["dest_port"],
@@ -141,8 +141,26 @@ def event_from_record(record: Mapping[str, Any]) -> PolicyEvent:
         location=record["location"],
         project=record["project"],
         node=record["node"],
-        policies=tuple(Policy(kind, name, namespace) for kind, name, namespace in record["policies"]),
+        policies=tuple(Policy(kind, name, namespace) for kind, name, namespace in policies)
+        if (policies := record["policies"])
+        else (),
     )
+
+
+#: Endpoints decoded, by their stored fields. In a storm a few thousand pods, nodes and addresses
+#: stand for most events, and an `Endpoint` is immutable: decoded once, shared by every event.
+_ENDPOINTS: dict[tuple[tuple[str, Any], ...], Endpoint] = {}
+ENDPOINT_CACHE_SIZE = 65_536
+
+
+def _endpoint(record: Mapping[str, Any]) -> Endpoint:
+    key = tuple(record.items())
+    endpoint = _ENDPOINTS.get(key)
+    if endpoint is None:
+        if len(_ENDPOINTS) >= ENDPOINT_CACHE_SIZE:
+            _ENDPOINTS.clear()
+        endpoint = _ENDPOINTS[key] = Endpoint(**record)
+    return endpoint
 
 
 def _endpoint_record(endpoint: Endpoint) -> dict[str, Any]:
