@@ -18,6 +18,7 @@ from bot.adapters.store.database import Database
 from bot.adapters.store.leases import Fence, check_fence
 from bot.adapters.store.outbox import outbox_row
 from bot.adapters.store.records import (
+    FLOW_COLUMNS,
     decode_group_header,
     encode_flow_key,
     encode_group_header,
@@ -91,19 +92,14 @@ class GroupStateStore:
             )
             conn.execute(gone, evicted)
         if changes:
-            headers = [{"key": c.group.key, "record": encode_group_header(c.group)} for c in changes]
-            conn.execute(self._upsert(groups, ["key"]), headers)
-        rows: list[dict[str, Any]] = []
+            headers = [(c.group.key, encode_group_header(c.group)) for c in changes]
+            self.db.upsert_rows(conn, groups, ["key"], ["key", "record"], headers)
+        rows: list[Any] = []
         for change in changes:
             flows = change.group.flows.items() if change.flows is None else change.flows
             rows.extend(flow_row(change.group.key, flow, stats) for flow, stats in flows)
         if rows:
-            conn.execute(self._upsert(group_flows, ["group_key", "flow"]), rows)
-
-    def _upsert(self, table: sa.Table, key: list[str]) -> Any:
-        statement = self.db.dialect_insert(table)
-        updated = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in key}
-        return statement.on_conflict_do_update(index_elements=key, set_=updated)
+            self.db.upsert_rows(conn, group_flows, ["group_key", "flow"], FLOW_COLUMNS, rows)
 
 
 def _set_cursor(conn: Connection, name: str, position: int) -> None:

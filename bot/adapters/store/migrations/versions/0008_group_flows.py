@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from bot.adapters.store.records import (
+    FLOW_COLUMNS,
     decode_group,
     decode_group_header,
     encode_group,
@@ -57,7 +58,10 @@ def upgrade() -> None:
             sa.text('UPDATE "groups" SET record = :record WHERE key = :key'),
             {"record": encode_group_header(group), "key": key},
         )
-        rows = [flow_row(key, flow, stats) for flow, stats in group.flows.items()]
+        rows = [
+            dict(zip(FLOW_COLUMNS, flow_row(key, flow, stats), strict=True))
+            for flow, stats in group.flows.items()
+        ]
         if rows:
             conn.execute(_FLOWS.insert(), rows)
 
