@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Literal, TypeVar
 
 from bot.core.events import PolicyEvent
@@ -196,14 +197,21 @@ class Grouper:
         self._dropped: set[str] = set()
         #: Groups created since the last save: saved whole (their key may hold an older life's flows).
         self._fresh: set[str] = set()
-        self._dirty_flows: dict[str, dict[FlowKey, FlowStats]] = {}
+        # Flows are found by the id of their stats (an int hashes in C; a FlowKey in Python, and
+        # a fold would hash it four times). Every such stats object stays referenced by its group
+        # while its id is a key here: entries leave when the flow does.
+        self._dirty_flows: dict[int, tuple[str, FlowKey, FlowStats]] = {}
         self._evicted: dict[str, set[FlowKey]] = {}
-        #: Every tracked flow, least recently folded first: the global cap evicts from the front.
-        self._recent: OrderedDict[tuple[str, FlowKey], None] = OrderedDict()
+        #: Every tracked flow (group key, flow) by its stats' id, least recently folded first:
+        #: the global cap evicts from the front.
+        self._recent: OrderedDict[int, tuple[str, FlowKey]] = OrderedDict()
         # Routes and group keys depend on a few fields only: each is worked out once per distinct
         # tuple of them (glob matching and JSON-encoding the key cost more than the rest of a fold).
-        self._route_readers = tuple(FIELD_READERS.get(name, _absent) for name in routing.fields)
-        self._label_readers = tuple(FIELD_READERS.get(name, _absent) for name in policy.group_by)
+        self._route_fields = routing.fields
+        read = tuple(dict.fromkeys([*self._route_fields, *policy.group_by]))
+        self._readers = tuple(FIELD_READERS.get(name, _absent) for name in read)
+        self._route_values = _picker([read.index(name) for name in self._route_fields])
+        self._label_values = _picker([read.index(name) for name in policy.group_by])
         self._matches: dict[tuple[str, ...], tuple[RouteMatch, ...]] = {}
         self._targets: dict[tuple[tuple[RouteMatch, ...], tuple[str, ...]], _Targets] = {}
 
@@ -212,11 +220,12 @@ class Grouper:
         Returns how many groups took it."""
         if event.disposition != "deny":
             return 0  # allow entries are stored as they came but alert nobody
-        route_values = tuple([read(event) or "" for read in self._route_readers])
+        values = [read(event) or "" for read in self._readers]
+        route_values = self._route_values(values)
         matches = self._matches.get(route_values)
         if matches is None:
             matches = self._route(route_values)
-        label_values = tuple([read(event) or "" for read in self._label_readers])
+        label_values = self._label_values(values)
         targets = self._targets.get((matches, label_values))
         if targets is None:
             targets = self._target(matches, label_values)
@@ -241,7 +250,7 @@ class Grouper:
         return taken
 
     def _route(self, values: tuple[str, ...]) -> tuple[RouteMatch, ...]:
-        matches = self.routing.route(dict(zip(self.routing.fields, values, strict=True)))
+        matches = self.routing.route(dict(zip(self._route_fields, values, strict=True)))
         _remember(self._matches, values, matches)
         return matches
 
@@ -266,37 +275,34 @@ class Grouper:
             stats.count += event.count
             stats.first_seen = min(stats.first_seen, event.timestamp)
             stats.last_seen = max(stats.last_seen, event.timestamp)
-            self._recent.move_to_end((group.key, flow))
+            ident = id(stats)
+            self._recent.move_to_end(ident)
         elif len(group.flows) < self.policy.max_flows_tracked:
             stats = group.flows[flow] = FlowStats(event.count, event.timestamp, event.timestamp)
-            self._track(group.key, flow)
+            ident = id(stats)
+            self._track(group.key, flow, ident)
         else:
             group.other_count += event.count
             return
-        self._dirty(group.key)[flow] = stats
+        self._dirty_flows[ident] = (group.key, flow, stats)
 
-    def _dirty(self, key: str) -> dict[FlowKey, FlowStats]:
-        dirty = self._dirty_flows.get(key)
-        if dirty is None:
-            dirty = self._dirty_flows[key] = {}
-        return dirty
-
-    def _track(self, key: str, flow: FlowKey) -> None:
+    def _track(self, key: str, flow: FlowKey, ident: int) -> None:
         """A flow newly tracked: the least recent ones go while the total is over the cap."""
-        self._recent[key, flow] = None
+        self._recent[ident] = (key, flow)
         evicted = self._evicted.get(key)
         if evicted:
             evicted.discard(flow)
-        while len(self._recent) > self.policy.max_flows_total:
-            (oldest_key, oldest), _ = self._recent.popitem(last=False)
-            self._evict(self.groups[oldest_key], oldest)
+        self._enforce_cap()
 
-    def _evict(self, group: Group, flow: FlowKey) -> None:
-        stats = group.flows.pop(flow)
-        group.other_count += stats.count
-        self._changed.add(group.key)
-        self._dirty(group.key).pop(flow, None)
-        self._evicted.setdefault(group.key, set()).add(flow)
+    def _enforce_cap(self) -> None:
+        while len(self._recent) > self.policy.max_flows_total:
+            _, (key, flow) = self._recent.popitem(last=False)
+            group = self.groups[key]
+            stats = group.flows.pop(flow)
+            group.other_count += stats.count
+            self._changed.add(key)
+            self._dirty_flows.pop(id(stats), None)
+            self._evicted.setdefault(key, set()).add(flow)
 
     def tick(self, now: datetime) -> list[Notification]:
         """Everything due at `now`, in a stable order (by group start, then key)."""
@@ -325,11 +331,11 @@ class Grouper:
     def _drop(self, group: Group) -> None:
         key = group.key
         del self.groups[key]
-        for flow in group.flows:
-            del self._recent[key, flow]
+        for stats in group.flows.values():
+            del self._recent[id(stats)]
+            self._dirty_flows.pop(id(stats), None)
         for pending in (self._changed, self._fresh):
             pending.discard(key)
-        self._dirty_flows.pop(key, None)
         self._evicted.pop(key, None)
         self._dropped.add(key)
 
@@ -340,11 +346,10 @@ class Grouper:
         )
         shown = ranked[: self.policy.max_flows_shown]
         new = [] if kind == "open" else [item for item in ranked if not item[1].announced]
-        dirty = self._dirty(group.key)
         for flow, stats in ranked:
             if not stats.announced:
                 stats.announced = True
-                dirty[flow] = stats
+                self._dirty_flows[id(stats)] = (group.key, flow, stats)
         group.notified_at = now
         group.notified_total = group.total
         if kind in ("open", "repeat"):
@@ -372,15 +377,17 @@ class Grouper:
     def changes(self) -> tuple[list[GroupChange], set[str]]:
         """What to save since the last call (groups in key order) and keys to delete; then forgets
         them. The groups and flow stats are the live ones: save them before the next `fold` or `tick`."""
+        flows: dict[str, list[tuple[FlowKey, FlowStats]]] = {}
+        for key, flow, stats in self._dirty_flows.values():
+            flows.setdefault(key, []).append((flow, stats))
         changed = []
         for key in sorted(self._changed):
             group = self.groups[key]
             if key in self._fresh:
                 changed.append(GroupChange(group))
                 continue
-            flows = self._dirty_flows.get(key, {})
             evicted = self._evicted.get(key, ())
-            changed.append(GroupChange(group, tuple(flows.items()), tuple(evicted)))
+            changed.append(GroupChange(group, tuple(flows.get(key, ())), tuple(evicted)))
         dropped = set(self._dropped)
         for pending in (self._changed, self._dropped, self._fresh):
             pending.clear()
@@ -399,10 +406,8 @@ class Grouper:
             key=lambda item: (item[0], item[1], _order(item[2])),
         )
         for _, key, flow in flows:
-            self._recent[key, flow] = None
-        while len(self._recent) > self.policy.max_flows_total:
-            (oldest_key, oldest), _ = self._recent.popitem(last=False)
-            self._evict(self.groups[oldest_key], oldest)
+            self._recent[id(self.groups[key].flows[flow])] = (key, flow)
+        self._enforce_cap()
 
     def clear(self) -> None:
         """Forget every group and every pending change (before a reload from the store)."""
@@ -415,6 +420,17 @@ def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
     if len(cache) >= FOLD_CACHE_SIZE:
         cache.clear()
     cache[key] = value
+
+
+def _picker(indices: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """Picks the values at `indices` as a tuple (itemgetter alone gives a bare value for one)."""
+    if len(indices) == 1:
+        (index,) = indices
+        return lambda values: (values[index],)
+    if not indices:
+        return lambda _: ()
+    pick: Callable[[list[str]], tuple[str, ...]] = itemgetter(*indices)
+    return pick
 
 
 def _absent(_event: PolicyEvent) -> None:
