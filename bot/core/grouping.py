@@ -205,13 +205,18 @@ class Grouper:
         #: Every tracked flow (group key, flow) by its stats' id, least recently folded first:
         #: the global cap evicts from the front.
         self._recent: OrderedDict[int, tuple[str, FlowKey]] = OrderedDict()
-        # Routes and group keys depend on a few fields only: each is worked out once per distinct
-        # tuple of them (glob matching and JSON-encoding the key cost more than the rest of a fold).
-        self._route_fields = routing.fields
-        read = tuple(dict.fromkeys([*self._route_fields, *policy.group_by]))
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Routes and group keys depend on a few fields only: each is worked out once per distinct
+        tuple of them (glob matching and JSON-encoding the key cost more than the rest of a fold).
+        Redone whenever `policy` or `routing` is replaced."""
+        self._prepared = (self.policy, self.routing)
+        self._route_fields = self.routing.fields
+        read = tuple(dict.fromkeys([*self._route_fields, *self.policy.group_by]))
         self._readers = tuple(FIELD_READERS.get(name, _absent) for name in read)
         self._route_values = _picker([read.index(name) for name in self._route_fields])
-        self._label_values = _picker([read.index(name) for name in policy.group_by])
+        self._label_values = _picker([read.index(name) for name in self.policy.group_by])
         self._matches: dict[tuple[str, ...], tuple[RouteMatch, ...]] = {}
         self._targets: dict[tuple[tuple[RouteMatch, ...], tuple[str, ...]], _Targets] = {}
 
@@ -220,6 +225,8 @@ class Grouper:
         Returns how many groups took it."""
         if event.disposition != "deny":
             return 0  # allow entries are stored as they came but alert nobody
+        if self._prepared[0] is not self.policy or self._prepared[1] is not self.routing:
+            self._prepare()
         values = [read(event) or "" for read in self._readers]
         route_values = self._route_values(values)
         matches = self._matches.get(route_values)
