@@ -420,7 +420,10 @@ class Grouper:
         """Forget every group and every pending change (before a reload from the store)."""
         self.groups.clear()
         self._recent.clear()
-        self.changes()
+        for pending in (self._changed, self._dropped, self._fresh):
+            pending.clear()
+        self._dirty_flows.clear()
+        self._evicted.clear()
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:

@@ -423,3 +423,14 @@ def test_changes_name_only_the_flows_that_changed_since_the_last_save() -> None:
     assert opened.flows is not None
     assert len(opened.flows) == 3
     assert grouper.changes() == ([], set())
+
+
+def test_clear_forgets_groups_and_unsaved_changes() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    grouper.fold(deny(at(0)), at(0))  # changed, never saved
+    grouper.clear()
+    assert grouper.groups == {}
+    assert grouper.changes() == ([], set())
+    grouper.fold(deny(at(1), count=2), at(1))
+    (change,), _ = grouper.changes()
+    assert (change.flows, change.group.total) == (None, 2)
