@@ -63,7 +63,7 @@ class GroupingWorker:
     """Folds stored events into groups; one worker per store at a time."""
 
     def __init__(
-        self, store: Store, grouper: Grouper, batch_size: int = 2000, fence: Fence | None = None
+        self, store: Store, grouper: Grouper, batch_size: int = 10_000, fence: Fence | None = None
     ) -> None:
         self.store = store
         self.fence = fence  # with several replicas: commit only while holding the alerts lease
@@ -71,6 +71,8 @@ class GroupingWorker:
         self.batch_size = batch_size
         grouper.restore(store.grouping.load())
         self.position = store.grouping.cursor(GROUPING_CURSOR)
+        #: The last step read a full batch: more stored events are likely waiting.
+        self.behind = False
         self._stale = False
 
     def step(self, now: datetime) -> list[Notification]:
@@ -97,6 +99,7 @@ class GroupingWorker:
                 self._stale = True  # memory ran ahead of the store: go back to what is committed
                 raise
         self.position = position
+        self.behind = len(rows) == self.batch_size
         return notifications
 
     def reload(self) -> None:
@@ -104,8 +107,7 @@ class GroupingWorker:
         Reads first, then swaps: if the store is down, memory is left as it was, still stale."""
         groups = self.store.grouping.load()
         position = self.store.grouping.cursor(GROUPING_CURSOR)
-        self.grouper.groups.clear()
-        self.grouper.changes()
+        self.grouper.clear()
         self.grouper.restore(groups)
         self.position = position
         self._stale = False
@@ -113,6 +115,6 @@ class GroupingWorker:
     def catch_up(self, now: datetime) -> list[Notification]:
         """Steps until every stored event is folded."""
         notifications = self.step(now)
-        while self.store.events.read(self.position, 1):
+        while self.behind or self.store.events.read(self.position, 1):
             notifications.extend(self.step(now))
         return notifications

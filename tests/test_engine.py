@@ -95,6 +95,16 @@ def test_the_first_round_takes_the_lease_and_groups(store: Store, replica: Repli
     assert notification_kinds(store) == ["open"]
 
 
+def test_rounds_say_when_a_backlog_is_left_so_the_loop_goes_on_at_once(
+    store: Store, replica: Replica
+) -> None:
+    store_messages(store, [deny(1) for _ in range(5)], PARSER, replica.clock())
+    replica.engine.worker.batch_size = 2
+    assert [replica.engine.group() for _ in range(4)] == [True, True, False, False]
+    assert totals(store) == [5]
+    assert store.leases.holds(replica.engine.fence, replica.clock())
+
+
 def test_later_rounds_renew_the_lease_without_reloading(
     store: Store, replica: Replica, caplog: pytest.LogCaptureFixture
 ) -> None:
