@@ -61,10 +61,14 @@ class Endpoint:
     workload_kind: str | None = None
     node: str | None = None
     network: str | None = None
+    #: A short, stable name for grouping and display: `payments/api`, `node/gke-…`,
+    #: `metadata-server`. Worked out once: every fold and route reads it, and endpoints are shared.
+    label: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def label(self) -> str:
-        """A short, stable name for grouping and display: `payments/api`, `node/gke-…`, `metadata-server`."""
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", self._label())
+
+    def _label(self) -> str:
         if self.kind == "pod":
             return f"{self.namespace or '?'}/{self.workload or self.pod or self.ip or '?'}"
         if self.kind == "node":
@@ -72,6 +76,10 @@ class Endpoint:
         if self.network:
             return f"{self.network} ({self.ip})" if self.network != self.ip else self.network
         return self.ip or "?"
+
+
+#: What makes an endpoint (its label is derived): the fields a stored event keeps.
+ENDPOINT_FIELDS = ("kind", "ip", "namespace", "pod", "workload", "workload_kind", "node", "network")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Literal, TypeVar
 
 from bot.core.events import PolicyEvent
-from bot.core.routing import FIELD_READERS, RouteMatch, RoutingTable
+from bot.core.routing import FIELD_READERS, RouteMatch, Router, RoutingTable
 
 NotificationKind = Literal["open", "update", "repeat", "resolve"]
 _K = TypeVar("_K")
@@ -217,7 +217,8 @@ class Grouper:
         self._readers = tuple(FIELD_READERS.get(name, _absent) for name in read)
         self._route_values = _picker([read.index(name) for name in self._route_fields])
         self._label_values = _picker([read.index(name) for name in self.policy.group_by])
-        self._matches: dict[tuple[str, ...], tuple[RouteMatch, ...]] = {}
+        self._router = Router(self.routing, FOLD_CACHE_SIZE)
+        self._flow_keys: dict[tuple[object, ...], FlowKey] = {}
         self._targets: dict[tuple[tuple[RouteMatch, ...], tuple[str, ...]], _Targets] = {}
 
     def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
@@ -228,10 +229,7 @@ class Grouper:
         if self._prepared[0] is not self.policy or self._prepared[1] is not self.routing:
             self._prepare()
         values = [read(event) or "" for read in self._readers]
-        route_values = self._route_values(values)
-        matches = self._matches.get(route_values)
-        if matches is None:
-            matches = self._route(route_values)
+        matches = self._router.route(self._route_values(values))
         label_values = self._label_values(values)
         targets = self._targets.get((matches, label_values))
         if targets is None:
@@ -251,15 +249,20 @@ class Grouper:
                 self._dropped.discard(key)
                 self._fresh.add(key)
             if flow is None:
-                flow = FlowKey.of(event)
+                flow = self._flow_key(event)
             self._add(group, flow, event, now)
             self._changed.add(key)
         return taken
 
-    def _route(self, values: tuple[str, ...]) -> tuple[RouteMatch, ...]:
-        matches = self.routing.route(dict(zip(self._route_fields, values, strict=True)))
-        _remember(self._matches, values, matches)
-        return matches
+    def _flow_key(self, event: PolicyEvent) -> FlowKey:
+        """One FlowKey per distinct flow, shared: building one costs more than finding it."""
+        src, dest = event.src, event.dest
+        parts = (event.cluster, event.direction, src.label, dest.label, event.dest_port, event.protocol)
+        flow = self._flow_keys.get(parts)
+        if flow is None:
+            flow = FlowKey.of(event)
+            _remember(self._flow_keys, parts, flow)
+        return flow
 
     def _target(self, matches: tuple[RouteMatch, ...], values: tuple[str, ...]) -> _Targets:
         labels = tuple(zip(self.policy.group_by, values, strict=True))

@@ -106,6 +106,72 @@ class RoutingTable:
         return tuple(matches) or (RouteMatch(self.default_channel, None),)
 
 
+class Router:
+    """`RoutingTable.route` for a storm, on the values of `table.fields` in that order.
+
+    Each distinct value of a field is matched against that field's globs once, giving the set of
+    routes it does not rule out (a bit per route); an event's routes are the intersection, and
+    each distinct intersection becomes its matches once. Per event that is one lookup per field,
+    however many namespaces times ports times clusters a storm combines. Memos are bounded."""
+
+    def __init__(self, table: RoutingTable, memo_size: int = 65_536) -> None:
+        self.table = table
+        self.fields = table.fields
+        self.memo_size = memo_size
+        every = (1 << len(table.routes)) - 1
+        self._globs = [
+            [
+                (index, pattern)
+                for index, route in enumerate(table.routes)
+                for name, pattern in route.match
+                if name == field
+            ]
+            for field in self.fields
+        ]
+        #: Routes with no glob on a field pass whatever its value.
+        self._unconstrained = [
+            every & ~sum(1 << index for index in {index for index, _ in globs}) for globs in self._globs
+        ]
+        self._passing: list[dict[str, int]] = [{} for _ in self.fields]
+        self._matches: dict[int, tuple[RouteMatch, ...]] = {}
+        self._every = every
+
+    def route(self, values: Sequence[str]) -> tuple[RouteMatch, ...]:
+        routes = self._every
+        for position, value in enumerate(values):
+            passing = self._passing[position].get(value)
+            if passing is None:
+                passing = self._pass(position, value)
+            routes &= passing
+        matches = self._matches.get(routes)
+        if matches is None:
+            matches = self._matches[routes] = self._resolve(routes)
+        return matches
+
+    def _pass(self, position: int, value: str) -> int:
+        failing = 0
+        for index, pattern in self._globs[position]:
+            if not fnmatchcase(value, pattern):
+                failing |= 1 << index
+        passing = self._unconstrained[position] | (self._every & ~failing)
+        memo = self._passing[position]
+        if len(memo) >= self.memo_size:
+            memo.clear()  # a route on a high-cardinality field (src_ip) must not grow without bound
+        memo[value] = passing
+        return passing
+
+    def _resolve(self, routes: int) -> tuple[RouteMatch, ...]:
+        """What `RoutingTable.route` answers when exactly the routes in `routes` match."""
+        matches: list[RouteMatch] = []
+        for index, candidate in enumerate(self.table.routes):
+            if routes >> index & 1:
+                if all(m.channel != candidate.channel for m in matches):
+                    matches.append(RouteMatch(candidate.channel, index))
+                if not candidate.continue_:
+                    return tuple(matches)
+        return tuple(matches) or (RouteMatch(self.table.default_channel, None),)
+
+
 @lru_cache(maxsize=65_536)
 def _glob(value: str, pattern: str) -> bool:
     """One glob per distinct (value, pattern): a storm repeats a few thousand namespaces."""

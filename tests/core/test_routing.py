@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.events import Endpoint, PolicyEvent
-from bot.core.routing import EVENT_FIELDS, Route, RouteMatch, RoutingTable, event_fields, unknown_fields
+from bot.core.routing import (
+    EVENT_FIELDS,
+    Route,
+    RouteMatch,
+    Router,
+    RoutingTable,
+    event_fields,
+    unknown_fields,
+)
 
 TABLE = RoutingTable(
     (
@@ -70,3 +80,26 @@ def test_event_fields_cover_every_routable_name() -> None:
     assert fields["dest_port"] == "53"
     assert fields["dest_namespace"] == ""
     assert unknown_fields(["namespace", "colour"]) == ["colour"]
+
+
+# The Router (what the grouper routes with) must answer exactly as RoutingTable.route, whatever the
+# table and the values, including a route with two globs on one field and a channel taken twice.
+GLOBS = st.sampled_from(["payments*", "prod-*", "53", "*", "web", "?eb", "[ps]*", "staging"])
+VALUES = st.sampled_from(["payments", "payments-eu", "prod-eu", "53", "443", "web", "staging", ""])
+FIELDS = st.sampled_from(["namespace", "cluster", "dest_port"])
+ROUTES = st.builds(
+    Route,
+    st.lists(st.tuples(FIELDS, GLOBS), min_size=1, max_size=3).map(tuple),
+    st.sampled_from(["#a", "#b", "#c"]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ROUTES, max_size=5), st.lists(st.dictionaries(FIELDS, VALUES), min_size=1, max_size=8))
+def test_the_router_answers_as_the_table(routes: list[Route], events: list[dict[str, str]]) -> None:
+    table = RoutingTable(tuple(routes), "#default")
+    router = Router(table, memo_size=2)  # a tiny memo is cleared between events: answers must not change
+    for fields in events:
+        values = [fields.get(name, "") for name in router.fields]
+        assert router.route(values) == table.route(fields)

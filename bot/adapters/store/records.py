@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import Field, TypeAdapter
 
-from bot.core.events import Endpoint, Policy, PolicyEvent
+from bot.core.events import ENDPOINT_FIELDS, Endpoint, Policy, PolicyEvent
 from bot.core.grouping import FlowKey, FlowStats, Group
 from bot.core.outbox import OutboxMessage
 
@@ -187,4 +187,4 @@ def _endpoint(record: Mapping[str, Any]) -> Endpoint:
 
 
 def _endpoint_record(endpoint: Endpoint) -> dict[str, Any]:
-    return {key: value for key in Endpoint.__slots__ if (value := getattr(endpoint, key)) is not None}
+    return {key: value for key in ENDPOINT_FIELDS if (value := getattr(endpoint, key)) is not None}
