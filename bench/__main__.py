@@ -13,6 +13,7 @@ import platform
 from bench.core import core_rows
 from bench.report import header, render
 from bench.storm import StormShape, storm
+from bot.cli import tune_gc
 
 
 def main() -> None:
@@ -20,6 +21,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=200_000, help="storm size for the core stage")
     parser.add_argument("--repeat", type=int, default=3, help="passes per figure (the best is kept)")
     args = parser.parse_args()
+    tune_gc()  # as `netlog-bot` runs: the figures are the bot's
     print(f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}")
     print(header())
     bodies = list(storm(StormShape(entries=args.entries)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -90,8 +91,18 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     upgrade.set_defaults(body=lambda args: db.upgrade(load_settings(), sys.stdout, sql=args.sql))
 
 
+def tune_gc() -> None:
+    """Collect garbage every 50,000 net allocations instead of every 700. A storm allocates millions
+    of short-lived objects (decoded entries, events) while the grouper holds up to
+    `max_flows_total` live flows; at the default, collections (and the full ones that scan every
+    tracked flow) took 15-30% of parse + fold on the bench storm. Cycles are rare here, so the
+    memory this leaves uncollected between passes stays small."""
+    gc.set_threshold(50_000, 20, 100)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_gc()
     quiet = args.command in ("demo", "replay")  # their output is the product; logs only for trouble
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
