@@ -36,8 +36,9 @@ suite: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not integration" $(PYTEST_ARGS)
 
+# Storm benchmarks, each figure beside a baseline from the same run; BENCH_ARGS="--ingest" adds Pub/Sub.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

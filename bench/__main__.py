@@ -1,31 +1,57 @@
 """`make bench`: every storm stage of issue 8, each figure next to a baseline measured in the same run.
 
 Inputs are generated storms (`bench/storm.py`): many namespaces and flows, both payload formats,
-pods, nodes and IPs, redeliveries. Machines are noisy, so nothing here asserts a time; compare ratios
-between commits, measured on the same machine.
+pods, nodes and IPs, redeliveries. Stages:
+
+- core: parse, fold, and parse + fold against `orjson.loads` of the same bytes (`bench/core.py`);
+- grouping: catch-up from a SQLite store, group state written, peak RSS for 1M distinct flows
+  (`bench/grouping.py`);
+- replay: `netlog-bot replay` of a generated file against decoding its lines (`bench/replay.py`);
+- ingest (`--ingest`): the Pub/Sub emulator into SQLite and PostgreSQL against a bare batched pull
+  (`bench/ingest.py`; starts the emulator unless PUBSUB_EMULATOR_HOST is set).
+
+Machines are noisy, so nothing here asserts a time; compare ratios between commits, measured on
+the same machine. Each stage is also a module of its own (`python -m bench.grouping`, ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 
+from bench import grouping, ingest
 from bench.core import core_rows
-from bench.report import header, render
+from bench.report import Row, header, render
 from bench.storm import StormShape, storm
 from bot.cli import tune_gc
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
-    parser.add_argument("--entries", type=int, default=200_000, help="storm size for the core stage")
-    parser.add_argument("--repeat", type=int, default=3, help="passes per figure (the best is kept)")
+    parser.add_argument("--entries", type=int, default=200_000, help="storm size for core and grouping")
+    parser.add_argument("--repeat", type=int, default=3, help="passes per core figure (the best is kept)")
+    parser.add_argument("--ingest", action="store_true", help="also measure ingest on the Pub/Sub emulator")
+    parser.add_argument("--messages", type=int, default=60_000, help="messages per ingest stage")
     args = parser.parse_args()
     tune_gc()  # as `netlog-bot` runs: the figures are the bot's
-    print(f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}")
+    print(
+        f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; storm of {args.entries:,} entries"
+    )
     print(header())
-    bodies = list(storm(StormShape(entries=args.entries)))
-    for row in core_rows(bodies, args.repeat):
+    # Memory first: a child's peak RSS starts from its parent's at the fork, so the parent must be small.
+    show([grouping.rss_row()])
+    show(core_rows(list(storm(StormShape(entries=args.entries))), args.repeat))
+    show(grouping.catch_up_rows(StormShape(entries=args.entries)))
+    if args.ingest:
+        with ingest.emulator() as host:
+            os.environ["PUBSUB_EMULATOR_HOST"] = host
+            show(ingest.measure(args.messages, profile=False))
+
+
+def show(rows: list[Row]) -> None:
+    for row in rows:
         print(render(row), flush=True)
 
 
