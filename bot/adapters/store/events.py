@@ -121,7 +121,8 @@ class EventStore:
             .limit(limit)
         )
         with self.db.connect() as conn:
-            return [(row.id, event_from_record(orjson.loads(row.record))) for row in conn.execute(query)]
+            rows = conn.execute(query).tuples()
+            return [(position, event_from_record(orjson.loads(record))) for position, record in rows]
 
     def rejects(self, limit: int = 100) -> list[StoredReject]:
         shown = [rejects.c[name] for name in StoredReject.__dataclass_fields__]
