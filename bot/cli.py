@@ -22,9 +22,9 @@ from bot.settings import SettingsError, load_settings
 def replay_file(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.file == "-":
-        return run_replay(sys.stdin, settings, sys.stdout, args.db)
-    with Path(args.file).open(encoding="utf-8") as source:
-        return run_replay(source, settings, sys.stdout, args.db)
+        return run_replay(sys.stdin.buffer, settings, sys.stdout, args.db, sys.stderr)
+    with Path(args.file).open("rb") as source:
+        return run_replay(source, settings, sys.stdout, args.db, sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
