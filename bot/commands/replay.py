@@ -9,10 +9,11 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO, cast
 
-from bot.app import open_store, utcnow
+from bot.adapters.store import Store
 from bot.core.events import RawMessage
 from bot.demo.player import PlaySummary, play, print_summary
 from bot.demo.timeline import Tally, in_time_order, place, read_messages
@@ -35,13 +36,16 @@ def run_replay(
     terminal = _Terminal(err, tally, _size(source)) if err is not None and err.isatty() else None
     with tempfile.TemporaryDirectory(prefix="netlog-replay-") as folder:
         url = db_url or f"sqlite:///{Path(folder) / 'replay.db'}"
-        store = open_store(settings, url)
+        # Not bot.app.open_store: importing the composition root loads the Slack, Pub/Sub and
+        # Kubernetes clients, 80 MB that an offline replay never uses.
+        store = Store(url)
+        store.migrate()
         try:
             messages = read_messages(source, tally)
             if terminal is not None:
                 out = cast(TextIO, _ClearingOut(out, terminal))  # print() needs only write()
                 messages = terminal.watch(messages)
-            timeline = in_time_order(place(messages, settings.networks, utcnow()))
+            timeline = in_time_order(place(messages, settings.networks, datetime.now(UTC)))
             summary = play(timeline, settings, store, out, on_tick=terminal.update if terminal else None)
             if terminal is not None:
                 terminal.clear()
