@@ -74,7 +74,7 @@ def _offline_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     replay.add_argument(
         "file",
-        help="JSON lines, push envelopes or `gcloud logging read --format=json` output; - for stdin",
+        help="JSON lines, push envelopes, `gcloud logging read --format=json` or `jq .` output; - for stdin",
     )
     replay.add_argument(
         "--db", help="keep the replay in this database URL instead of a temporary SQLite file"
