@@ -22,7 +22,7 @@ from bot.settings import Settings
 
 #: Events folded per grouping step. A storm tick holds far more than the live loop's 2,000: the
 #: player folds everything due before the clock moves on, in steps this big (bounded memory).
-FOLD_BATCH = 20_000
+FOLD_BATCH = 10_000
 #: Arrivals stored per transaction while a tick's due entries are collected.
 STORE_BATCH = 5_000
 
