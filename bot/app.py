@@ -23,7 +23,7 @@ from bot.adapters.store import Store
 from bot.core.grouping import Grouper
 from bot.engine import Engine, replica_name
 from bot.jobs import retention_jobs
-from bot.pipeline import store_messages
+from bot.pipeline import entry_parser, store_messages
 from bot.services import BackgroundTasks, build_netlog, configured_clusters
 from bot.settings import Settings, SettingsError
 
@@ -46,10 +46,10 @@ def open_store(settings: Settings, url: str | None = None) -> Store:
 
 def subscriber(settings: Settings, subscription: str, store: Store) -> Subscriber:
     """Pulls `subscription` into `store`, with the flow control and lease extension of the settings."""
-    pubsub, networks = settings.file.pubsub, settings.networks
+    pubsub, parser = settings.file.pubsub, entry_parser(settings.networks)
     return Subscriber(
         subscription,
-        lambda batch: store_messages(store, batch, networks, utcnow()),
+        lambda batch: store_messages(store, batch, parser, utcnow()),
         max_outstanding=pubsub.max_outstanding,
         lease_seconds=int(pubsub.lease_extension.total_seconds()),
     )

@@ -67,15 +67,17 @@ class Engine:
         ]
         self._stopping = threading.Event()
 
-    def group(self) -> None:
-        """Fold and tick while holding the alerts lease; on taking it over, start from the store."""
+    def group(self) -> bool:
+        """Fold and tick while holding the alerts lease; on taking it over, start from the store.
+        True while stored events are left to fold: the loop goes on at once (in a storm, a pause
+        between steps would let grouping fall behind ingest), renewing the lease each step."""
         now = self.clock()
         held = self.store.leases.hold(self.fence.name, self.fence.holder, now, self.ttl)
         if held is None:
             if self.leading:
                 log.warning("run: another replica took over grouping and delivery")
             self._follow()
-            return
+            return False
         if held == "taken" or not self.leading:
             # Taken, not renewed: the lease lapsed (this replica stalled) and someone else may have
             # grouped meanwhile, so what memory holds is stale even if this replica led before.
@@ -89,6 +91,8 @@ class Engine:
             self.worker.step(now)
         except LeaseLost:
             self._lost_lease()
+            return False
+        return self.worker.behind
 
     def deliver(self) -> None:
         """One delivery round, only while leading."""

@@ -20,7 +20,8 @@ POLL = 0.5
 
 
 class Loop:
-    """Calls `work` every `interval` seconds in a thread until stopped; an error is logged, not fatal."""
+    """Calls `work` every `interval` seconds in a thread until stopped; an error is logged, not fatal.
+    When `work` returns True (a backlog is left) it is called again at once, without the wait."""
 
     def __init__(self, name: str, work: Callable[[], object], interval: float) -> None:
         self.name = name
@@ -32,7 +33,8 @@ class Loop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.work()
+                if self.work() is True:
+                    continue
             except Exception:
                 log.exception("%s: failed; retrying in %.0f s", self.name, max(self.interval, 1.0))
                 self._stop.wait(max(self.interval, 1.0))

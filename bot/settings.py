@@ -88,6 +88,9 @@ class GroupingSection(_Section):
     """A group still active after this long is posted afresh."""
     max_flows_shown: int = Field(10, ge=1, le=40)
     """Flows listed in a message; the rest are counted as "+N more flows"."""
+    max_flows_total: int = Field(200_000, ge=1_000, le=10_000_000)
+    """Flows tracked across all groups (memory is about 0.5 KB each); past it the least recently
+    seen flows are folded into their group's "other flows" count, so totals stay exact."""
 
     @field_validator("group_by")
     @classmethod
@@ -279,6 +282,7 @@ class Settings:
             g.resolve_after,
             g.repeat_interval,
             g.max_flows_shown,
+            max_flows_total=g.max_flows_total,
         )
 
     @property

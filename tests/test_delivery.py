@@ -18,7 +18,7 @@ from bot.core.grouping import Grouper, GroupingPolicy
 from bot.core.outbox import AuditLine
 from bot.core.routing import Route, RoutingTable
 from bot.delivery import Delivery
-from bot.pipeline import GroupingWorker, store_messages
+from bot.pipeline import GroupingWorker, entry_parser, store_messages
 from bot.render.replies import audit_message
 from tests.clock import ManualClock
 from tests.fakes.slack import FakeSlack
@@ -29,6 +29,8 @@ POLICY = GroupingPolicy(group_wait=timedelta(seconds=10), group_interval=timedel
 ROUTING = RoutingTable((Route((("namespace", "payments"),), "C0PAY"),), "#alerts")
 #: A deny at T0 from checkout/web to payments/api:443, as delivered by Pub/Sub.
 entry = functools.partial(raw_message, at=T0, prefix="d")
+
+PARSER = entry_parser(NetworkNames())
 
 
 class Rig:
@@ -41,7 +43,7 @@ class Rig:
         self.delivery = Delivery(store, gateway, self.clock, fence=fence)
 
     def deny(self, *messages: RawMessage) -> None:
-        store_messages(self.store, list(messages), NetworkNames(), self.clock())
+        store_messages(self.store, list(messages), PARSER, self.clock())
         self.worker.step(self.clock())
 
     def tick(self, seconds: float = 0) -> int:
@@ -231,7 +233,7 @@ def test_a_replica_that_lost_the_alerts_lease_neither_folds_nor_sends(store: Sto
     successor.clock.advance(30)
     assert store.leases.hold("alerts", "b", successor.clock(), ttl)
     successor.worker.reload()
-    store_messages(store, [entry(count=4)], NetworkNames(), successor.clock())
+    store_messages(store, [entry(count=4)], PARSER, successor.clock())
     stalled.clock.advance(30)
     with pytest.raises(LeaseLost):
         stalled.worker.step(stalled.clock())  # would count the 4 too, beside the successor

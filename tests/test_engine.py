@@ -23,7 +23,7 @@ from bot.core.outbox import AlertEdit, AlertPost
 from bot.core.routing import Route, RoutingTable
 from bot.engine import ALERTS_LEASE, LEASE_TTL, Engine
 from bot.jobs import Jobs, retention_jobs
-from bot.pipeline import GroupingWorker, store_messages
+from bot.pipeline import GroupingWorker, entry_parser, store_messages
 from tests.clock import T0, ManualClock
 from tests.fakes.slack import FakeSlack
 from tests.logentries import raw_message
@@ -32,6 +32,8 @@ from tests.store_queries import event_count
 POLICY = GroupingPolicy(group_wait=timedelta(0), group_interval=timedelta(seconds=1))
 LAPSE = LEASE_TTL.total_seconds() + 1
 ROUTING = RoutingTable((Route((("namespace", "payments"),), "C0PAY"),), "#alerts")
+
+PARSER = entry_parser(NetworkNames())
 
 
 @pytest.fixture
@@ -78,19 +80,29 @@ def successor_round(replica: Replica, store: Store, messages: list[RawMessage]) 
     at = replica.clock() + timedelta(seconds=LAPSE)
     assert store.leases.hold(ALERTS_LEASE, "successor", at, LEASE_TTL) == "taken"
     successor = GroupingWorker(store, Grouper(POLICY, ROUTING), fence=Fence(ALERTS_LEASE, "successor"))
-    store_messages(store, messages, NetworkNames(), at)
+    store_messages(store, messages, PARSER, at)
     successor.step(at)  # past group_interval: the successor announces the new count
     store.leases.release(ALERTS_LEASE, "successor")
     replica.clock.advance(LAPSE)
 
 
 def test_the_first_round_takes_the_lease_and_groups(store: Store, replica: Replica) -> None:
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     replica.engine.group()
     assert replica.engine.leading
     assert store.leases.holds(replica.engine.fence, replica.clock())
     assert totals(store) == [3]
     assert notification_kinds(store) == ["open"]
+
+
+def test_rounds_say_when_a_backlog_is_left_so_the_loop_goes_on_at_once(
+    store: Store, replica: Replica
+) -> None:
+    store_messages(store, [deny(1) for _ in range(5)], PARSER, replica.clock())
+    replica.engine.worker.batch_size = 2
+    assert [replica.engine.group() for _ in range(4)] == [True, True, False, False]
+    assert totals(store) == [5]
+    assert store.leases.holds(replica.engine.fence, replica.clock())
 
 
 def test_later_rounds_renew_the_lease_without_reloading(
@@ -109,7 +121,7 @@ def test_a_replica_idles_while_another_holds_the_lease(
     store: Store, replica: Replica, slack: FakeSlack
 ) -> None:
     assert store.leases.hold(ALERTS_LEASE, "other", replica.clock(), LEASE_TTL) == "taken"
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     replica.engine.group()
     replica.engine.deliver()
     assert not replica.engine.leading
@@ -121,7 +133,7 @@ def test_a_replica_idles_while_another_holds_the_lease(
 
 def test_a_replica_whose_lease_lapsed_reloads_before_it_groups_again(store: Store, replica: Replica) -> None:
     engine = replica.engine
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     engine.group()
     assert engine.leading
     assert totals(store) == [3]
@@ -141,9 +153,9 @@ def test_a_round_whose_lease_lapsed_midway_commits_nothing(store: Store, replica
     """The replica renews the lease, then stalls past it while reading events; a successor takes over
     meanwhile. The round's commit is fenced: refused, and the replica stops leading."""
     engine = replica.engine
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     engine.group()
-    store_messages(store, [deny(4)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(4)], PARSER, replica.clock())
     replica.clock.advance(2)  # the round renews the lease until now + TTL, then stalls past that
     takeover_while_reading_events(store, at=replica.clock() + timedelta(seconds=LAPSE))
 
@@ -170,7 +182,7 @@ def takeover_while_reading_events(store: Store, at: datetime) -> None:
 
 def test_delivery_stops_at_a_lost_lease(store: Store, replica: Replica, slack: FakeSlack) -> None:
     engine = replica.engine
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     engine.group()
     replica.clock.advance(LAPSE)
     assert store.leases.hold(ALERTS_LEASE, "successor", replica.clock(), LEASE_TTL) == "taken"
@@ -186,10 +198,10 @@ def test_delivery_stops_at_a_lost_lease(store: Store, replica: Replica, slack: F
 def test_a_drain_stops_at_a_lapsed_lease(
     store: Store, replica: Replica, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     replica.engine.group()
     successor_round(replica, store, [deny(4)])
-    store_messages(store, [deny(5)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(5)], PARSER, replica.clock())
 
     replica.engine.drain(until=0)
 
@@ -223,7 +235,7 @@ def test_jobs_run_only_on_the_leader_and_stop_when_it_loses_the_lease(store: Sto
 def test_a_stopping_leader_drains_to_slack_stops_its_jobs_and_lets_go(
     store: Store, replica: Replica, slack: FakeSlack
 ) -> None:
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     replica.engine.start()
     deadline = time.monotonic() + 10
     while not replica.engine.leading and time.monotonic() < deadline:
@@ -265,7 +277,7 @@ def test_jobs_run_at_start_then_every_period_until_stopped() -> None:
 
 def test_the_retention_job_purges_what_the_grouping_consumed(store: Store, slack: FakeSlack) -> None:
     replica = Replica(store, slack, "replica")
-    store_messages(store, [deny(3)], NetworkNames(), replica.clock())
+    store_messages(store, [deny(3)], PARSER, replica.clock())
     replica.engine.group()
     replica.clock.advance(timedelta(days=8).total_seconds())
     jobs = retention_jobs(store, timedelta(days=7), replica.clock)

@@ -13,13 +13,15 @@ from bot.core.grouping import Grouper, GroupingPolicy
 from bot.core.mutes import Mute
 from bot.core.outbox import AlertPost
 from bot.core.routing import Route, RoutingTable
-from bot.pipeline import GROUPING_CURSOR, GroupingWorker, store_messages
+from bot.pipeline import GROUPING_CURSOR, GroupingWorker, entry_parser, store_messages
 from tests.logentries import raw_message
 from tests.store_queries import total_attempts
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 POLICY = GroupingPolicy(group_wait=timedelta(seconds=30), group_interval=timedelta(minutes=1))
 ROUTING = RoutingTable((Route((("namespace", "payments"),), "#payments"),), "#netlog")
+
+PARSER = entry_parser(NetworkNames())
 
 
 def message(namespace: str = "payments", count: int = 1, insert_id: str | None = None) -> RawMessage:
@@ -38,7 +40,7 @@ def worker(store: Store) -> GroupingWorker:
 
 def test_store_messages_keeps_events_and_rejects(store: Store) -> None:
     batch = [message(count=3), RawMessage(b"{oops", "m-2"), message(count=2)]
-    result = store_messages(store, batch, NetworkNames(), at(0))
+    result = store_messages(store, batch, PARSER, at(0))
     assert (result.stored, result.duplicates, result.rejected) == (2, 0, 1)
     assert total_attempts(store) == 5
     [reject] = store.events.rejects()
@@ -46,7 +48,7 @@ def test_store_messages_keeps_events_and_rejects(store: Store) -> None:
 
 
 def test_grouping_consumes_stored_events_and_queues_notifications(store: Store) -> None:
-    store_messages(store, [message(count=2) for _ in range(20)] + [message("web")], NetworkNames(), at(0))
+    store_messages(store, [message(count=2) for _ in range(20)] + [message("web")], PARSER, at(0))
     grouping = worker(store)
     assert grouping.catch_up(at(5)) == []
     notes = grouping.step(at(35))
@@ -60,11 +62,11 @@ def test_grouping_consumes_stored_events_and_queues_notifications(store: Store) 
 
 
 def test_a_restart_resumes_from_the_cursor_without_recounting(store: Store) -> None:
-    store_messages(store, [message() for _ in range(10)], NetworkNames(), at(0))
+    store_messages(store, [message() for _ in range(10)], PARSER, at(0))
     first = worker(store)
     first.catch_up(at(0))
     [opened] = first.step(at(30))
-    store_messages(store, [message(count=2) for _ in range(10)], NetworkNames(), at(40))
+    store_messages(store, [message(count=2) for _ in range(10)], PARSER, at(40))
     first.step(at(40))  # folds 7 of the 10 new events (one batch), then the process dies
 
     second = worker(store)  # a restart, or another replica taking over
@@ -75,7 +77,7 @@ def test_a_restart_resumes_from_the_cursor_without_recounting(store: Store) -> N
 def test_a_failed_commit_is_retried_without_double_counting(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store_messages(store, [message(count=2) for _ in range(5)], NetworkNames(), at(0))
+    store_messages(store, [message(count=2) for _ in range(5)], PARSER, at(0))
     grouping = worker(store)
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -95,8 +97,8 @@ def test_a_failed_commit_is_retried_without_double_counting(
 
 def test_redelivered_messages_do_not_count_twice(store: Store) -> None:
     same = message(count=9, insert_id="same-id")
-    store_messages(store, [same, same], NetworkNames(), at(0))
-    store_messages(store, [same], NetworkNames(), at(10))
+    store_messages(store, [same, same], PARSER, at(0))
+    store_messages(store, [same], PARSER, at(10))
     grouping = worker(store)
     grouping.catch_up(at(10))
     [opened] = grouping.step(at(40))
@@ -105,13 +107,13 @@ def test_redelivered_messages_do_not_count_twice(store: Store) -> None:
 
 def test_muted_denies_are_stored_but_alert_nobody_until_the_mute_expires(store: Store) -> None:
     store.mutes.add(Mute(0, (("namespace", "pay*"),), at(0), at(3600), "U0OP", "known"))
-    store_messages(store, [message(count=4) for _ in range(3)] + [message("web")], NetworkNames(), at(0))
+    store_messages(store, [message(count=4) for _ in range(3)] + [message("web")], PARSER, at(0))
     grouping = worker(store)
     grouping.catch_up(at(0))
     notes = grouping.step(at(30))
     assert [(n.channel, n.total) for n in notes] == [("#netlog", 1)]  # payments was muted
     assert total_attempts(store) == 13  # ...but stored and counted
-    store_messages(store, [message(count=5)], NetworkNames(), at(3601))
+    store_messages(store, [message(count=5)], PARSER, at(3601))
     grouping.catch_up(at(3601))
     [opened] = grouping.step(at(3640))
     assert (opened.channel, opened.total) == ("#payments", 5)
@@ -120,11 +122,11 @@ def test_muted_denies_are_stored_but_alert_nobody_until_the_mute_expires(store: 
 def test_a_store_outage_during_grouping_neither_restarts_groups_nor_recounts(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store_messages(store, [message() for _ in range(5)], NetworkNames(), at(0))
+    store_messages(store, [message() for _ in range(5)], PARSER, at(0))
     grouping = worker(store)
     grouping.catch_up(at(0))
     [opened] = grouping.step(at(30))
-    store_messages(store, [message() for _ in range(3)], NetworkNames(), at(35))
+    store_messages(store, [message() for _ in range(3)], PARSER, at(35))
 
     def down(*args: object, **kwargs: object) -> None:
         raise ConnectionError("database went away")

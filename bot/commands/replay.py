@@ -17,6 +17,7 @@ from bot.adapters.store import Store
 from bot.core.events import RawMessage
 from bot.demo.player import PlaySummary, play, print_summary
 from bot.demo.timeline import Tally, in_time_order, place, read_messages
+from bot.pipeline import entry_parser
 from bot.render.progress import ReplayProgress, render_progress
 from bot.settings import Settings
 
@@ -45,7 +46,7 @@ def run_replay(
             if terminal is not None:
                 out = cast(TextIO, _ClearingOut(out, terminal))  # print() needs only write()
                 messages = terminal.watch(messages)
-            timeline = in_time_order(place(messages, settings.networks, datetime.now(UTC)))
+            timeline = in_time_order(place(messages, entry_parser(settings.networks), datetime.now(UTC)))
             summary = play(timeline, settings, store, out, on_tick=terminal.update if terminal else None)
             if terminal is not None:
                 terminal.clear()

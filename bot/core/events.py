@@ -14,13 +14,15 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 POLICY_ACTION_LOG = "policy-action"
 KNOWN_PROTOCOLS = frozenset({"tcp", "udp", "icmp", "unknown"})
+#: The same, for testing values of any type (a tuple compares; a set would hash, and fail on a list).
+KNOWN_PROTOCOLS_TUPLE = ("tcp", "udp", "icmp", "unknown")
 #: Cloud Logging's ids are ~20 characters; anything far longer is not one (and would not fit the index).
 MAX_INSERT_ID = 255
 #: GKE folds 5 s of one flow's denies into `count`; anything past a 32-bit integer is not real.
@@ -79,10 +81,12 @@ class Policy:
     namespace: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PolicyEvent:
     """One policy-action log line, a deny or an allow (which may stand for `count` folded attempts).
-    Only denies alert; allows are stored as they came."""
+    Only denies alert; allows are stored as they came. Treat it as immutable: it is not declared
+    frozen only because a frozen dataclass costs six times as much to build (one
+    `object.__setattr__` per field), and a storm builds one per log line."""
 
     insert_id: str
     timestamp: datetime
@@ -159,59 +163,194 @@ def workload_name(pod: str | None, workload: str | None, kind: str | None) -> tu
     return base, kind
 
 
-def parse_message(data: bytes, networks: NetworkNames = NetworkNames()) -> PolicyEvent:
-    """A Pub/Sub message body (a LogEntry, or a push envelope around one) -> `PolicyEvent`."""
-    document = _load_json(data)
-    if isinstance(document, dict) and isinstance(document.get("message"), dict):
-        # Hash the LogEntry, not the envelope: a redelivery's envelope differs (deliveryAttempt, ...).
-        data = _unwrap_push(document["message"])
-        document = _load_json(data)
-    if not isinstance(document, dict):
-        raise RejectedEntry(
-            "not_log_entry", f"expected a JSON object (a LogEntry), got {type(document).__name__}"
+class EntryParser:
+    """Message bodies -> `PolicyEvent`s, remembering what a storm repeats.
+
+    A storm is the same few thousand endpoints and the same seconds over and over, so each distinct
+    endpoint is named once (workload-name patterns, `networks` lookup) and each distinct second is
+    parsed once; memos are bounded by `memo_size` and start afresh when full.
+
+    `loads` is the JSON decoder. A strict one (orjson: UTF-8 only, no lone surrogates, 64-bit
+    integers) is given by the shell for speed; whatever it refuses is decoded again by the standard
+    library, so a rejection says exactly what it said before and text is then checked field by field.
+    """
+
+    def __init__(
+        self,
+        networks: NetworkNames | None = None,
+        loads: Callable[[bytes], Any] | None = None,
+        memo_size: int = 200_000,
+    ) -> None:
+        self.networks = networks or NetworkNames()
+        self._strict_loads = loads
+        self.memo_size = memo_size
+        self._endpoints: dict[tuple[object, ...], Endpoint] = {}
+        self._seconds: dict[str, datetime] = {}
+        self._sites: dict[tuple[object, ...], tuple[str | None, str | None, str | None, str | None]] = {}
+        self._log_names: set[str] = set()
+
+    def parse(self, data: bytes) -> PolicyEvent:
+        """A Pub/Sub message body (a LogEntry, or a push envelope around one) -> `PolicyEvent`."""
+        document, checked = self._load(data)
+        if isinstance(document, dict) and isinstance(document.get("message"), dict):
+            # Hash the LogEntry, not the envelope: a redelivery's envelope differs (deliveryAttempt, ...).
+            data = _unwrap_push(document["message"])
+            document, checked = self._load(data)
+        if not isinstance(document, dict):
+            raise RejectedEntry(
+                "not_log_entry", f"expected a JSON object (a LogEntry), got {type(document).__name__}"
+            )
+        return self.entry(document, data, checked_text=checked)
+
+    def _load(self, data: bytes) -> tuple[Any, bool]:
+        """(document, whether its text is known to be valid Unicode)."""
+        if self._strict_loads is not None:
+            try:
+                return self._strict_loads(data), True
+            except ValueError:
+                pass  # the standard library says why, or accepts what the strict decoder would not
+        return _load_json(data), False
+
+    def entry(
+        self,
+        entry: Mapping[str, Any],
+        data: bytes | None = None,
+        *,
+        fallback_id: str | None = None,
+        checked_text: bool = False,
+    ) -> PolicyEvent:
+        """A LogEntry as a dict (camelCase, as Cloud Logging exports it) -> `PolicyEvent`. Without an
+        `insertId`, the entry is named by `fallback_id`, else by a hash of `data` (its bytes)."""
+        log_name = entry.get("logName")
+        if type(log_name) is not str or log_name not in self._log_names:
+            if len(self._log_names) >= 64:
+                self._log_names.clear()  # one per project and sink in practice; bounded anyway
+            self._log_names.add(_check_log_name(log_name))
+        payload = entry.get("jsonPayload")
+        if not isinstance(payload, dict):
+            raise RejectedEntry("no_payload", "the LogEntry has no jsonPayload object")
+        connection = payload.get("connection")
+        if not isinstance(connection, dict):
+            raise RejectedEntry("no_connection", "jsonPayload.connection is missing or not an object")
+        labels = _mapping(_mapping(entry.get("resource"), "resource").get("labels"), "resource.labels")
+        text = _text if checked_text else _opt_str
+        insert_id = text(entry, "insertId") or fallback_id or (_content_id(data) if data else None)
+        if not insert_id:
+            raise RejectedEntry("no_insert_id", "the LogEntry has no insertId")
+        if len(insert_id) > MAX_INSERT_ID:
+            raise RejectedEntry(
+                "bad_insert_id", f"insertId is {len(insert_id)} characters, more than {MAX_INSERT_ID}"
+            )
+        src_ip = text(connection, "src_ip", "connection.")
+        dest_ip = text(connection, "dest_ip", "connection.")
+        # The common values pass one cheap test each; anything else gets the full check, which
+        # normalizes it or says what is wrong.
+        direction = connection.get("direction")
+        if direction not in ("ingress", "egress"):
+            direction = _direction(connection)
+        disposition = payload.get("disposition")
+        if disposition not in ("deny", "allow"):
+            disposition = _disposition(payload)
+        protocol = connection.get("protocol")
+        if protocol not in KNOWN_PROTOCOLS_TUPLE:
+            protocol = _protocol(connection)
+        count = payload.get("count", 1)
+        if type(count) is not int or not 0 < count <= MAX_COUNT:
+            count = _count(payload)
+        src_port = connection.get("src_port")
+        if type(src_port) is not int or not 0 < src_port < 65536:
+            src_port = _port(connection, "src_port")
+        dest_port = connection.get("dest_port")
+        if type(dest_port) is not int or not 0 < dest_port < 65536:
+            dest_port = _port(connection, "dest_port")
+        cluster, location, project, node = self._site(labels, payload, text)
+        policies = payload.get("policies")
+        return PolicyEvent(
+            insert_id,
+            self._timestamp(entry, payload),
+            direction,
+            disposition,
+            protocol,
+            self._endpoint(payload.get("src"), src_ip, "src"),
+            self._endpoint(payload.get("dest"), dest_ip, "dest"),
+            count,
+            src_port,
+            dest_port,
+            cluster,
+            location,
+            project,
+            node,
+            _policies(policies) if policies is not None else (),
         )
-    return parse_entry(document, networks, fallback_id=_content_id(data))
+
+    def _site(
+        self, labels: Mapping[str, Any], payload: Mapping[str, Any], text: Callable[..., str | None]
+    ) -> tuple[str | None, str | None, str | None, str | None]:
+        """(cluster, location, project, node): the same few hundred combinations all storm long."""
+        node = payload.get("node_name")
+        try:
+            key = (node, *labels.items())
+            site = self._sites.get(key)
+        except TypeError:  # an unhashable value: checked the slow way, and refused
+            key, site = None, None
+        if site is None:
+            site = (
+                text(labels, "cluster_name", "resource.labels."),
+                text(labels, "location", "resource.labels."),
+                text(labels, "project_id", "resource.labels."),
+                text(payload, "node_name", "jsonPayload.") or text(labels, "node_name", "resource.labels."),
+            )
+            if key is not None:
+                self._remember(self._sites, key, site)
+        return site
+
+    def _timestamp(self, entry: Mapping[str, Any], payload: Mapping[str, Any]) -> datetime:
+        raw = entry.get("timestamp") or payload.get("timestamp")
+        if type(raw) is str and len(raw) > 20:
+            # The usual shape, `2026-11-02T09:00:00.123456789Z`: the second from the memo, the
+            # fraction (truncated to microseconds, as `parse_timestamp` does) added to it.
+            fraction = raw[20:-1]
+            if raw[19] == "." and raw[-1] in "Zz" and fraction.isdigit() and fraction.isascii():
+                second = self._seconds.get(raw[:19])
+                if second is None:
+                    try:
+                        second = parse_timestamp(raw[:19] + "Z")
+                    except RejectedEntry:
+                        return _timestamp(raw)  # which says what is wrong with the whole value
+                    self._remember(self._seconds, raw[:19], second)
+                return second.replace(microsecond=int(fraction[:6].ljust(6, "0")))
+        return _timestamp(raw)
+
+    def _endpoint(self, raw: object, ip: str | None, where: str) -> Endpoint:
+        if type(raw) is dict:
+            try:
+                key = (ip, *raw.items())
+                endpoint = self._endpoints.get(key)
+            except TypeError:  # an unhashable value (a list, an object): named the slow way, and refused
+                return _endpoint(raw, ip, self.networks, where)
+            if endpoint is None:
+                endpoint = _endpoint(raw, ip, self.networks, where)
+                self._remember(self._endpoints, key, endpoint)
+            return endpoint
+        return _endpoint(raw, ip, self.networks, where)
+
+    def _remember(self, memo: dict[Any, Any], key: object, value: object) -> None:
+        if len(memo) >= self.memo_size:
+            memo.clear()  # bounded: a storm's working set fills it again within a few batches
+        memo[key] = value
+
+
+def parse_message(data: bytes, networks: NetworkNames = NetworkNames()) -> PolicyEvent:
+    """One message body -> `PolicyEvent`, with the standard library's decoder and no memo carried
+    over: for single messages and tests. Batches go through one long-lived `EntryParser`."""
+    return EntryParser(networks).parse(data)
 
 
 def parse_entry(
     entry: Mapping[str, Any], networks: NetworkNames, fallback_id: str | None = None
 ) -> PolicyEvent:
     """A LogEntry as a dict (camelCase, as Cloud Logging exports it) -> `PolicyEvent`."""
-    _check_log_name(entry.get("logName"))
-    payload = entry.get("jsonPayload")
-    if not isinstance(payload, dict):
-        raise RejectedEntry("no_payload", "the LogEntry has no jsonPayload object")
-    connection = payload.get("connection")
-    if not isinstance(connection, dict):
-        raise RejectedEntry("no_connection", "jsonPayload.connection is missing or not an object")
-    labels = _mapping(_mapping(entry.get("resource"), "resource").get("labels"), "resource.labels")
-    insert_id = _opt_str(entry, "insertId") or fallback_id
-    if not insert_id:
-        raise RejectedEntry("no_insert_id", "the LogEntry has no insertId")
-    if len(insert_id) > MAX_INSERT_ID:
-        raise RejectedEntry(
-            "bad_insert_id", f"insertId is {len(insert_id)} characters, more than {MAX_INSERT_ID}"
-        )
-    dest_ip = _opt_str(connection, "dest_ip", "connection.")
-    src_ip = _opt_str(connection, "src_ip", "connection.")
-    return PolicyEvent(
-        insert_id=insert_id,
-        timestamp=_timestamp(entry, payload),
-        direction=_direction(connection),
-        disposition=_disposition(payload),
-        protocol=_protocol(connection),
-        src=_endpoint(payload.get("src"), src_ip, networks, "src"),
-        dest=_endpoint(payload.get("dest"), dest_ip, networks, "dest"),
-        count=_count(payload),
-        src_port=_port(connection, "src_port"),
-        dest_port=_port(connection, "dest_port"),
-        cluster=_opt_str(labels, "cluster_name", "resource.labels."),
-        location=_opt_str(labels, "location", "resource.labels."),
-        project=_opt_str(labels, "project_id", "resource.labels."),
-        node=_opt_str(payload, "node_name", "jsonPayload.")
-        or _opt_str(labels, "node_name", "resource.labels."),
-        policies=_policies(payload.get("policies")),
-    )
+    return EntryParser(networks).entry(entry, fallback_id=fallback_id)
 
 
 def _load_json(data: bytes | str) -> Any:
@@ -238,13 +377,14 @@ def _content_id(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()[:32]
 
 
-def _check_log_name(log_name: object) -> None:
+def _check_log_name(log_name: object) -> str:
     if not isinstance(log_name, str):
         raise RejectedEntry(
             "wrong_log", "the LogEntry has no logName; expected projects/P/logs/policy-action"
         )
     if log_name.rsplit("/", 1)[-1] != POLICY_ACTION_LOG:
         raise RejectedEntry("wrong_log", f"logName {log_name!r} is not a policy-action log")
+    return log_name
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:
@@ -253,6 +393,16 @@ def _mapping(value: object, where: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise RejectedEntry("bad_type", f"{where} should be an object, got {type(value).__name__}")
     return value
+
+
+def _text(source: Mapping[str, Any], key: str, where: str = "") -> str | None:
+    """`_opt_str` for documents whose decoder already refused text that is not valid Unicode."""
+    value = source.get(key)
+    if type(value) is str:
+        return value or None
+    if value is None:
+        return None
+    raise RejectedEntry("bad_type", f"{where}{key} should be a string, got {type(value).__name__}")
 
 
 def _opt_str(source: Mapping[str, Any], key: str, where: str = "") -> str | None:
@@ -268,8 +418,7 @@ def _opt_str(source: Mapping[str, Any], key: str, where: str = "") -> str | None
     return value
 
 
-def _timestamp(entry: Mapping[str, Any], payload: Mapping[str, Any]) -> datetime:
-    raw = entry.get("timestamp") or payload.get("timestamp")
+def _timestamp(raw: object) -> datetime:
     if raw is None:
         raise RejectedEntry("no_timestamp", "neither the LogEntry nor its payload has a timestamp")
     if not isinstance(raw, str):

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from operator import itemgetter
+from typing import Literal, TypeVar
 
 from bot.core.events import PolicyEvent
-from bot.core.routing import RoutingTable, event_fields
+from bot.core.routing import FIELD_READERS, RouteMatch, RoutingTable
 
 NotificationKind = Literal["open", "update", "repeat", "resolve"]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,9 @@ class GroupingPolicy:
     max_flows_shown: int = 10
     #: Flows kept per group; denies of further flows still count in the totals (as `other`).
     max_flows_tracked: int = 500
+    #: Flows kept across all groups, so memory is bounded by configuration, not by traffic: past it
+    #: the least recently folded flow is dropped and its count moves to its group's `other`.
+    max_flows_total: int = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +164,30 @@ class Notification:
     new_flows: tuple[FlowSummary, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class GroupChange:
+    """One group to save: its header, and its flows that changed since the last save.
+    `flows` None means all of them, replacing whatever was saved for the group's key."""
+
+    group: Group
+    flows: tuple[tuple[FlowKey, FlowStats], ...] | None = None
+    #: Flows no longer tracked (their counts moved to the group's `other_count`).
+    evicted: tuple[FlowKey, ...] = ()
+
+
+#: Distinct route inputs (and group labels) remembered by the fold; past it a cache starts over:
+#: a route on a high-cardinality field such as `src_ip` must not grow memory without bound.
+FOLD_CACHE_SIZE = 65_536
+
+#: Where one event goes: (group key text, channel, labels) per route that took it.
+_Targets = tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+
+
 class Grouper:
-    """The grouping state machine. Pure: callers pass `now` and persist `changes()`."""
+    """The grouping state machine. Pure: callers pass `now` and persist `changes()`.
+
+    Between two `changes()` it remembers what changed, so a save writes only that: the headers of
+    groups that changed, their flows that changed, and the groups and flows that went away."""
 
     def __init__(self, policy: GroupingPolicy, routing: RoutingTable) -> None:
         self.policy = policy
@@ -166,55 +195,121 @@ class Grouper:
         self.groups: dict[str, Group] = {}
         self._changed: set[str] = set()
         self._dropped: set[str] = set()
+        #: Groups created since the last save: saved whole (their key may hold an older life's flows).
+        self._fresh: set[str] = set()
+        # Flows are found by the id of their stats (an int hashes in C; a FlowKey in Python, and
+        # a fold would hash it four times). Every such stats object stays referenced by its group
+        # while its id is a key here: entries leave when the flow does.
+        self._dirty_flows: dict[int, tuple[str, FlowKey, FlowStats]] = {}
+        self._evicted: dict[str, set[FlowKey]] = {}
+        #: Every tracked flow (group key, flow) by its stats' id, least recently folded first:
+        #: the global cap evicts from the front.
+        self._recent: OrderedDict[int, tuple[str, FlowKey]] = OrderedDict()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Routes and group keys depend on a few fields only: each is worked out once per distinct
+        tuple of them (glob matching and JSON-encoding the key cost more than the rest of a fold).
+        Redone whenever `policy` or `routing` is replaced."""
+        self._prepared = (self.policy, self.routing)
+        self._route_fields = self.routing.fields
+        read = tuple(dict.fromkeys([*self._route_fields, *self.policy.group_by]))
+        self._readers = tuple(FIELD_READERS.get(name, _absent) for name in read)
+        self._route_values = _picker([read.index(name) for name in self._route_fields])
+        self._label_values = _picker([read.index(name) for name in self.policy.group_by])
+        self._matches: dict[tuple[str, ...], tuple[RouteMatch, ...]] = {}
+        self._targets: dict[tuple[tuple[RouteMatch, ...], tuple[str, ...]], _Targets] = {}
 
     def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
         """Add one event to every group its routes select, except groups in `muted`.
         Returns how many groups took it."""
         if event.disposition != "deny":
             return 0  # allow entries are stored as they came but alert nobody
-        fields = event_fields(event)
-        labels = tuple((name, fields.get(name, "")) for name in self.policy.group_by)
+        if self._prepared[0] is not self.policy or self._prepared[1] is not self.routing:
+            self._prepare()
+        values = [read(event) or "" for read in self._readers]
+        route_values = self._route_values(values)
+        matches = self._matches.get(route_values)
+        if matches is None:
+            matches = self._route(route_values)
+        label_values = self._label_values(values)
+        targets = self._targets.get((matches, label_values))
+        if targets is None:
+            targets = self._target(matches, label_values)
         taken = 0
-        for match in self.routing.route(fields):
-            key = GroupKey(match.channel, match.route, labels).encode()
+        flow: FlowKey | None = None
+        for key, channel, labels in targets:
             if key in muted:
                 continue
             taken += 1
             group = self.groups.get(key)
             if group is None:
                 group = Group(
-                    key,
-                    match.channel,
-                    labels,
-                    now,
-                    event.timestamp,
-                    event.timestamp,
-                    now,
-                    event.project or "",
+                    key, channel, labels, now, event.timestamp, event.timestamp, now, event.project or ""
                 )
                 self.groups[key] = group
                 self._dropped.discard(key)
-            self._add(group, event, now)
+                self._fresh.add(key)
+            if flow is None:
+                flow = FlowKey.of(event)
+            self._add(group, flow, event, now)
             self._changed.add(key)
         return taken
 
-    def _add(self, group: Group, event: PolicyEvent, now: datetime) -> None:
+    def _route(self, values: tuple[str, ...]) -> tuple[RouteMatch, ...]:
+        matches = self.routing.route(dict(zip(self._route_fields, values, strict=True)))
+        _remember(self._matches, values, matches)
+        return matches
+
+    def _target(self, matches: tuple[RouteMatch, ...], values: tuple[str, ...]) -> _Targets:
+        labels = tuple(zip(self.policy.group_by, values, strict=True))
+        targets = tuple(
+            (GroupKey(match.channel, match.route, labels).encode(), match.channel, labels)
+            for match in matches
+        )
+        _remember(self._targets, (matches, values), targets)
+        return targets
+
+    def _add(self, group: Group, flow: FlowKey, event: PolicyEvent, now: datetime) -> None:
         group.total += event.count
         group.first_seen = min(group.first_seen, event.timestamp)
         group.last_seen = max(group.last_seen, event.timestamp)
         group.last_activity = max(group.last_activity, now)
         if event.node:
             group.nodes.add(event.node)
-        flow = FlowKey.of(event)
         stats = group.flows.get(flow)
         if stats is not None:
             stats.count += event.count
             stats.first_seen = min(stats.first_seen, event.timestamp)
             stats.last_seen = max(stats.last_seen, event.timestamp)
+            ident = id(stats)
+            self._recent.move_to_end(ident)
         elif len(group.flows) < self.policy.max_flows_tracked:
-            group.flows[flow] = FlowStats(event.count, event.timestamp, event.timestamp)
+            stats = group.flows[flow] = FlowStats(event.count, event.timestamp, event.timestamp)
+            ident = id(stats)
+            self._track(group.key, flow, ident)
         else:
             group.other_count += event.count
+            return
+        self._dirty_flows[ident] = (group.key, flow, stats)
+
+    def _track(self, key: str, flow: FlowKey, ident: int) -> None:
+        """A flow newly tracked: the least recent ones go while the total is over the cap."""
+        self._recent[ident] = (key, flow)
+        evicted = self._evicted.get(key)
+        if evicted:
+            evicted.discard(flow)
+        self._enforce_cap()
+
+    def _enforce_cap(self) -> None:
+        while len(self._recent) > self.policy.max_flows_total:
+            _, (key, flow) = self._recent.popitem(last=False)
+            group = self.groups[key]
+            stats = group.flows.pop(flow)
+            group.other_count += stats.count
+            self._changed.add(key)
+            self._dirty_flows.pop(id(stats), None)
+            self._evicted.setdefault(key, set()).add(flow)
 
     def tick(self, now: datetime) -> list[Notification]:
         """Everything due at `now`, in a stable order (by group start, then key)."""
@@ -234,13 +329,22 @@ class Grouper:
         assert group.announced_at is not None
         if quiet:
             yield self._notify(group, "resolve", now)
-            del self.groups[group.key]
-            self._changed.discard(group.key)
-            self._dropped.add(group.key)
+            self._drop(group)
         elif now - group.announced_at >= policy.repeat_interval:
             yield self._notify(group, "repeat", now)
         elif group.total > group.notified_total and now - group.notified_at >= policy.group_interval:
             yield self._notify(group, "update", now)
+
+    def _drop(self, group: Group) -> None:
+        key = group.key
+        del self.groups[key]
+        for stats in group.flows.values():
+            del self._recent[id(stats)]
+            self._dirty_flows.pop(id(stats), None)
+        for pending in (self._changed, self._fresh):
+            pending.discard(key)
+        self._evicted.pop(key, None)
+        self._dropped.add(key)
 
     def _notify(self, group: Group, kind: NotificationKind, now: datetime) -> Notification:
         ranked = sorted(
@@ -249,8 +353,10 @@ class Grouper:
         )
         shown = ranked[: self.policy.max_flows_shown]
         new = [] if kind == "open" else [item for item in ranked if not item[1].announced]
-        for _, stats in ranked:
-            stats.announced = True
+        for flow, stats in ranked:
+            if not stats.announced:
+                stats.announced = True
+                self._dirty_flows[id(stats)] = (group.key, flow, stats)
         group.notified_at = now
         group.notified_total = group.total
         if kind in ("open", "repeat"):
@@ -275,19 +381,71 @@ class Grouper:
             new_flows=tuple(_summary(key, stats) for key, stats in new),
         )
 
-    def changes(self) -> tuple[list[Group], set[str]]:
-        """Groups to save (in key order) and keys to delete since the last call; then forgets them.
-        The groups are the live ones: save them before the next `fold` or `tick`."""
-        changed = [self.groups[key] for key in sorted(self._changed)]
+    def changes(self) -> tuple[list[GroupChange], set[str]]:
+        """What to save since the last call (groups in key order) and keys to delete; then forgets
+        them. The groups and flow stats are the live ones: save them before the next `fold` or `tick`."""
+        flows: dict[str, list[tuple[FlowKey, FlowStats]]] = {}
+        for key, flow, stats in self._dirty_flows.values():
+            flows.setdefault(key, []).append((flow, stats))
+        changed = []
+        for key in sorted(self._changed):
+            group = self.groups[key]
+            if key in self._fresh:
+                changed.append(GroupChange(group))
+                continue
+            evicted = self._evicted.get(key, ())
+            changed.append(GroupChange(group, tuple(flows.get(key, ())), tuple(evicted)))
         dropped = set(self._dropped)
-        self._changed.clear()
-        self._dropped.clear()
+        for pending in (self._changed, self._dropped, self._fresh):
+            pending.clear()
+        self._dirty_flows.clear()
+        self._evicted.clear()
         return changed, dropped
 
     def restore(self, groups: Iterable[Group]) -> None:
-        """Load saved groups (after a restart or on another replica)."""
-        for group in groups:
+        """Load saved groups (after a restart or on another replica). If they hold more flows than
+        `max_flows_total` (the setting was lowered), the least recently seen go at once."""
+        restored = list(groups)
+        for group in restored:
             self.groups[group.key] = group
+        flows = sorted(
+            ((stats.last_seen, group.key, flow) for group in restored for flow, stats in group.flows.items()),
+            key=lambda item: (item[0], item[1], _order(item[2])),
+        )
+        for _, key, flow in flows:
+            self._recent[id(self.groups[key].flows[flow])] = (key, flow)
+        self._enforce_cap()
+
+    def clear(self) -> None:
+        """Forget every group and every pending change (before a reload from the store)."""
+        self.groups.clear()
+        self._recent.clear()
+        for pending in (self._changed, self._dropped, self._fresh):
+            pending.clear()
+        self._dirty_flows.clear()
+        self._evicted.clear()
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(cache) >= FOLD_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+def _picker(indices: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """Picks the values at `indices` as a tuple (itemgetter alone gives a bare value for one)."""
+    if len(indices) == 1:
+        (index,) = indices
+        return lambda values: (values[index],)
+    if not indices:
+        return lambda _: ()
+    pick: Callable[[list[str]], tuple[str, ...]] = itemgetter(*indices)
+    return pick
+
+
+def _absent(_event: PolicyEvent) -> None:
+    """A field no event has (a route on an unknown name matches it as the empty string)."""
+    # nothing to read: the field is absent
 
 
 def _order(flow: FlowKey) -> tuple[str, str, str, int, str]:

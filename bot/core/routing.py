@@ -6,9 +6,10 @@ different routes would send to different places, so every group has exactly one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from bot.core.events import PolicyEvent
 
@@ -33,27 +34,34 @@ EVENT_FIELDS = (
 )
 
 
+def _dest_port(event: PolicyEvent) -> str | None:
+    return str(event.dest_port) if event.dest_port is not None else None
+
+
+#: How to read each field from an event; None and "" both mean absent.
+FIELD_READERS: dict[str, Callable[[PolicyEvent], str | None]] = {
+    "cluster": lambda e: e.cluster,
+    "location": lambda e: e.location,
+    "namespace": lambda e: e.namespace,
+    "direction": lambda e: e.direction,
+    "source": lambda e: e.src.label,
+    "destination": lambda e: e.dest.label,
+    "src_namespace": lambda e: e.src.namespace,
+    "dest_namespace": lambda e: e.dest.namespace,
+    "src_workload": lambda e: e.src.workload,
+    "dest_workload": lambda e: e.dest.workload,
+    "src_ip": lambda e: e.src.ip,
+    "dest_ip": lambda e: e.dest.ip,
+    "dest_port": _dest_port,
+    "protocol": lambda e: e.protocol,
+    "node": lambda e: e.node,
+    "disposition": lambda e: e.disposition,
+}
+
+
 def event_fields(event: PolicyEvent) -> dict[str, str]:
     """The event as flat strings; absent values are empty strings so globs stay simple."""
-    values = {
-        "cluster": event.cluster,
-        "location": event.location,
-        "namespace": event.namespace,
-        "direction": event.direction,
-        "source": event.src.label,
-        "destination": event.dest.label,
-        "src_namespace": event.src.namespace,
-        "dest_namespace": event.dest.namespace,
-        "src_workload": event.src.workload,
-        "dest_workload": event.dest.workload,
-        "src_ip": event.src.ip,
-        "dest_ip": event.dest.ip,
-        "dest_port": str(event.dest_port) if event.dest_port is not None else None,
-        "protocol": event.protocol,
-        "node": event.node,
-        "disposition": event.disposition,
-    }
-    return {key: value or "" for key, value in values.items()}
+    return {name: read(event) or "" for name, read in FIELD_READERS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +73,7 @@ class Route:
     continue_: bool = False
 
     def matches(self, fields: Mapping[str, str]) -> bool:
-        return all(fnmatchcase(fields.get(name, ""), pattern) for name, pattern in self.match)
+        return all(_glob(fields.get(name, ""), pattern) for name, pattern in self.match)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,11 @@ class RoutingTable:
     routes: tuple[Route, ...]
     default_channel: str
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields routes look at: where an event goes depends on these values only."""
+        return tuple(dict.fromkeys(name for route in self.routes for name, _ in route.match))
+
     def route(self, fields: Mapping[str, str]) -> tuple[RouteMatch, ...]:
         """Every matching route until one without `continue`; the default channel if none matched."""
         matches: list[RouteMatch] = []
@@ -91,6 +104,12 @@ class RoutingTable:
                 if not candidate.continue_:
                     return tuple(matches)
         return tuple(matches) or (RouteMatch(self.default_channel, None),)
+
+
+@lru_cache(maxsize=65_536)
+def _glob(value: str, pattern: str) -> bool:
+    """One glob per distinct (value, pattern): a storm repeats a few thousand namespaces."""
+    return fnmatchcase(value, pattern)
 
 
 def unknown_fields(names: Sequence[str]) -> list[str]:

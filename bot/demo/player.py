@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from bot.adapters.store import Reject, Store
-from bot.core.events import NetworkNames, PolicyEvent, RawMessage
+from bot.core.events import EntryParser, PolicyEvent, RawMessage
 from bot.core.grouping import Grouper
 from bot.core.outbox import AlertEdit, AlertPost
-from bot.pipeline import GroupingWorker, store_messages, store_parsed
+from bot.pipeline import GroupingWorker, entry_parser, store_messages, store_parsed
 from bot.render.console import render_notification
 from bot.settings import Settings
 
@@ -63,6 +63,7 @@ def play(
     if upcoming is None:
         return summary
     worker = GroupingWorker(store, Grouper(settings.grouping_policy, settings.routing), FOLD_BATCH)
+    parser = entry_parser(settings.networks)
     now = upcoming.at
     while upcoming is not None or worker.grouper.groups:
         due: list[RawMessage | PolicyEvent | Reject] = []
@@ -70,10 +71,10 @@ def play(
             due.append(upcoming.message)
             upcoming = next(arrivals, None)
             if len(due) == STORE_BATCH:
-                _store(store, due, settings.networks, now, summary)
+                _store(store, due, parser, now, summary)
                 due = []
         if due:
-            _store(store, due, settings.networks, now, summary)
+            _store(store, due, parser, now, summary)
         worker.catch_up(now)  # every event due by `now` is folded before the clock moves on
         _print_outbox(store, out, summary, now)
         if on_tick is not None:
@@ -85,7 +86,7 @@ def play(
 def _store(
     store: Store,
     due: Sequence[RawMessage | PolicyEvent | Reject],
-    networks: NetworkNames,
+    parser: EntryParser,
     now: datetime,
     summary: PlaySummary,
 ) -> None:
@@ -94,7 +95,7 @@ def _store(
     rejects = [item for item in due if isinstance(item, Reject)]
     summary.messages += len(due)
     for result in (
-        store_messages(store, raw, networks, now) if raw else None,
+        store_messages(store, raw, parser, now) if raw else None,
         store_parsed(store, events, rejects, now) if events or rejects else None,
     ):
         if result is not None:

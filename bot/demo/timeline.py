@@ -28,7 +28,7 @@ from itertools import islice
 from typing import Any, BinaryIO, NoReturn
 
 from bot.adapters.store import Reject
-from bot.core.events import NetworkNames, RawMessage, RejectedEntry, parse_message
+from bot.core.events import EntryParser, RawMessage, RejectedEntry
 from bot.demo.player import Timed
 from bot.settings import SettingsError
 
@@ -164,14 +164,15 @@ class _Buffer:
         raise SettingsError(f"the input looks like {kind} but is not valid JSON: {reason}")
 
 
-def place(messages: Iterable[RawMessage], networks: NetworkNames, fallback: datetime) -> Iterator[Timed]:
+def place(messages: Iterable[RawMessage], parser: EntryParser, fallback: datetime) -> Iterator[Timed]:
     """Parses each message once. An unreadable one arrives with the entry before it; those before
     the first entry arrive with it (or at `fallback`, when no entry is readable for a window)."""
     waiting: list[Reject] = []
     at: datetime | None = None
+    parse = parser.parse
     for message in messages:
         try:
-            event = parse_message(message.data, networks)
+            event = parse(message.data)
         except RejectedEntry as error:
             reject = Reject(error.code, error.reason, message.data, message.message_id)
             if at is not None:

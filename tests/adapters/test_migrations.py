@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from bot.adapters.store import Reject, Store, migrations
 from bot.adapters.store.database import Database
 from bot.adapters.store.migrations import SchemaTooNew, Upgrade
+from bot.adapters.store.records import encode_group
 from bot.cli import main
 from bot.core.outbox import AlertPost, AuditLine, ThreadReply
 from bot.render.replies import audit_message
@@ -45,13 +46,14 @@ from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-HEAD = "0007"
+HEAD = "0008"
 TABLES = {
     "alembic_version",
     "events",
     "rejects",
     "cursors",
     "groups",
+    "group_flows",
     "outbox",
     "slack_messages",
     "leases",
@@ -60,7 +62,7 @@ TABLES = {
     "pending_changes",
 }
 TOO_NEW = (
-    "the database at NETLOG_DB_URL is at schema revision 0009, newer than this netlog-bot (0007): "
+    "the database at NETLOG_DB_URL is at schema revision 0009, newer than this netlog-bot (0008): "
     "run the newer release, or restore a backup"
 )
 
@@ -195,7 +197,12 @@ def test_the_revisions_build_the_schema_the_releases_built(db_url: str) -> None:
             legacy.schema_version.drop(conn)
         assert table_names(db) == set()
         assert migrations.migrate(db) == Upgrade(None, HEAD)
-        assert shape(db) == released
+        built = shape(db)
+        # Revision 0008 adds `group_flows`, which no release before Alembic had.
+        assert built.pop("group_flows")["primary key"] == ["group_key", "flow"]
+        if db.is_sqlite:
+            built["sqlite_master"] = [row for row in built["sqlite_master"] if "group_flows" not in row[1]]
+        assert built == released
     assert released["outbox"]["indexes"] == [("ix_outbox_delivered_at", ["delivered_at"], False)]
     assert ("ux_rejects_dedupe_key", ["dedupe_key"], True) in released["rejects"]["indexes"]
 
@@ -440,6 +447,22 @@ def test_db_upgrade_sql_speaks_the_dialect_of_netlog_db_url(
     assert "CREATE TABLE events (\n    id BIGSERIAL NOT NULL," in ddl
     assert "raw BYTEA NOT NULL" in ddl
     assert "AUTOINCREMENT" not in ddl
+
+
+def test_revision_0008_splits_group_records_into_flows_and_its_downgrade_joins_them(store: Store) -> None:
+    whole = group("g1", 4, ports=(443, 8443, None))
+    store.grouping.commit(CURSOR, 3, [whole, group("g2")], [], [], T0)
+    downgrade(store.db, "0007")
+    with store.db.connect() as conn:
+        records: dict[str, str] = dict(conn.execute(sa.text('SELECT key, record FROM "groups"')).all())
+    assert records == {"g1": encode_group(whole), "g2": encode_group(group("g2"))}  # the 0007 records
+
+    assert store.migrate() == HEAD
+    assert sorted(store.grouping.load(), key=lambda g: g.key) == [whole, group("g2")]
+    with store.db.connect() as conn:
+        flows = conn.execute(sa.text("SELECT group_key, count(*) FROM group_flows GROUP BY group_key"))
+        assert dict(flows.all()) == {"g1": len(whole.flows), "g2": len(group("g2").flows)}
+    assert len(whole.flows) == 3
 
 
 def test_a_downgrade_below_0007_is_refused_while_messages_are_queued(store: Store) -> None:

@@ -6,6 +6,7 @@ record with its header and flows as separate parts; and event rows that keep tod
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,8 +16,10 @@ from bot.adapters.store import Store
 from bot.adapters.store.database import dumps
 from bot.adapters.store.records import (
     decode_group,
+    decode_group_header,
     decode_message,
     encode_group,
+    encode_group_header,
     encode_message,
     event_from_record,
     event_to_record,
@@ -210,3 +213,11 @@ def test_an_event_row_in_today_s_shape_reads_as_the_same_event() -> None:
 @pytest.mark.parametrize("row", OLD_EVENT_ROWS)
 def test_an_event_row_written_again_is_byte_identical(row: str) -> None:
     assert dumps(event_to_record(event_from_record(json.loads(row)))) == row
+
+
+def test_a_group_header_reads_back_equal_without_its_flows() -> None:
+    header = replace(group(), flows={})
+    assert decode_group_header(encode_group_header(group())) == header
+    assert json.loads(encode_group_header(group()))["nodes"] == ["n1", "n2"]
+    unopened = Group(KEY.encode(), KEY.channel, KEY.labels, T0, T0, T0, T0)
+    assert decode_group_header(encode_group_header(unopened)) == unopened

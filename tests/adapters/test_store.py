@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -36,7 +37,8 @@ from bot.adapters.store import Fence, IngestResult, LeaseLost, Reject, Store
 from bot.adapters.store.database import UTCDateTime
 from bot.adapters.store.events import REJECT_RAW_LIMIT
 from bot.core.events import Endpoint, PolicyEvent
-from bot.core.grouping import Group
+from bot.core.grouping import Group, Grouper, GroupingPolicy
+from bot.core.routing import RoutingTable
 from tests.adapters.store_support import CURSOR, T0, group, make_event, note
 from tests.store_queries import event_count, insert_ids, total_attempts
 
@@ -293,6 +295,25 @@ def test_commit_grouping_saves_cursor_groups_and_outbox(store: Store) -> None:
     assert store.grouping.cursor(CURSOR) == 12
     assert by_key(store.grouping.load()) == {"g1": g1_v2, "g3": g3}
     assert [p.id for p in store.outbox.pending()] == ids[2:]
+
+
+def test_a_commit_writes_the_changed_flows_and_drops_the_evicted_ones(store: Store) -> None:
+    grouper = Grouper(GroupingPolicy(max_flows_total=2), RoutingTable((), "#netlog"))
+    grouper.fold(make_event("a", count=3), T0)
+    store.grouping.commit(CURSOR, 1, *grouper.changes(), [], T0)
+    moved = make_event("b", T0 + timedelta(seconds=1))
+    grouper.fold(replace(moved, dest_port=443), T0 + timedelta(seconds=1))
+    grouper.fold(
+        replace(moved, dest_port=80), T0 + timedelta(seconds=2)
+    )  # over the cap: the 8443 flow goes to `other`
+    upserts, deletes = grouper.changes()
+    assert [(len(c.flows or ()), len(c.evicted)) for c in upserts] == [(2, 1)]
+    store.grouping.commit(CURSOR, 3, upserts, deletes, [], T0)
+
+    (saved,) = store.grouping.load()
+    (live,) = grouper.groups.values()
+    assert saved == live
+    assert (saved.total, saved.other_count, len(saved.flows)) == (5, 3, 2)
 
 
 def test_cursors_are_independent(store: Store) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypedDict
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ from bot.adapters.store.records import event_from_record, event_to_record
 from bot.core.events import (
     KNOWN_PROTOCOLS,
     Endpoint,
+    EntryParser,
     NetworkNames,
     Policy,
     PolicyEvent,
@@ -40,6 +42,7 @@ from bot.core.events import (
     parse_timestamp,
     workload_name,
 )
+from bot.pipeline import entry_parser
 from tests.samples import LOG_NAME, NODE, SAMPLES, in_envelope
 
 # --------------------------------------------------------------------------------------------------
@@ -1028,3 +1031,67 @@ def test_values_no_store_could_keep_are_rejected_up_front(field: str, value: obj
     with pytest.raises(RejectedEntry) as caught:
         parse_message(json.dumps(with_field(field, value)).encode())
     assert caught.value.code == "bad_type"
+
+
+# --------------------------------------------------------------------------------------------------
+# The long-lived parser ingest uses: orjson, and memos shared across messages
+# --------------------------------------------------------------------------------------------------
+
+#: One parser for every example below, as ingest keeps one for its lifetime: whatever earlier
+#: examples left in its memos must never change a later answer. A tiny memo also exercises clearing.
+SHARED = entry_parser(NETWORKS)
+SMALL_MEMO = EntryParser(NETWORKS, loads=orjson.loads, memo_size=3)
+
+
+def outcome(parse_with: Callable[[bytes], PolicyEvent], data: bytes) -> PolicyEvent | tuple[str, str]:
+    try:
+        return parse_with(data)
+    except RejectedEntry as error:
+        return (error.code, error.reason)
+
+
+def assert_same_as_a_fresh_stdlib_parse(data: bytes) -> None:
+    expected = outcome(lambda body: parse_message(body, NETWORKS), data)
+    assert outcome(SHARED.parse, data) == expected
+    assert outcome(SMALL_MEMO.parse, data) == expected
+
+
+@pytest.mark.parametrize("bad", BAD, ids=lambda bad: bad.name)
+def test_the_long_lived_parser_rejects_alike(bad: Bad) -> None:
+    assert_same_as_a_fresh_stdlib_parse(bad.data)
+
+
+@FAST
+@given(mutated_entries())
+def test_the_long_lived_parser_agrees_on_mutated_entries(entry: dict[str, Any]) -> None:
+    assert_same_as_a_fresh_stdlib_parse(encode(entry))
+    assert_same_as_a_fresh_stdlib_parse(push(encode(entry)))
+
+
+@FAST
+@given(valid_entries())
+def test_the_long_lived_parser_agrees_on_valid_entries(generated: tuple[dict[str, Any], datetime]) -> None:
+    assert_same_as_a_fresh_stdlib_parse(encode(generated[0]))
+
+
+@FAST
+@given(st.binary(max_size=512))
+def test_the_long_lived_parser_agrees_on_arbitrary_bytes(data: bytes) -> None:
+    assert_same_as_a_fresh_stdlib_parse(data)
+
+
+def test_the_memo_follows_each_value_not_the_first_one_seen() -> None:
+    """Entries that differ only in one endpoint field, one timestamp fraction or one label."""
+    first = with_field("jsonPayload.src.pod_name", "web-7d4b9c8f6d-abcde")
+    variants = [
+        first,
+        with_field("jsonPayload.src.pod_name", "web-7d4b9c8f6d-vwxyz"),
+        with_field("jsonPayload.src.namespace", "other", first),
+        with_field("jsonPayload.connection.src_ip", "10.9.9.9", first),
+        with_field("timestamp", "2026-02-01T10:00:00.5Z", first),
+        with_field("timestamp", "2026-02-01T10:00:00.000001Z", first),
+        with_field("resource.labels.cluster_name", "other-cluster", first),
+        with_field("jsonPayload.node_name", "other-node", first),
+    ]
+    for entry in variants + variants:
+        assert_same_as_a_fresh_stdlib_parse(encode(entry))

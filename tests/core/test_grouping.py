@@ -279,7 +279,7 @@ def test_state_survives_a_restart_through_records() -> None:
     upserts, dropped = grouper.changes()
     assert dropped == set()
     restarted = Grouper(POLICY, ROUTING)
-    restarted.restore(decode_group(encode_group(group)) for group in upserts)
+    restarted.restore(decode_group(encode_group(change.group)) for change in upserts)
     for key, group in grouper.groups.items():
         assert restarted.groups[key] == group
     original = run(grouper, [(90, None)])
@@ -338,3 +338,99 @@ def test_a_group_key_reads_back_what_it_wrote_and_keeps_the_text_of_posted_butto
 def test_a_group_key_refuses_text_it_did_not_write(text: str) -> None:
     with pytest.raises(ValueError, match="not an alert group key"):
         GroupKey.decode(text)
+
+
+# -- the global flow cap and incremental changes ---------------------------------------------------
+
+
+def flows_of(grouper: Grouper) -> dict[str, set[str]]:
+    return {
+        dict(group.labels)["namespace"]: {flow.source for flow in group.flows}
+        for group in grouper.groups.values()
+    }
+
+
+def test_the_global_cap_drops_the_least_recently_seen_flows_and_keeps_totals_exact() -> None:
+    grouper = Grouper(replace(POLICY, max_flows_total=3), ROUTING)
+    timeline = [("payments", "a", 2), ("orders", "b", 3), ("payments", "c", 1), ("payments", "a", 4)]
+    for n, (namespace, source, count) in enumerate(timeline):
+        grouper.fold(deny(at(n), namespace=namespace, source=source, count=count), at(n))
+    assert flows_of(grouper) == {"payments": {"checkout/a", "checkout/c"}, "orders": {"checkout/b"}}
+
+    # A fourth flow: "b" (orders) is the least recently folded, not "a" (payments), which came back.
+    grouper.fold(deny(at(10), namespace="payments", source="d", count=5), at(10))
+    assert flows_of(grouper) == {"payments": {"checkout/a", "checkout/c", "checkout/d"}, "orders": set()}
+    orders, payments = sorted(grouper.groups.values(), key=lambda g: dict(g.labels)["namespace"])
+    assert (orders.total, orders.other_count) == (3, 3)
+    assert (payments.total, payments.other_count) == (12, 0)
+
+    # "b" again is a new flow with a fresh count; the oldest now is "c".
+    grouper.fold(deny(at(11), namespace="orders", source="b", count=1), at(11))
+    assert flows_of(grouper) == {"payments": {"checkout/a", "checkout/d"}, "orders": {"checkout/b"}}
+    assert (orders.total, orders.other_count) == (4, 3)
+    assert (payments.total, payments.other_count) == (12, 1)
+    for group in grouper.groups.values():
+        assert group.total == group.other_count + sum(stats.count for stats in group.flows.values())
+
+
+def test_the_global_cap_holds_the_last_flows_folded_and_every_count() -> None:
+    grouper = Grouper(replace(POLICY, max_flows_total=50, max_flows_tracked=500), ROUTING)
+    for n in range(400):
+        grouper.fold(deny(at(n), namespace=f"ns-{n % 7}", source=f"s{n}", count=n % 3 + 1), at(n))
+    tracked = {flow.source for group in grouper.groups.values() for flow in group.flows}
+    assert tracked == {f"checkout/s{n}" for n in range(350, 400)}
+    assert sum(group.total for group in grouper.groups.values()) == sum(n % 3 + 1 for n in range(400))
+    notes = grouper.tick(at(400))
+    assert sum(note.flow_count for note in notes) == 50
+    assert sum(note.total for note in notes) == sum(n % 3 + 1 for n in range(400))
+
+
+def test_a_restore_over_the_cap_keeps_the_most_recently_seen_flows() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    for n in range(4):
+        grouper.fold(deny(at(n), namespace=f"ns-{n % 2}", source=f"s{n}"), at(n))
+    smaller = Grouper(replace(POLICY, max_flows_total=2), ROUTING)
+    smaller.restore(decode_group(encode_group(group)) for group in grouper.groups.values())
+    assert {flow.source for group in smaller.groups.values() for flow in group.flows} == {
+        "checkout/s2",
+        "checkout/s3",
+    }
+    changes, _ = smaller.changes()
+    assert sorted(len(change.evicted) for change in changes) == [1, 1]
+    assert sum(group.other_count for group in smaller.groups.values()) == 2
+
+
+def test_changes_name_only_the_flows_that_changed_since_the_last_save() -> None:
+    grouper = Grouper(replace(POLICY, max_flows_total=3), ROUTING)
+    for n, source in enumerate(["a", "b", "c"]):
+        grouper.fold(deny(at(n), source=source), at(n))
+    (fresh,), _ = grouper.changes()
+    assert fresh.flows is None  # a new group is saved whole
+
+    grouper.fold(deny(at(5), source="b", count=4), at(5))
+    grouper.fold(deny(at(6), source="d"), at(6))  # over the cap: "a" goes
+    (change,), _ = grouper.changes()
+    assert change.flows is not None
+    assert sorted((flow.source, stats.count) for flow, stats in change.flows) == [
+        ("checkout/b", 5),
+        ("checkout/d", 1),
+    ]
+    assert [flow.source for flow in change.evicted] == ["checkout/a"]
+    assert change.group.other_count == 1
+
+    grouper.tick(at(30))  # the open announces every flow: each changes once
+    (opened,), _ = grouper.changes()
+    assert opened.flows is not None
+    assert len(opened.flows) == 3
+    assert grouper.changes() == ([], set())
+
+
+def test_clear_forgets_groups_and_unsaved_changes() -> None:
+    grouper = Grouper(POLICY, ROUTING)
+    grouper.fold(deny(at(0)), at(0))  # changed, never saved
+    grouper.clear()
+    assert grouper.groups == {}
+    assert grouper.changes() == ([], set())
+    grouper.fold(deny(at(1), count=2), at(1))
+    (change,), _ = grouper.changes()
+    assert (change.flows, change.group.total) == (None, 2)

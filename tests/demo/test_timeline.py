@@ -17,6 +17,7 @@ from bot.core.events import NetworkNames, PolicyEvent, RawMessage
 from bot.demo import timeline
 from bot.demo.player import Timed
 from bot.demo.timeline import Tally, in_time_order, place, read_messages
+from bot.pipeline import entry_parser
 from bot.settings import SettingsError
 from tests.logentries import log_entry
 
@@ -57,7 +58,7 @@ def test_json_lines_are_read_as_bytes_named_by_line_with_blank_lines_counted() -
 def test_a_bad_line_later_in_the_file_becomes_a_reject_not_an_error() -> None:
     messages = read(b'{"a": 1}\n\xff\xfe junk\n')
     assert messages[1] == RawMessage(b"\xff\xfe junk", "line 2")
-    placed = list(place(messages, NetworkNames(), T0))
+    placed = list(place(messages, entry_parser(NetworkNames()), T0))
     assert all(isinstance(item.message, Reject) for item in placed)
 
 
@@ -124,7 +125,11 @@ def test_lines_are_read_lazily() -> None:
 def test_each_entry_is_parsed_once_and_unreadable_ones_arrive_with_the_entry_before() -> None:
     lines = [b"junk 1", *(json.dumps(e).encode() for e in entries(2, step=60)), b"junk 2", b"[]"]
     placed = list(
-        place((RawMessage(line, f"line {n}") for n, line in enumerate(lines, 1)), NetworkNames(), T0)
+        place(
+            (RawMessage(line, f"line {n}") for n, line in enumerate(lines, 1)),
+            entry_parser(NetworkNames()),
+            T0,
+        )
     )
     kinds = [(type(item.message).__name__, (item.at - T0).total_seconds()) for item in placed]
     assert kinds == [
@@ -146,7 +151,7 @@ def test_each_entry_is_parsed_once_and_unreadable_ones_arrive_with_the_entry_bef
 
 def test_without_any_entry_rejects_arrive_at_the_fallback_time() -> None:
     fallback = T0 + timedelta(days=1)
-    placed = list(place([RawMessage(b"junk", "line 1")], NetworkNames(), fallback))
+    placed = list(place([RawMessage(b"junk", "line 1")], entry_parser(NetworkNames()), fallback))
     assert [item.at for item in placed] == [fallback]
 
 

@@ -1,10 +1,15 @@
 """Grouping state: the cursor over stored events and each alert group's state, committed together
-with the notifications they produced, so a restart continues exactly where the last commit was."""
+with the notifications they produced, so a restart continues exactly where the last commit was.
+
+A group is its header (`groups`) and its flows (`group_flows`). A commit writes what changed since
+the last one: headers, flows upserted by (group, flow), evicted flows deleted. In a storm that is a
+few thousand rows per step instead of every flow of every busy group."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -12,9 +17,16 @@ from sqlalchemy.engine import Connection
 from bot.adapters.store.database import Database
 from bot.adapters.store.leases import Fence, check_fence
 from bot.adapters.store.outbox import outbox_row
-from bot.adapters.store.records import decode_group, encode_group
-from bot.adapters.store.tables import cursors, groups, outbox
-from bot.core.grouping import Group
+from bot.adapters.store.records import (
+    FLOW_COLUMNS,
+    decode_group_header,
+    encode_flow_key,
+    encode_group_header,
+    flow_from_row,
+    flow_row,
+)
+from bot.adapters.store.tables import cursors, group_flows, groups, outbox
+from bot.core.grouping import Group, GroupChange
 from bot.core.outbox import OutboxMessage
 
 
@@ -29,32 +41,65 @@ class GroupStateStore:
 
     def load(self) -> list[Group]:
         with self.db.connect() as conn:
-            return [decode_group(text) for text in conn.execute(sa.select(groups.c.record)).scalars()]
+            loaded = {row.key: decode_group_header(row.record) for row in conn.execute(sa.select(groups))}
+            query = sa.select(
+                group_flows.c.group_key,
+                group_flows.c.flow,
+                group_flows.c.count,
+                group_flows.c.first_seen,
+                group_flows.c.last_seen,
+                group_flows.c.announced,
+            )
+            for key, *columns in conn.execute(query):
+                group = loaded.get(key)
+                if group is not None:
+                    flow, stats = flow_from_row(*columns)
+                    group.flows[flow] = stats
+        return list(loaded.values())
 
     def commit(
         self,
         cursor_name: str,
         position: int,
-        upserts: Sequence[Group],
+        upserts: Sequence[GroupChange | Group],
         deletes: Iterable[str],
         notifications: Sequence[OutboxMessage],
         now: datetime,
         fence: Fence | None = None,
     ) -> None:
         """Advance the cursor, save group state and queue the messages it produced: all or nothing.
+        A bare `Group` in `upserts` is saved whole, replacing what its key held.
 
         With a `fence`, the transaction first proves this replica still holds that lease, so a
         leader that stalled past its lease cannot overwrite its successor's groups and count twice."""
+        changes = [c if isinstance(c, GroupChange) else GroupChange(c) for c in upserts]
         with self.db.begin() as conn:
             check_fence(conn, fence, now)
             _set_cursor(conn, cursor_name, position)
-            doomed = [*deletes, *(group.key for group in upserts)]
-            if doomed:
-                conn.execute(groups.delete().where(groups.c.key.in_(doomed)))
-            if upserts:
-                conn.execute(groups.insert(), [{"key": g.key, "record": encode_group(g)} for g in upserts])
+            self._save(conn, changes, list(deletes))
             if notifications:
                 conn.execute(outbox.insert(), [outbox_row(n, now) for n in notifications])
+
+    def _save(self, conn: Connection, changes: Sequence[GroupChange], deletes: Sequence[str]) -> None:
+        whole = [change.group.key for change in changes if change.flows is None]
+        if doomed := [*deletes, *whole]:
+            conn.execute(group_flows.delete().where(group_flows.c.group_key.in_(doomed)))
+        if deletes:
+            conn.execute(groups.delete().where(groups.c.key.in_(deletes)))
+        if evicted := [{"k": c.group.key, "f": encode_flow_key(flow)} for c in changes for flow in c.evicted]:
+            gone = group_flows.delete().where(
+                group_flows.c.group_key == sa.bindparam("k"), group_flows.c.flow == sa.bindparam("f")
+            )
+            conn.execute(gone, evicted)
+        if changes:
+            headers = [(c.group.key, encode_group_header(c.group)) for c in changes]
+            self.db.upsert_rows(conn, groups, ["key"], ["key", "record"], headers)
+        rows: list[Any] = []
+        for change in changes:
+            flows = change.group.flows.items() if change.flows is None else change.flows
+            rows.extend(flow_row(change.group.key, flow, stats) for flow, stats in flows)
+        if rows:
+            self.db.upsert_rows(conn, group_flows, ["group_key", "flow"], FLOW_COLUMNS, rows)
 
 
 def _set_cursor(conn: Connection, name: str, position: int) -> None:

@@ -2,8 +2,9 @@
 
 Outbox messages and groups go through pydantic, which reads and writes the core's dataclasses as
 they are declared (the core itself stays free of it). An outbox message is one record whose `kind`
-says which message it is. A group record keeps the group's header and its flows as separate parts,
-so a later schema can store the flows apart and write only those that changed.
+says which message it is. A group is stored as its header (one record) and its flows (one row each,
+see `flow_row`), so a commit writes only the flows that changed; `encode_group`/`decode_group` are
+the whole-group record of revision 0007, which revision 0008 splits.
 
 Events keep a hand-written pair: the `events` table is the largest, its rows are never rewritten,
 and pydantic would write a different shape (`Z` for `+00:00`, every null of an endpoint, policies
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import orjson
 from pydantic import Field, TypeAdapter
 
 from bot.core.events import Endpoint, Policy, PolicyEvent
@@ -33,6 +35,9 @@ class GroupRecord:
 _MESSAGE: TypeAdapter[OutboxMessage] = TypeAdapter(Annotated[OutboxMessage, Field(discriminator="kind")])
 _GROUP_RECORD = TypeAdapter(GroupRecord)
 _HEADER_ONLY = {"group": {"flows"}}
+_GROUP = TypeAdapter(Group)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def encode_message(message: OutboxMessage) -> str:
@@ -52,6 +57,74 @@ def decode_group(text: str | bytes) -> Group:
     record = _GROUP_RECORD.validate_json(text)
     record.group.flows = dict(record.flows)
     return record.group
+
+
+def encode_group_header(group: Group) -> str:
+    """The group without its flows (they are rows of their own). Written by hand: a storm saves
+    thousands of headers per step, and pydantic's dump costs several times orjson's; the shape is
+    what `decode_group_header` (pydantic) reads, and the tests hold the two to a round trip."""
+    return orjson.dumps(
+        {
+            "key": group.key,
+            "channel": group.channel,
+            "labels": group.labels,
+            "started_at": group.started_at,
+            "first_seen": group.first_seen,
+            "last_seen": group.last_seen,
+            "last_activity": group.last_activity,
+            "project": group.project,
+            "total": group.total,
+            "other_count": group.other_count,
+            "nodes": sorted(group.nodes),
+            "notified_at": group.notified_at,
+            "announced_at": group.announced_at,
+            "notified_total": group.notified_total,
+        }
+    ).decode()
+
+
+def decode_group_header(text: str | bytes) -> Group:
+    return _GROUP.validate_json(text)
+
+
+def encode_flow_key(flow: FlowKey) -> str:
+    """A flow's identity within its group, as the `group_flows` key column holds it."""
+    return orjson.dumps(
+        [flow.cluster, flow.direction, flow.source, flow.destination, flow.dest_port, flow.protocol]
+    ).decode()
+
+
+def decode_flow_key(text: str | bytes) -> FlowKey:
+    cluster, direction, source, destination, dest_port, protocol = orjson.loads(text)
+    return FlowKey(cluster, direction, source, destination, dest_port, protocol)
+
+
+#: The columns of a `group_flows` row, in the order `flow_row` gives them.
+FLOW_COLUMNS = ("group_key", "flow", "count", "first_seen", "last_seen", "announced")
+
+
+def flow_row(group_key: str, flow: FlowKey, stats: FlowStats) -> tuple[str, str, int, int, int, bool]:
+    """One `group_flows` row (see FLOW_COLUMNS): times as integer microseconds since the epoch, UTC."""
+    return (
+        group_key,
+        encode_flow_key(flow),
+        stats.count,
+        (stats.first_seen - _EPOCH) // _MICROSECOND,
+        (stats.last_seen - _EPOCH) // _MICROSECOND,
+        stats.announced,
+    )
+
+
+def flow_from_row(
+    flow: str, count: int, first_seen: int, last_seen: int, announced: bool
+) -> tuple[FlowKey, FlowStats]:
+    stats = FlowStats(
+        count,
+        _EPOCH + timedelta(microseconds=first_seen),
+        _EPOCH + timedelta(microseconds=last_seen),
+        bool(announced),
+    )
+    return decode_flow_key(flow), stats
 
 
 def event_to_record(event: PolicyEvent) -> dict[str, Any]:
@@ -82,8 +155,8 @@ def event_from_record(record: Mapping[str, Any]) -> PolicyEvent:
         direction=record["direction"],
         disposition=record["disposition"],
         protocol=record["protocol"],
-        src=Endpoint(**record["src"]),
-        dest=Endpoint(**record["dest"]),
+        src=_endpoint(record["src"]),
+        dest=_endpoint(record["dest"]),
         count=record["count"],
         src_port=record["src_port"],
         dest_port=record["dest_port"],
@@ -91,8 +164,26 @@ def event_from_record(record: Mapping[str, Any]) -> PolicyEvent:
         location=record["location"],
         project=record["project"],
         node=record["node"],
-        policies=tuple(Policy(kind, name, namespace) for kind, name, namespace in record["policies"]),
+        policies=tuple(Policy(kind, name, namespace) for kind, name, namespace in policies)
+        if (policies := record["policies"])
+        else (),
     )
+
+
+#: Endpoints decoded, by their stored fields. In a storm a few thousand pods, nodes and addresses
+#: stand for most events, and an `Endpoint` is immutable: decoded once, shared by every event.
+_ENDPOINTS: dict[tuple[tuple[str, Any], ...], Endpoint] = {}
+ENDPOINT_CACHE_SIZE = 65_536
+
+
+def _endpoint(record: Mapping[str, Any]) -> Endpoint:
+    key = tuple(record.items())
+    endpoint = _ENDPOINTS.get(key)
+    if endpoint is None:
+        if len(_ENDPOINTS) >= ENDPOINT_CACHE_SIZE:
+            _ENDPOINTS.clear()
+        endpoint = _ENDPOINTS[key] = Endpoint(**record)
+    return endpoint
 
 
 def _endpoint_record(endpoint: Endpoint) -> dict[str, Any]:

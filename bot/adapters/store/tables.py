@@ -1,4 +1,4 @@
-"""The schema as the code expects it (revision 0006); the Alembic revisions in `migrations/` build it."""
+"""The schema as the code expects it (revision 0008); the Alembic revisions in `migrations/` build it."""
 
 from __future__ import annotations
 
@@ -54,7 +54,19 @@ groups = sa.Table(
     "groups",
     metadata,
     sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),  # the header: everything but the flows
+)
+
+# A group's tracked flows, one row each, so a commit writes only the flows that changed.
+group_flows = sa.Table(
+    "group_flows",
+    metadata,
+    sa.Column("group_key", sa.Text, primary_key=True),
+    sa.Column("flow", sa.Text, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),  # microseconds since the epoch, UTC
+    sa.Column("last_seen", sa.BigInteger, nullable=False),
+    sa.Column("announced", sa.Boolean, nullable=False),
 )
 
 outbox = sa.Table(
