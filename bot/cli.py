@@ -13,19 +13,36 @@ from typing import Any
 from bot.adapters.store.migrations import SchemaTooNew
 from bot.commands import db
 from bot.commands.check import check
-from bot.commands.demo import run_demo
-from bot.commands.ingest import run_ingest
 from bot.commands.replay import run_replay
-from bot.commands.run import run_bot
 from bot.settings import SettingsError, load_settings
 
 
 def replay_file(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.file == "-":
-        return run_replay(sys.stdin, settings, sys.stdout, args.db)
-    with Path(args.file).open(encoding="utf-8") as source:
-        return run_replay(source, settings, sys.stdout, args.db)
+        return run_replay(sys.stdin.buffer, settings, sys.stdout, args.db, sys.stderr)
+    with Path(args.file).open("rb") as source:
+        return run_replay(source, settings, sys.stdout, args.db, sys.stderr)
+
+
+# The service commands (and the demo, through bot.app) import the Slack, Pub/Sub and Kubernetes
+# clients: only when run, so that `replay` of a large file keeps them out of its memory.
+def demo_command(args: argparse.Namespace) -> int:
+    from bot.commands.demo import run_demo
+
+    return run_demo(sys.stdout, seed=args.seed)
+
+
+def bot_command(args: argparse.Namespace) -> int:
+    from bot.commands.run import run_bot
+
+    return run_bot(load_settings())
+
+
+def ingest_command(args: argparse.Namespace) -> int:
+    from bot.commands.ingest import run_ingest
+
+    return run_ingest(load_settings())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,13 +69,13 @@ def _offline_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         help="run the whole pipeline on bundled sample traffic and print what Slack would show",
     )
     demo.add_argument("--seed", type=int, default=7, help="seed of the generated traffic")
-    demo.set_defaults(body=lambda args: run_demo(sys.stdout, seed=args.seed))
+    demo.set_defaults(body=demo_command)
     replay = commands.add_parser(
         "replay", parents=[common], help="run the pipeline over a file of LogEntries and print the alerts"
     )
     replay.add_argument(
         "file",
-        help="JSON lines, push envelopes or `gcloud logging read --format=json` output; - for stdin",
+        help="JSON lines, push envelopes, `gcloud logging read --format=json` or `jq .` output; - for stdin",
     )
     replay.add_argument(
         "--db", help="keep the replay in this database URL instead of a temporary SQLite file"
@@ -72,10 +89,10 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "run",
         parents=[common],
         help="the bot: ingest, grouping, Slack alerts and the Slack app, until SIGTERM",
-    ).set_defaults(body=lambda args: run_bot(load_settings()))
+    ).set_defaults(body=bot_command)
     commands.add_parser(
         "ingest", parents=[common], help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM"
-    ).set_defaults(body=lambda args: run_ingest(load_settings()))
+    ).set_defaults(body=ingest_command)
     commands.add_parser(
         "check", parents=[common], help="validate the settings and the store, then exit"
     ).set_defaults(body=lambda args: check(load_settings(), sys.stdout))

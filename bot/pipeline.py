@@ -1,7 +1,8 @@
 """The bot's main job, in two halves that share only the store:
 
 - `store_messages`: raw message bodies -> parsed events and rejects -> one store transaction.
-  Pub/Sub ingest, `replay` and `demo` all go through it.
+  Pub/Sub ingest and `demo` go through it; `replay`, which parses each entry to place it in time,
+  hands its parsed events and rejects to `store_parsed`.
 - `GroupingWorker`: a cursor over the stored events -> the grouper -> group state, cursor and
   the notifications' outbox messages (a post or an edit each) saved in one transaction. It never
   sees the subscriber, so ingest and grouping can run in different processes, and a restart
@@ -53,6 +54,13 @@ def store_messages(
 ) -> IngestResult:
     """Parse and durably store a batch. Malformed messages are kept as rejects, never raised."""
     parsed, rejected = parse_batch(messages, parser)
+    return store_parsed(store, parsed, rejected, now)
+
+
+def store_parsed(
+    store: Store, parsed: Sequence[PolicyEvent], rejected: Sequence[Reject], now: datetime
+) -> IngestResult:
+    """Store a batch parsed already (`replay` parses each entry once, to order it by time)."""
     result = store.events.add(parsed, rejected, now)
     for item in rejected:
         log.warning("rejected message %s: %s", item.message_id or "(no id)", item.reason)
