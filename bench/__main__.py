@@ -20,7 +20,7 @@ import argparse
 import os
 import platform
 
-from bench import grouping, ingest
+from bench import grouping, ingest, replay
 from bench.core import core_rows
 from bench.report import Row, header, render
 from bench.storm import StormShape, storm
@@ -31,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--entries", type=int, default=200_000, help="storm size for core and grouping")
     parser.add_argument("--repeat", type=int, default=3, help="passes per core figure (the best is kept)")
+    parser.add_argument("--replay", type=int, default=1_000_000, help="entries in the replayed file")
     parser.add_argument("--ingest", action="store_true", help="also measure ingest on the Pub/Sub emulator")
     parser.add_argument("--messages", type=int, default=60_000, help="messages per ingest stage")
     args = parser.parse_args()
@@ -44,6 +45,7 @@ def main() -> None:
     show([grouping.rss_row()])
     show(core_rows(list(storm(StormShape(entries=args.entries))), args.repeat))
     show(grouping.catch_up_rows(StormShape(entries=args.entries)))
+    show(replay.replay_rows(args.replay))
     if args.ingest:
         with ingest.emulator() as host:
             os.environ["PUBSUB_EMULATOR_HOST"] = host

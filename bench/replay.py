@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import pstats
-import resource
 import subprocess
 import sys
 import tempfile
@@ -53,10 +52,35 @@ def replay(path: Path, profile: Path | None) -> tuple[float, int]:
     # No host settings: the bundled defaults, and a temporary SQLite store.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NETLOG_", "SLACK_", "GOOGLE_"))}
     started = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, env=env, check=True)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
+    # wait4: this child's own peak (RUSAGE_CHILDREN would be the largest of every child so far).
+    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
-    # ru_maxrss is in KiB on Linux, and the largest over all waited-for children.
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    return seconds, usage.ru_maxrss * 1024  # KiB on Linux
+
+
+def replay_rows(entries: int, profile: Path | None = None) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="netlog-bench-") as folder:
+        path = Path(folder) / "storm.jsonl"
+        write_storm(path, entries)
+        count, decode_seconds = decode_only(path)
+        seconds, peak = replay(path, None)
+        if profile is not None:
+            replay(path, profile)
+    return [
+        Row(
+            f"replay {count:,}: entries/s",
+            count / seconds,
+            "entries/s",
+            "orjson.loads only",
+            count / decode_seconds,
+        ),
+        Row(f"replay {count:,}: wall time", seconds, "s", "target: under 120 s for 1M"),
+        Row(f"replay {count:,}: peak RSS", peak / 1e6, "MB", "target: under 300 MB"),
+    ]
 
 
 def main() -> None:
@@ -64,29 +88,13 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=200_000, help="storm entries in the file")
     parser.add_argument("--profile", type=Path, help="also run under cProfile, keep the stats here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="netlog-bench-") as folder:
-        path = Path(folder) / "storm.jsonl"
-        size = write_storm(path, args.entries)
-        count, decode_seconds = decode_only(path)
-        seconds, peak = replay(path, None)
-        print(f"replay of {count:,} storm entries ({size / 1e6:,.0f} MB of JSON lines), SQLite")
-        print(header())
-        print(
-            render(
-                Row(
-                    "replay: entries/s",
-                    count / seconds,
-                    "entry/s",
-                    "orjson.loads only",
-                    count / decode_seconds,
-                )
-            )
-        )
-        print(render(Row("replay: wall time", seconds, "s", "target: under 120 s for 1M")))
-        print(render(Row("replay: peak RSS", peak / 1e6, "MB", "target: under 300 MB")))
-        if args.profile is not None:
-            replay(path, args.profile)
-            pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(40)
+    rows = replay_rows(args.entries, args.profile)
+    print(f"replay of {args.entries:,} storm entries as JSON lines, SQLite")
+    print(header())
+    for row in rows:
+        print(render(row))
+    if args.profile is not None:
+        pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(40)
 
 
 if __name__ == "__main__":
