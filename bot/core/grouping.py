@@ -316,8 +316,29 @@ class Grouper:
 
     def tick(self, now: datetime) -> list[Notification]:
         """Everything due at `now`, in a stable order (by group start, then key)."""
+        # Most groups are not due at a given tick: find those that are with plain comparisons to
+        # cut-off times (no timedelta per group), and order only them.
+        policy = self.policy
+        open_cut, quiet_cut = now - policy.group_wait, now - policy.resolve_after
+        repeat_cut, update_cut = now - policy.repeat_interval, now - policy.group_interval
+        due = [
+            group
+            for group in self.groups.values()
+            if (
+                group.started_at <= open_cut
+                if group.announced_at is None
+                else group.last_activity <= quiet_cut
+                or group.announced_at <= repeat_cut
+                or (
+                    group.total > group.notified_total
+                    and group.notified_at is not None
+                    and group.notified_at <= update_cut
+                )
+            )
+        ]
+        due.sort(key=lambda g: (g.started_at, g.key))
         notifications: list[Notification] = []
-        for group in sorted(self.groups.values(), key=lambda g: (g.started_at, g.key)):
+        for group in due:
             notifications.extend(self._due(group, now))
         return notifications
 
