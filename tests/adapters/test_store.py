@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from bot.adapters.store import Fence, IngestResult, LeaseLost, Reject, Store
 from bot.adapters.store.database import UTCDateTime
 from bot.adapters.store.events import REJECT_RAW_LIMIT
+from bot.adapters.store.tables import events
 from bot.core.events import Endpoint, PolicyEvent
 from bot.core.grouping import Group, Grouper, GroupingPolicy
 from bot.core.routing import RoutingTable
@@ -685,3 +686,22 @@ def test_a_single_refused_event_becomes_a_reject_too(store: Store) -> None:
     """At low traffic a bad event often arrives alone; it must not be nacked forever either."""
     result = store.events.add([make_event("lonely", namespace="pay\x00ments")], [], T0)
     assert result.stored + result.rejected == 1
+
+
+def test_stored_times_are_the_text_and_values_sqlalchemy_writes(store: Store) -> None:
+    """SQLite rows go to the driver as tuples: their datetimes must still be written as
+    SQLAlchemy's SQLite DATETIME writes them (other queries compare them as text), in UTC."""
+    local = timezone(timedelta(hours=2))
+    received = datetime(2026, 3, 4, 7, 8, 9, 5, tzinfo=local)
+    store.events.add([make_event("text-1", datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))], [], received)
+    with store.db.connect() as conn:
+        row = conn.execute(sa.select(events.c.received_at, events.c.timestamp)).one()
+        if store.db.is_sqlite:
+            raw = conn.exec_driver_sql("SELECT received_at, timestamp FROM events").one()
+            assert tuple(raw) == ("2026-03-04 05:08:09.000005", "2026-03-04 05:06:07.000000")
+    assert tuple(row) == (received.astimezone(UTC), datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))
+
+
+def test_a_naive_datetime_is_refused_on_the_fast_path_too(store: Store) -> None:
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.events.add([make_event("naive-1")], [], datetime(2026, 3, 4))
