@@ -39,7 +39,7 @@ def run_replay(
         url = db_url or f"sqlite:///{Path(folder) / 'replay.db'}"
         # Not bot.app.open_store: importing the composition root loads the Slack, Pub/Sub and
         # Kubernetes clients, 80 MB that an offline replay never uses.
-        store = Store(url)
+        store = Store(url, scratch=db_url is None)
         store.migrate()
         try:
             messages = read_messages(source, tally)

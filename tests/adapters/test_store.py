@@ -705,3 +705,15 @@ def test_stored_times_are_the_text_and_values_sqlalchemy_writes(store: Store) ->
 def test_a_naive_datetime_is_refused_on_the_fast_path_too(store: Store) -> None:
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
         store.events.add([make_event("naive-1")], [], datetime(2026, 3, 4))
+
+
+@pytest.mark.parametrize(("scratch", "synchronous"), [(False, 2), (True, 0)])
+def test_only_a_scratch_sqlite_store_skips_fsync(tmp_path: Any, scratch: bool, synchronous: int) -> None:
+    """A commit is what allows the Pub/Sub ack, so the bot's store syncs (FULL = 2); replay's
+    temporary store acks nothing and does not (OFF = 0)."""
+    store = Store(f"sqlite:///{tmp_path / 'netlog.db'}", scratch=scratch)
+    try:
+        with store.db.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == synchronous
+    finally:
+        store.close()

@@ -36,8 +36,9 @@ __all__ = [
 class Store:
     """One database, its parts by table family, schema upgrades and retention."""
 
-    def __init__(self, url: str) -> None:
-        self.db = Database(url)
+    def __init__(self, url: str, *, scratch: bool = False) -> None:
+        """`scratch`: a SQLite file thrown away afterwards, whose commits need not reach the disk."""
+        self.db = Database(url, scratch=scratch)
         self.events = EventStore(self.db)
         self.grouping = GroupStateStore(self.db)
         self.outbox = OutboxStore(self.db)
