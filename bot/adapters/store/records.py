@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from sys import intern
 from typing import Annotated, Any
 
 import orjson
 from pydantic import Field, TypeAdapter
 
-from bot.core.events import ENDPOINT_FIELDS, Endpoint, Policy, PolicyEvent
+from bot.core.events import ENDPOINT_FIELDS, Direction, Endpoint, Policy, PolicyEvent
 from bot.core.grouping import FlowKey, FlowStats, Group
 from bot.core.outbox import OutboxMessage
 
@@ -150,34 +151,42 @@ def event_to_record(event: PolicyEvent) -> dict[str, Any]:
 
 def event_from_record(record: Mapping[str, Any]) -> PolicyEvent:
     policies = record["policies"]
+    cluster, location, project, node = (
+        record["cluster"],
+        record["location"],
+        record["project"],
+        record["node"],
+    )
     # Positional: grouping catch-up decodes every stored event, and keywords cost a third more.
+    # Interned: each tracked flow and group keeps these, and the decoder makes a copy per event.
     return PolicyEvent(
         record["insert_id"],
         datetime.fromisoformat(record["timestamp"]),
-        record["direction"],
-        record["disposition"],
-        record["protocol"],
+        _DIRECTIONS[record["direction"]],
+        intern(record["disposition"]),
+        intern(record["protocol"]),
         _endpoint(record["src"]),
         _endpoint(record["dest"]),
         record["count"],
         record["src_port"],
         record["dest_port"],
-        record["cluster"],
-        record["location"],
-        record["project"],
-        record["node"],
+        intern(cluster) if cluster else cluster,
+        intern(location) if location else location,
+        intern(project) if project else project,
+        intern(node) if node else node,
         tuple(Policy(kind, name, namespace) for kind, name, namespace in policies) if policies else (),
     )
 
 
 #: Endpoints decoded, by their stored fields. In a storm a few thousand pods, nodes and addresses
 #: stand for most events, and an `Endpoint` is immutable: decoded once, shared by every event.
-_ENDPOINTS: dict[tuple[tuple[str, Any], ...], Endpoint] = {}
+_ENDPOINTS: dict[tuple[Any, ...], Endpoint] = {}
+_DIRECTIONS: dict[str, Direction] = {"ingress": "ingress", "egress": "egress"}
 ENDPOINT_CACHE_SIZE = 65_536
 
 
 def _endpoint(record: Mapping[str, Any]) -> Endpoint:
-    key = tuple(record.items())
+    key = tuple(map(record.get, ENDPOINT_FIELDS))  # flat: a third of the memory of its items
     endpoint = _ENDPOINTS.get(key)
     if endpoint is None:
         if len(_ENDPOINTS) >= ENDPOINT_CACHE_SIZE:
