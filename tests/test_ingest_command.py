@@ -13,8 +13,8 @@ import pytest
 
 from bot.adapters.store import Store
 from tests.environment import scrubbed
-from tests.pubsub_support import JUNK, PROJECT, numbered_entry, publish, wait_for
-from tests.store_queries import event_count
+from tests.pubsub_support import ACK_DEADLINE, JUNK, PROJECT, numbered_entry, publish, wait_for
+from tests.store_queries import event_count, insert_ids, total_attempts
 
 
 def start_ingest(
@@ -56,3 +56,32 @@ def test_ingest_names_the_missing_subscription(db_url: str, emulator_host: str, 
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "projects/test-project/subscriptions/no-such-subscription does not exist" in stderr
+
+
+def test_ingest_killed_mid_storm_loses_and_double_counts_nothing(
+    store: Store, subscription: tuple[str, str]
+) -> None:
+    """SIGKILL while batches are being pulled, stored and acked (several in flight), on SQLite and
+    PostgreSQL: what was committed stays, what was not is redelivered after the ack deadline, and
+    the dedupe on insertId keeps every count exact."""
+    topic, path = subscription
+    entries = 30_000
+    publish(topic, [numbered_entry(n) for n in range(entries)])
+    expected_attempts = sum(1 + n % 3 for n in range(entries))
+    process = start_ingest(store.url, path)
+    try:
+        wait_for(lambda: event_count(store) >= 1_000, store, timeout=60)
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+    assert event_count(store) < entries, "ingest finished before it was killed: nothing was in flight"
+    restarted = start_ingest(store.url, path)
+    try:
+        wait_for(lambda: event_count(store) == entries, store, timeout=120)
+        time.sleep(ACK_DEADLINE + 2)  # anything the killed process held has come back by now
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        restarted.communicate(timeout=25)
+    assert event_count(store) == entries
+    assert len(set(insert_ids(store))) == entries
+    assert total_attempts(store) == expected_attempts
