@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -213,10 +214,9 @@ class EntryParser:
     def _load(self, data: bytes) -> tuple[Any, bool]:
         """(document, whether its text is known to be valid Unicode)."""
         if self._strict_loads is not None:
-            try:
+            # On refusal the standard library says why, or accepts what the strict decoder would not.
+            with contextlib.suppress(ValueError):
                 return self._strict_loads(data), True
-            except ValueError:
-                pass  # the standard library says why, or accepts what the strict decoder would not
         return _load_json(data), False
 
     def entry(
