@@ -250,8 +250,10 @@ class Subscriber:
                     self._client.modify_ack_deadline(
                         subscription=self.subscription, ack_ids=chunk, ack_deadline_seconds=deadline
                     )
-            except google_errors.GoogleAPICallError as error:
-                # Stored but not acked: Pub/Sub redelivers, and the store's dedupe absorbs it.
+            except (google_errors.GoogleAPICallError, google_errors.RetryError, ValueError) as error:
+                # Stored but not acked: Pub/Sub redelivers, and the store's dedupe absorbs it. Never
+                # raised further: a writer that died here would hold its messages' room forever.
+                # (RetryError: retries ran out; ValueError: the channel closed under a late writer.)
                 verb = "acknowledge" if deadline is None else "modify the ack deadline of"
                 log.warning("ingest: could not %s %d messages: %s", verb, len(chunk), error)
 
