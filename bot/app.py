@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 #: Kubernetes sends SIGKILL 30 s after SIGTERM; everything below fits in ~25 s.
 SHUTDOWN_BUDGET = 25.0
-DRAIN_INGEST = 5.0  # each of: closing the stream, storing and acking the last batch
+DRAIN_INGEST = 5.0  # for ingest to stop pulling, then store and acknowledge what it holds
 
 
 def utcnow() -> datetime:
@@ -45,7 +45,8 @@ def open_store(settings: Settings, url: str | None = None) -> Store:
 
 
 def subscriber(settings: Settings, subscription: str, store: Store) -> Subscriber:
-    """Pulls `subscription` into `store`, with the flow control and lease extension of the settings."""
+    """Pulls `subscription` into `store`, holding at most `max_outstanding` messages and extending
+    their leases by `lease_extension`, as the settings say."""
     pubsub, parser = settings.file.pubsub, entry_parser(settings.networks)
     return Subscriber(
         subscription,

@@ -128,10 +128,6 @@ class Router:
             ]
             for field in self.fields
         ]
-        #: Routes with no glob on a field pass whatever its value.
-        self._unconstrained = [
-            every & ~sum(1 << index for index in {index for index, _ in globs}) for globs in self._globs
-        ]
         self._passing: list[dict[str, int]] = [{} for _ in self.fields]
         self._matches: dict[int, tuple[RouteMatch, ...]] = {}
         self._every = every
@@ -153,7 +149,7 @@ class Router:
         for index, pattern in self._globs[position]:
             if not fnmatchcase(value, pattern):
                 failing |= 1 << index
-        passing = self._unconstrained[position] | (self._every & ~failing)
+        passing = self._every & ~failing  # routes with no glob on this field pass whatever its value
         memo = self._passing[position]
         if len(memo) >= self.memo_size:
             memo.clear()  # a route on a high-cardinality field (src_ip) must not grow without bound
@@ -174,7 +170,8 @@ class Router:
 
 @lru_cache(maxsize=65_536)
 def _glob(value: str, pattern: str) -> bool:
-    """One glob per distinct (value, pattern): a storm repeats a few thousand namespaces."""
+    """One glob per distinct (value, pattern), for `RoutingTable.route` (status and tests; the
+    grouper routes with a `Router`)."""
     return fnmatchcase(value, pattern)
 
 

@@ -20,8 +20,8 @@ from bot.pipeline import GroupingWorker, entry_parser, store_messages, store_par
 from bot.render.console import render_notification
 from bot.settings import Settings
 
-#: Events folded per grouping step. A storm tick holds far more than the live loop's 2,000: the
-#: player folds everything due before the clock moves on, in steps this big (bounded memory).
+#: Events folded per grouping step: a storm's tick holds more than one step, so the player folds
+#: everything due before the clock moves on, in steps this big (bounded memory).
 FOLD_BATCH = 10_000
 #: Arrivals stored per transaction while a tick's due entries are collected.
 STORE_BATCH = 5_000

@@ -48,7 +48,8 @@ def upgrade_outbox_row(
 
 
 def upgrade_group_record(record: dict[str, Any]) -> str:
-    """The JSON of a group record in today's shape (header and flows as separate parts)."""
+    """The JSON of a group record as revision 0007 keeps it (header and flows as separate parts of
+    one record), which revision 0008 then splits into a header row and flow rows."""
     if "group" in record:
         return encode_group(decode_group(orjson.dumps(record)))
     return encode_group(_legacy_group(record))
