@@ -57,19 +57,44 @@ class Database:
 
     def upsert_rows(
         self, conn: Connection, table: sa.Table, key: Sequence[str], columns: Sequence[str], rows: list[Any]
-    ) -> None:
+    ) -> int:
         """INSERT … ON CONFLICT (key) DO UPDATE the other columns, for many tuples in `columns`
-        order. Handed to the driver's executemany as it is: SQLAlchemy's per-row parameter handling
-        costs more than the database does for the thousands of rows a grouping step saves."""
+        order; returns the rows written."""
+        return self._write_rows(conn, table, key, columns, rows, update=True)
+
+    def insert_new_rows(
+        self, conn: Connection, table: sa.Table, key: Sequence[str], columns: Sequence[str], rows: list[Any]
+    ) -> int:
+        """INSERT … ON CONFLICT (key) DO NOTHING, for many tuples in `columns` order; returns the
+        rows inserted (the driver sums each run's changes, and a skipped duplicate changes none)."""
+        return self._write_rows(conn, table, key, columns, rows, update=False)
+
+    def _write_rows(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        key: Sequence[str],
+        columns: Sequence[str],
+        rows: list[Any],
+        *,
+        update: bool,
+    ) -> int:
+        # Handed to the driver's executemany as they are: SQLAlchemy's per-row parameter handling
+        # costs more than the database does for the thousands of rows a storm writes per batch.
+        # The values must be what the driver takes (the caller binds any SQLAlchemy types).
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         quote = self.engine.dialect.identifier_preparer.quote
         names = [quote(name) for name in columns]
-        updated = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in columns if n not in key)
+        if update:
+            updated = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in columns if n not in key)
+            action = f"DO UPDATE SET {updated}"
+        else:
+            action = "DO NOTHING"
         statement = (
             f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)}) "
-            f"ON CONFLICT ({', '.join(quote(name) for name in key)}) DO UPDATE SET {updated}"
+            f"ON CONFLICT ({', '.join(quote(name) for name in key)}) {action}"
         )
-        conn.exec_driver_sql(statement, rows)
+        return int(conn.exec_driver_sql(statement, rows).rowcount)
 
     def close(self) -> None:
         self.engine.dispose()

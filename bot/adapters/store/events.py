@@ -149,10 +149,8 @@ class EventStore:
 
 
 def _insert_sqlite(db: Database, conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """One prepared INSERT … ON CONFLICT DO NOTHING run for every row (executemany): sqlite3 sums
-    the rows each run changed, and a row skipped as a duplicate changes none. Rows go to the driver
-    as tuples, the datetimes bound by `UTCDateTime`'s own processor (same text, same refusals):
-    SQLAlchemy's per-row parameter handling cost more than the insert."""
+    """One prepared insert-or-ignore run for every row (`Database.insert_new_rows`), the datetimes
+    bound by `UTCDateTime`'s own processor: the same text, and the same refusals."""
     bind = _UTC.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     assert bind is not None  # SQLite stores datetimes as text: there is always a processor
     try:
@@ -170,17 +168,13 @@ def _insert_sqlite(db: Database, conn: Connection, rows: list[dict[str, Any]]) -
             for row in rows
         ]
     except ValueError as error:  # refused as SQLAlchemy's own type processing would refuse it
-        raise sa.exc.StatementError(str(error), _SQLITE_INSERT, None, error) from error
-    return int(conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount)
+        raise sa.exc.StatementError(str(error), "INSERT INTO events", None, error) from error
+    return db.insert_new_rows(conn, events, ["insert_id"], _COLUMNS, params)
 
 
 #: The events' columns a batch fills (`id` is the database's). In the staging table `id` holds the
 #: row's place in the batch instead, so events get their ids in arrival order.
 _COLUMNS = ("insert_id", "received_at", "timestamp", "cluster", "namespace", "disposition", "count", "record")
-_SQLITE_INSERT = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
-    "ON CONFLICT (insert_id) DO NOTHING"
-)
 _STAGING = sa.text(
     # LIKE: the same column types as `events`; per connection, emptied by each commit.
     "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (LIKE events) ON COMMIT DELETE ROWS"
