@@ -1,10 +1,11 @@
 """The JSON the store keeps for core objects: outbox messages, alert groups and events.
 
-Outbox messages and groups go through pydantic, which reads and writes the core's dataclasses as
-they are declared (the core itself stays free of it). An outbox message is one record whose `kind`
-says which message it is. A group is stored as its header (one record) and its flows (one row each,
-see `flow_row`), so a commit writes only the flows that changed; `encode_group`/`decode_group` are
-the whole-group record of revision 0007, which revision 0008 splits.
+Outbox messages go through pydantic, which reads and writes the core's dataclasses as they are
+declared (the core itself stays free of it); an outbox message is one record whose `kind` says which
+message it is. A group is stored as its header (one record: written with orjson, for speed, and
+read by pydantic) and its flows (one row each, see `flow_row`), so a commit writes only the flows
+that changed; `encode_group`/`decode_group` are the whole-group record of revision 0007, which
+revision 0008 splits.
 
 Events keep a hand-written pair: the `events` table is the largest, its rows are never rewritten,
 and pydantic would write a different shape (`Z` for `+00:00`, every null of an endpoint, policies
