@@ -200,20 +200,31 @@ class EntryParser:
 
     def parse(self, data: bytes) -> PolicyEvent:
         """A Pub/Sub message body (a LogEntry, or a push envelope around one) -> `PolicyEvent`."""
-        document, checked = self._load(data)
+        try:
+            return self._parse(data, strict=self._strict_loads is not None)
+        except RejectedEntry:
+            if self._strict_loads is None:
+                raise
+        # The strict decoder reads a few things otherwise (an integer past 64 bits becomes a
+        # float), so a rejection is worded by the standard library's reading, as a fresh parse
+        # would word it. Both readings accept the same entries: this costs rejected messages only.
+        return self._parse(data, strict=False)
+
+    def _parse(self, data: bytes, *, strict: bool) -> PolicyEvent:
+        document, checked = self._load(data, strict)
         if isinstance(document, dict) and isinstance(document.get("message"), dict):
             # Hash the LogEntry, not the envelope: a redelivery's envelope differs (deliveryAttempt, ...).
             data = _unwrap_push(document["message"])
-            document, checked = self._load(data)
+            document, checked = self._load(data, strict)
         if not isinstance(document, dict):
             raise RejectedEntry(
                 "not_log_entry", f"expected a JSON object (a LogEntry), got {type(document).__name__}"
             )
         return self.entry(document, data, checked_text=checked)
 
-    def _load(self, data: bytes) -> tuple[Any, bool]:
+    def _load(self, data: bytes, strict: bool) -> tuple[Any, bool]:
         """(document, whether its text is known to be valid Unicode)."""
-        if self._strict_loads is not None:
+        if strict and self._strict_loads is not None:
             # On refusal the standard library says why, or accepts what the strict decoder would not.
             with contextlib.suppress(ValueError):
                 return self._strict_loads(data), True

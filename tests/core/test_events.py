@@ -1095,3 +1095,13 @@ def test_the_memo_follows_each_value_not_the_first_one_seen() -> None:
     ]
     for entry in variants + variants:
         assert_same_as_a_fresh_stdlib_parse(encode(entry))
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["insertId", "jsonPayload.count", "jsonPayload.connection.dest_port", "resource.labels.cluster_name"],
+)
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1])
+def test_integers_past_64_bits_are_rejected_in_the_same_words(field: str, value: int) -> None:
+    """orjson reads them as floats; the rejection must still say what a fresh stdlib parse says."""
+    assert_same_as_a_fresh_stdlib_parse(encode(with_field(field, value)))
