@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
-from bot.core.events import PolicyEvent
+from bot.core.events import Endpoint, PolicyEvent
 from bot.core.routing import FIELD_READERS, RouteMatch, Router, RoutingTable
 
 NotificationKind = Literal["open", "update", "repeat", "resolve"]
@@ -71,8 +71,10 @@ class GroupKey:
         return cls(channel, route, pairs)
 
 
-@dataclass(frozen=True, slots=True)
-class FlowKey:
+class FlowKey(NamedTuple):
+    """A flow's identity. A tuple: built, hashed and compared in C, and every fold of a storm
+    looks its flow up in a group's `flows` by it."""
+
     cluster: str
     direction: str
     source: str
@@ -181,6 +183,11 @@ FOLD_CACHE_SIZE = 65_536
 
 #: Where one event goes: (group key text, channel, labels) per route that took it.
 _Targets = tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+#: A place events go: their targets and flow, and the two endpoints whose ids key it.
+_Place = tuple[_Targets, FlowKey, Endpoint, Endpoint]
+#: Fields a flow (cluster, direction, both endpoints, port, protocol) does not fix. A fold only
+#: sees denies, so `disposition` is fixed; an unknown name reads as absent, fixed too.
+_NOT_FIXED_BY_FLOW = frozenset({"location", "node"})
 
 
 class Grouper:
@@ -209,17 +216,20 @@ class Grouper:
 
     def _prepare(self) -> None:
         """Routes and group keys depend on a few fields only: each is worked out once per distinct
-        tuple of them (glob matching and JSON-encoding the key cost more than the rest of a fold).
-        Redone whenever `policy` or `routing` is replaced."""
+        place an event can go (glob matching and JSON-encoding the key cost more than the rest of
+        a fold). Redone whenever `policy` or `routing` is replaced."""
         self._prepared = (self.policy, self.routing)
         self._route_fields = self.routing.fields
         read = tuple(dict.fromkeys([*self._route_fields, *self.policy.group_by]))
         self._readers = tuple(FIELD_READERS.get(name, _absent) for name in read)
         self._route_values = _picker([read.index(name) for name in self._route_fields])
         self._label_values = _picker([read.index(name) for name in self.policy.group_by])
+        #: Fields routes or labels read that an event's flow does not fix: part of a place's key.
+        self._extra_readers = tuple(FIELD_READERS[name] for name in read if name in _NOT_FIXED_BY_FLOW)
         self._router = Router(self.routing, FOLD_CACHE_SIZE)
         self._flow_keys: dict[tuple[object, ...], FlowKey] = {}
         self._targets: dict[tuple[tuple[RouteMatch, ...], tuple[str, ...]], _Targets] = {}
+        self._places: dict[tuple[object, ...], _Place] = {}
 
     def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
         """Add one event to every group its routes select, except groups in `muted`.
@@ -228,31 +238,57 @@ class Grouper:
             return 0  # allow entries are stored as they came but alert nobody
         if self._prepared[0] is not self.policy or self._prepared[1] is not self.routing:
             self._prepare()
+        # Endpoints are shared by the parser, so a storm repeats the same few objects: their ids
+        # (hashed in C) stand for them, and the place holds both so no id is reused while it is kept.
+        key: tuple[object, ...] = (
+            id(event.src),
+            id(event.dest),
+            event.direction,
+            event.dest_port,
+            event.protocol,
+            event.cluster,
+        )
+        if self._extra_readers:
+            key = (*key, *[read(event) for read in self._extra_readers])
+        place = self._places.get(key)
+        if place is None:
+            place = self._place(event, key)
+        flow = place[1]
+        taken = 0
+        for group_key, channel, labels in place[0]:
+            if group_key in muted:
+                continue
+            taken += 1
+            group = self.groups.get(group_key)
+            if group is None:
+                group = Group(
+                    group_key,
+                    channel,
+                    labels,
+                    now,
+                    event.timestamp,
+                    event.timestamp,
+                    now,
+                    event.project or "",
+                )
+                self.groups[group_key] = group
+                self._dropped.discard(group_key)
+                self._fresh.add(group_key)
+            self._add(group, flow, event, now)
+            self._changed.add(group_key)
+        return taken
+
+    def _place(self, event: PolicyEvent, key: tuple[object, ...]) -> _Place:
+        """Where events like this one go (their groups) and as which flow."""
         values = [read(event) or "" for read in self._readers]
         matches = self._router.route(self._route_values(values))
         label_values = self._label_values(values)
         targets = self._targets.get((matches, label_values))
         if targets is None:
             targets = self._target(matches, label_values)
-        taken = 0
-        flow: FlowKey | None = None
-        for key, channel, labels in targets:
-            if key in muted:
-                continue
-            taken += 1
-            group = self.groups.get(key)
-            if group is None:
-                group = Group(
-                    key, channel, labels, now, event.timestamp, event.timestamp, now, event.project or ""
-                )
-                self.groups[key] = group
-                self._dropped.discard(key)
-                self._fresh.add(key)
-            if flow is None:
-                flow = self._flow_key(event)
-            self._add(group, flow, event, now)
-            self._changed.add(key)
-        return taken
+        place = (targets, self._flow_key(event), event.src, event.dest)
+        _remember(self._places, key, place)
+        return place
 
     def _flow_key(self, event: PolicyEvent) -> FlowKey:
         """One FlowKey per distinct flow, shared: building one costs more than finding it."""
@@ -274,25 +310,32 @@ class Grouper:
         return targets
 
     def _add(self, group: Group, flow: FlowKey, event: PolicyEvent, now: datetime) -> None:
-        group.total += event.count
-        group.first_seen = min(group.first_seen, event.timestamp)
-        group.last_seen = max(group.last_seen, event.timestamp)
-        group.last_activity = max(group.last_activity, now)
+        # Comparisons rather than min()/max(): this runs for every deny of a storm.
+        count, at = event.count, event.timestamp
+        group.total += count
+        if at < group.first_seen:
+            group.first_seen = at
+        if at > group.last_seen:
+            group.last_seen = at
+        if now > group.last_activity:
+            group.last_activity = now
         if event.node:
             group.nodes.add(event.node)
         stats = group.flows.get(flow)
         if stats is not None:
-            stats.count += event.count
-            stats.first_seen = min(stats.first_seen, event.timestamp)
-            stats.last_seen = max(stats.last_seen, event.timestamp)
+            stats.count += count
+            if at < stats.first_seen:
+                stats.first_seen = at
+            if at > stats.last_seen:
+                stats.last_seen = at
             ident = id(stats)
             self._recent.move_to_end(ident)
         elif len(group.flows) < self.policy.max_flows_tracked:
-            stats = group.flows[flow] = FlowStats(event.count, event.timestamp, event.timestamp)
+            stats = group.flows[flow] = FlowStats(count, at, at)
             ident = id(stats)
             self._track(group.key, flow, ident)
         else:
-            group.other_count += event.count
+            group.other_count += count
             return
         self._dirty_flows[ident] = (group.key, flow, stats)
 

@@ -15,7 +15,7 @@ as objects) unless a Python serializer ran per field, which costs more than this
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from sys import intern
 from typing import Annotated, Any
@@ -29,9 +29,21 @@ from bot.core.outbox import OutboxMessage
 
 
 @dataclass(frozen=True, slots=True)
+class FlowKeyRecord:
+    """A flow key as revision 0007 wrote it: an object (FlowKey was a dataclass then)."""
+
+    cluster: str
+    direction: str
+    source: str
+    destination: str
+    dest_port: int | None
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
 class GroupRecord:
     group: Group  # the header: stored without its `flows`, which are the part below
-    flows: list[tuple[FlowKey, FlowStats]]
+    flows: list[tuple[FlowKeyRecord, FlowStats]]
 
 
 _MESSAGE: TypeAdapter[OutboxMessage] = TypeAdapter(Annotated[OutboxMessage, Field(discriminator="kind")])
@@ -51,13 +63,14 @@ def decode_message(text: str | bytes) -> OutboxMessage:
 
 
 def encode_group(group: Group) -> str:
-    record = GroupRecord(group, list(group.flows.items()))
+    flows = [(FlowKeyRecord(*flow), stats) for flow, stats in group.flows.items()]
+    record = GroupRecord(group, flows)
     return _GROUP_RECORD.dump_json(record, exclude=_HEADER_ONLY).decode()
 
 
 def decode_group(text: str | bytes) -> Group:
     record = _GROUP_RECORD.validate_json(text)
-    record.group.flows = dict(record.flows)
+    record.group.flows = {FlowKey(*astuple(flow)): stats for flow, stats in record.flows}
     return record.group
 
 
