@@ -332,7 +332,10 @@ class EntryParser:
         return site
 
     def _timestamp(self, entry: Mapping[str, Any], payload: Mapping[str, Any]) -> datetime:
-        raw = entry.get("timestamp") or payload.get("timestamp")
+        return self._stamp(entry.get("timestamp") or payload.get("timestamp"))
+
+    def _stamp(self, raw: object) -> datetime:
+        """An entry's timestamp value -> datetime, each distinct second parsed once."""
         if type(raw) is str and len(raw) > 20:
             # The usual shape, `2026-11-02T09:00:00.123456789Z`: the second from the memo, the
             # fraction (truncated to microseconds, as `parse_timestamp` does) added to it.
@@ -526,20 +529,49 @@ def _count(payload: Mapping[str, Any]) -> int:
 
 
 def _endpoint(raw: object, ip: str | None, networks: NetworkNames, where: str) -> Endpoint:
+    # Each field is checked only where it decides the answer, as `name_endpoint` reads it.
     side = _mapping(raw, where)
-    pod = _opt_str(side, "pod_name", f"{where}.")
+    where = f"{where}."
+    pod = _opt_str(side, "pod_name", where)
     if pod:
-        namespace = _opt_str(side, "namespace", f"{where}.") or _opt_str(side, "pod_namespace", f"{where}.")
-        name, kind = workload_name(
-            pod,
-            _opt_str(side, "workload_name", f"{where}."),
-            _opt_str(side, "workload_kind", f"{where}."),
+        namespace = _opt_str(side, "namespace", where) or _opt_str(side, "pod_namespace", where)
+        workload = _opt_str(side, "workload_name", where)
+        kind = _opt_str(side, "workload_kind", where)
+        return name_endpoint(ip, pod, namespace, None, workload, kind, None, None, networks)
+    node = _opt_str(side, "node_name", where)
+    kind = None if node else _opt_str(side, "workload_kind", where)
+    if node or kind == "Node":
+        return name_endpoint(ip, None, None, None, None, kind, node, None, networks)
+    instance = _opt_str(side, "instance", where)
+    return name_endpoint(ip, None, None, None, None, None, None, instance, networks)
+
+
+def name_endpoint(
+    ip: str | None,
+    pod: str | None,
+    namespace: str | None,
+    pod_namespace: str | None,
+    workload: str | None,
+    workload_kind: str | None,
+    node: str | None,
+    instance: str | None,
+    networks: NetworkNames,
+) -> Endpoint:
+    """One side of a flow from the fields GKE logs for it (`pod_name`, ..., `instance`), each a
+    valid string or None (an empty string counts as absent), and the connection's IP for that side."""
+    if pod:
+        name, kind = workload_name(pod, workload or None, workload_kind or None)
+        return Endpoint(
+            "pod",
+            ip=ip or None,
+            namespace=namespace or pod_namespace or None,
+            pod=pod,
+            workload=name,
+            workload_kind=kind,
         )
-        return Endpoint("pod", ip=ip, namespace=namespace, pod=pod, workload=name, workload_kind=kind)
-    node = _opt_str(side, "node_name", f"{where}.")
-    if node or _opt_str(side, "workload_kind", f"{where}.") == "Node":
-        return Endpoint("node", ip=ip, node=node, workload_kind="Node")
-    instance = _opt_str(side, "instance", f"{where}.") or ip
+    if node or workload_kind == "Node":
+        return Endpoint("node", ip=ip or None, node=node or None, workload_kind="Node")
+    instance = instance or ip or None
     return Endpoint("ip", ip=instance, network=networks.name(instance) if instance else None)
 
 

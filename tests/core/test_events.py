@@ -28,6 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.logentry import FAST_MAX_BYTES, FastEntryParser
 from bot.adapters.store.records import event_from_record, event_to_record
 from bot.core.events import (
     KNOWN_PROTOCOLS,
@@ -1041,6 +1042,7 @@ def test_values_no_store_could_keep_are_rejected_up_front(field: str, value: obj
 #: examples left in its memos must never change a later answer. A tiny memo also exercises clearing.
 SHARED = entry_parser(NETWORKS)
 SMALL_MEMO = EntryParser(NETWORKS, loads=orjson.loads, memo_size=3)
+SMALL_MEMO_FAST = FastEntryParser(NETWORKS, loads=orjson.loads, memo_size=3)
 
 
 def outcome(parse_with: Callable[[bytes], PolicyEvent], data: bytes) -> PolicyEvent | tuple[str, str]:
@@ -1054,6 +1056,7 @@ def assert_same_as_a_fresh_stdlib_parse(data: bytes) -> None:
     expected = outcome(lambda body: parse_message(body, NETWORKS), data)
     assert outcome(SHARED.parse, data) == expected
     assert outcome(SMALL_MEMO.parse, data) == expected
+    assert outcome(SMALL_MEMO_FAST.parse, data) == expected
 
 
 @pytest.mark.parametrize("bad", BAD, ids=lambda bad: bad.name)
@@ -1105,3 +1108,58 @@ def test_the_memo_follows_each_value_not_the_first_one_seen() -> None:
 def test_integers_past_64_bits_are_rejected_in_the_same_words(field: str, value: int) -> None:
     """orjson reads them as floats; the rejection must still say what a fresh stdlib parse says."""
     assert_same_as_a_fresh_stdlib_parse(encode(with_field(field, value)))
+
+
+class CountingParser(FastEntryParser):
+    """Counts the messages that went the full way."""
+
+    full = 0
+
+    def _parse(self, data: bytes, *, strict: bool) -> PolicyEvent:
+        self.full += 1
+        return super()._parse(data, strict=strict)
+
+
+def test_the_usual_entries_take_the_fast_path_after_their_log_name() -> None:
+    parser = CountingParser(NETWORKS, loads=orjson.loads)
+    parser.parse(encode(BASE))
+    second = parser.parse(encode(with_field("insertId", "another")))
+    third = parser.parse(encode(with_field("insertId", "third")))
+    assert parser.full == 1  # the first of each logName is checked the full way, once
+    assert second.insert_id == "another"
+    assert third.src is second.src  # endpoints are shared, as the fold expects
+    assert second == parse_message(encode(with_field("insertId", "another")), NETWORKS)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # msgspec skips unknown fields without checking their UTF-8 or their numbers' size; the
+        # standard library refuses the whole message.
+        encode(BASE)[:-1] + b',"extra":"caf\xe9"}',
+        encode(BASE)[:-1] + b',"extra":' + b"9" * 5_000 + b"}",
+        encode(BASE)[:-1] + b',"extra":' + b"[" * 3_000 + b"]" * 3_000 + b"}",
+        # An entry that is also a push envelope is unwrapped, whatever else it holds.
+        encode(
+            with_field(
+                "message", {"data": base64.b64encode(encode(with_field("insertId", "inner"))).decode()}
+            )
+        ),
+        # Values the fast path leaves to the full one, which normalizes or refuses them.
+        encode(with_field("jsonPayload.connection.protocol", "TCP")),
+        encode(with_field("jsonPayload.connection.direction", "INGRESS")),
+        encode(with_field("jsonPayload.connection.dest_port", 0)),
+        encode(with_field("jsonPayload.count", True)),
+        encode(with_field("jsonPayload.count", 2.0)),
+        encode(with_field("timestamp", "2026-02-01T10:00:00.9999999+01:00")),
+        encode(with_field("insertId", "")),
+        encode(with_field("jsonPayload.src.namespace", "caf\u00e9")),
+        encode(with_field("jsonPayload.src.pod_name", "x\udfff")),
+        encode(with_field("jsonPayload.src", [])),
+        encode(with_field("resource.labels.cluster_name", "c" * FAST_MAX_BYTES)),
+        b"\xef\xbb\xbf" + encode(BASE),
+    ],
+)
+def test_what_the_fast_path_leaves_gets_the_full_answer(data: bytes) -> None:
+    SHARED.parse(encode(BASE))  # its logName is known: the fast path is open
+    assert_same_as_a_fresh_stdlib_parse(data)
