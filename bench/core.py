@@ -60,16 +60,13 @@ def core_rows(bodies: Sequence[bytes], repeat: int = 3) -> list[Row]:
     def fold() -> None:
         grouper = Grouper(GroupingPolicy(), ROUTING)
         for events in parsed:
-            for event in events:
-                grouper.fold(event, START)
+            grouper.fold_all(events, START)
 
     def parse_and_fold() -> None:
         parser = entry_parser(NETWORKS)
         grouper = Grouper(GroupingPolicy(), ROUTING)
         for batch in batches:
-            events = [parser.parse(body) for body in batch]
-            for event in events:
-                grouper.fold(event, START)
+            grouper.fold_all([parser.parse(body) for body in batch], START)
 
     baseline = n / best(decode, repeat)
     return [

@@ -93,10 +93,10 @@ class GroupingWorker:
         rows = self.store.events.read(self.position, self.batch_size)
         mutes = self.store.mutes.active(now) if rows else []
         groups = muted_groups(mutes, now)
-        for _, event in rows:
-            if mutes and muted_by(event_fields(event), mutes, now):
-                continue  # stored and counted, but it alerts nobody
-            self.grouper.fold(event, now, groups)
+        events = [event for _, event in rows]
+        if mutes:  # a muted event is stored and counted, but it alerts nobody
+            events = [event for event in events if not muted_by(event_fields(event), mutes, now)]
+        self.grouper.fold_all(events, now, groups)
         position = rows[-1][0] if rows else self.position
         notifications = self.grouper.tick(now)
         upserts, deletes = self.grouper.changes()

@@ -18,15 +18,13 @@ not fit in the size limit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from bot.core.events import (
-    KNOWN_PROTOCOLS,
     MAX_COUNT,
     MAX_INSERT_ID,
-    Direction,
     Endpoint,
     EntryParser,
     Policy,
@@ -37,8 +35,6 @@ from bot.core.events import (
 
 #: Larger bodies take the full path (see the module's docstring); GKE's entries are ~0.8-1.5 kB.
 FAST_MAX_BYTES = 4_096
-#: Each protocol GKE logs, to the core's own string (which every tracked flow then shares).
-_PROTOCOLS = {name: name for name in KNOWN_PROTOCOLS}
 
 
 class _Side(msgspec.Struct, frozen=True, gc=False):
@@ -54,13 +50,21 @@ class _Side(msgspec.Struct, frozen=True, gc=False):
     instance: str | None = None
 
 
+#: What the fast path takes as is; any other value fails the decode and goes the full way (which
+#: normalizes `TCP`, reads a port of 0 as none, or refuses the entry in its own words).
+_Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
+_Count = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
+_InsertId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_INSERT_ID)]
+
+
 class _Connection(msgspec.Struct, gc=False):
+    # Literal values decode to the one string in the type (shared by every event and flow).
+    direction: Literal["ingress", "egress"]
+    protocol: Literal["tcp", "udp", "icmp", "unknown"]
     src_ip: str | None = None
     dest_ip: str | None = None
-    direction: str | None = None
-    protocol: str | None = None
-    src_port: int | None = None
-    dest_port: int | None = None
+    src_port: _Port | None = None
+    dest_port: _Port | None = None
 
 
 class _Policy(msgspec.Struct, gc=False):
@@ -71,8 +75,8 @@ class _Policy(msgspec.Struct, gc=False):
 
 class _Payload(msgspec.Struct, gc=False):
     connection: _Connection
-    disposition: str | None = None
-    count: int = 1
+    disposition: Literal["allow", "deny"]
+    count: _Count = 1
     src: _Side | None = None
     dest: _Side | None = None
     node_name: str | None = None
@@ -95,7 +99,7 @@ class _Resource(msgspec.Struct, gc=False):
 
 class _Entry(msgspec.Struct, gc=False):
     payload: _Payload = msgspec.field(name="jsonPayload")
-    insert_id: str | None = msgspec.field(default=None, name="insertId")
+    insert_id: _InsertId = msgspec.field(name="insertId")
     log_name: str | None = msgspec.field(default=None, name="logName")
     timestamp: str | None = None
     resource: _Resource | None = None
@@ -134,33 +138,6 @@ class FastEntryParser(EntryParser):
             return None
         payload = entry.payload
         connection = payload.connection
-        insert_id = entry.insert_id
-        if not insert_id or len(insert_id) > MAX_INSERT_ID:
-            return None
-        # The constants, not the decoder's copies, as the full path keeps.
-        direction: Direction
-        if connection.direction == "ingress":
-            direction = "ingress"
-        elif connection.direction == "egress":
-            direction = "egress"
-        else:
-            return None
-        disposition = payload.disposition
-        if disposition == "deny":
-            disposition = "deny"
-        elif disposition == "allow":
-            disposition = "allow"
-        else:
-            return None
-        protocol = _PROTOCOLS.get(connection.protocol) if connection.protocol is not None else None
-        count, src_port, dest_port = payload.count, connection.src_port, connection.dest_port
-        if (
-            protocol is None
-            or not 0 < count <= MAX_COUNT
-            or (src_port is not None and not 0 < src_port < 65536)
-            or (dest_port is not None and not 0 < dest_port < 65536)
-        ):
-            return None
         try:
             timestamp = self._stamp(entry.timestamp or payload.timestamp)
         except RejectedEntry:
@@ -171,16 +148,16 @@ class FastEntryParser(EntryParser):
             site = self._site_of(payload.node_name, labels)
         policies = payload.policies
         return PolicyEvent(
-            insert_id,
+            entry.insert_id,
             timestamp,
-            direction,
-            disposition,
-            protocol,
+            connection.direction,
+            payload.disposition,
+            connection.protocol,
             self._side(payload.src, connection.src_ip or None),
             self._side(payload.dest, connection.dest_ip or None),
-            count,
-            src_port,
-            dest_port,
+            payload.count,
+            connection.src_port,
+            connection.dest_port,
             *site,
             tuple(Policy(p.kind or None, p.name or None, p.namespace or None) for p in policies)
             if policies

@@ -234,48 +234,78 @@ class Grouper:
     def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
         """Add one event to every group its routes select, except groups in `muted`.
         Returns how many groups took it."""
-        if event.disposition != "deny":
-            return 0  # allow entries are stored as they came but alert nobody
+        return self.fold_all((event,), now, muted)
+
+    def fold_all(
+        self, events: Iterable[PolicyEvent], now: datetime, muted: frozenset[str] = frozenset()
+    ) -> int:
+        """`fold` each event in turn; returns how many (event, group) pairs were added. One loop
+        with its lookups bound once: this is the grouping's hot path, run for every deny of a storm."""
         if self._prepared[0] is not self.policy or self._prepared[1] is not self.routing:
             self._prepare()
-        # Endpoints are shared by the parser, so a storm repeats the same few objects: their ids
-        # (hashed in C) stand for them, and the place holds both so no id is reused while it is kept.
-        key: tuple[object, ...] = (
-            id(event.src),
-            id(event.dest),
-            event.direction,
-            event.dest_port,
-            event.protocol,
-            event.cluster,
-        )
-        if self._extra_readers:
-            key = (*key, *[read(event) for read in self._extra_readers])
-        place = self._places.get(key)
-        if place is None:
-            place = self._place(event, key)
-        flow = place[1]
+        places, place_of, extra_readers = self._places, self._place, self._extra_readers
+        groups, changed, dirty, recent = self.groups, self._changed, self._dirty_flows, self._recent
+        max_tracked = self.policy.max_flows_tracked
         taken = 0
-        for group_key, channel, labels in place[0]:
-            if group_key in muted:
-                continue
-            taken += 1
-            group = self.groups.get(group_key)
-            if group is None:
-                group = Group(
-                    group_key,
-                    channel,
-                    labels,
-                    now,
-                    event.timestamp,
-                    event.timestamp,
-                    now,
-                    event.project or "",
-                )
-                self.groups[group_key] = group
-                self._dropped.discard(group_key)
-                self._fresh.add(group_key)
-            self._add(group, flow, event, now)
-            self._changed.add(group_key)
+        for event in events:
+            if event.disposition != "deny":
+                continue  # allow entries are stored as they came but alert nobody
+            # Endpoints are shared by the parser, so a storm repeats the same few objects: their
+            # ids (hashed in C) stand for them, and the place holds both so no id is reused while
+            # it is kept.
+            key: tuple[object, ...] = (
+                id(event.src),
+                id(event.dest),
+                event.direction,
+                event.dest_port,
+                event.protocol,
+                event.cluster,
+            )
+            if extra_readers:
+                key = (*key, *[read(event) for read in extra_readers])
+            place = places.get(key)
+            if place is None:
+                place = place_of(event, key)
+            flow = place[1]
+            count, at, node = event.count, event.timestamp, event.node
+            for group_key, channel, labels in place[0]:
+                if group_key in muted:
+                    continue
+                taken += 1
+                group = groups.get(group_key)
+                if group is None:
+                    group = Group(group_key, channel, labels, now, at, at, now, event.project or "")
+                    groups[group_key] = group
+                    self._dropped.discard(group_key)
+                    self._fresh.add(group_key)
+                changed.add(group_key)
+                # Comparisons rather than min()/max(): they cost less, and this runs per deny.
+                group.total += count
+                if at < group.first_seen:
+                    group.first_seen = at
+                if at > group.last_seen:
+                    group.last_seen = at
+                if now > group.last_activity:
+                    group.last_activity = now
+                if node:
+                    group.nodes.add(node)
+                stats = group.flows.get(flow)
+                if stats is not None:
+                    stats.count += count
+                    if at < stats.first_seen:
+                        stats.first_seen = at
+                    if at > stats.last_seen:
+                        stats.last_seen = at
+                    ident = id(stats)
+                    recent.move_to_end(ident)
+                elif len(group.flows) < max_tracked:
+                    stats = group.flows[flow] = FlowStats(count, at, at)
+                    ident = id(stats)
+                    self._track(group_key, flow, ident)
+                else:
+                    group.other_count += count
+                    continue
+                dirty[ident] = (group_key, flow, stats)
         return taken
 
     def _place(self, event: PolicyEvent, key: tuple[object, ...]) -> _Place:
@@ -308,36 +338,6 @@ class Grouper:
         )
         _remember(self._targets, (matches, values), targets)
         return targets
-
-    def _add(self, group: Group, flow: FlowKey, event: PolicyEvent, now: datetime) -> None:
-        # Comparisons rather than min()/max(): this runs for every deny of a storm.
-        count, at = event.count, event.timestamp
-        group.total += count
-        if at < group.first_seen:
-            group.first_seen = at
-        if at > group.last_seen:
-            group.last_seen = at
-        if now > group.last_activity:
-            group.last_activity = now
-        if event.node:
-            group.nodes.add(event.node)
-        stats = group.flows.get(flow)
-        if stats is not None:
-            stats.count += count
-            if at < stats.first_seen:
-                stats.first_seen = at
-            if at > stats.last_seen:
-                stats.last_seen = at
-            ident = id(stats)
-            self._recent.move_to_end(ident)
-        elif len(group.flows) < self.policy.max_flows_tracked:
-            stats = group.flows[flow] = FlowStats(count, at, at)
-            ident = id(stats)
-            self._track(group.key, flow, ident)
-        else:
-            group.other_count += count
-            return
-        self._dirty_flows[ident] = (group.key, flow, stats)
 
     def _track(self, key: str, flow: FlowKey, ident: int) -> None:
         """A flow newly tracked: the least recent ones go while the total is over the cap."""

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from bot.adapters.store import Store
 from bot.adapters.store.database import dumps
 from bot.adapters.store.records import (
+    decode_event,
     decode_group,
     decode_group_header,
     decode_message,
@@ -208,6 +209,18 @@ def test_an_event_row_in_today_s_shape_reads_as_the_same_event() -> None:
         node="gke-demo-default-pool-e8df3298-412p",
         policies=(Policy("FQDNNetworkPolicy", "client-allow", "default"),),
     )
+
+
+@pytest.mark.parametrize("row", OLD_EVENT_ROWS)
+def test_every_stored_shape_reads_alike_by_both_decoders(row: str) -> None:
+    assert decode_event(row) == event_from_record(json.loads(row))
+
+
+def test_a_record_the_fast_decoder_cannot_type_is_read_the_general_way() -> None:
+    # A value outside the ones the fast decoder types (the parser writes no other protocol today).
+    record = json.loads(OLD_EVENT_ROWS[2]) | {"protocol": "sctp"}
+    assert decode_event(json.dumps(record)).protocol == "sctp"
+    assert decode_event(json.dumps(record)) == event_from_record(record)
 
 
 @pytest.mark.parametrize("row", OLD_EVENT_ROWS)

@@ -29,7 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.adapters.logentry import FAST_MAX_BYTES, FastEntryParser
-from bot.adapters.store.records import event_from_record, event_to_record
+from bot.adapters.store.records import decode_event, event_from_record, event_to_record
 from bot.core.events import (
     KNOWN_PROTOCOLS,
     Endpoint,
@@ -174,6 +174,7 @@ def assert_round_trips(event: PolicyEvent) -> None:
     record = event_to_record(event)
     assert event_from_record(record) == event
     assert event_from_record(json.loads(json.dumps(record))) == event
+    assert decode_event(json.dumps(record)) == event  # the fast read grouping uses
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.adapters.store.database import Database, Lock, UTCDateTime, dumps
-from bot.adapters.store.records import event_from_record, event_to_record
+from bot.adapters.store.records import decode_event, event_to_record
 from bot.adapters.store.tables import events, rejects
 from bot.core.events import PolicyEvent
 
@@ -122,7 +121,7 @@ class EventStore:
         )
         with self.db.connect() as conn:
             rows = conn.execute(query)  # unpacked like tuples: cheaper than a Row's attributes
-            return [(position, event_from_record(orjson.loads(record))) for position, record in rows]
+            return [(position, decode_event(record)) for position, record in rows]
 
     def rejects(self, limit: int = 100) -> list[StoredReject]:
         shown = [rejects.c[name] for name in StoredReject.__dataclass_fields__]

@@ -9,7 +9,9 @@ revision 0008 splits.
 
 Events keep a hand-written pair: the `events` table is the largest, its rows are never rewritten,
 and pydantic would write a different shape (`Z` for `+00:00`, every null of an endpoint, policies
-as objects) unless a Python serializer ran per field, which costs more than this pair.
+as objects) unless a Python serializer ran per field, which costs more than this pair. Grouping
+reads every stored event back, so `decode_event` has msgspec read the record straight into typed
+structs; a record it cannot read that way goes through `event_from_record`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from sys import intern
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 from pydantic import Field, TypeAdapter
 
@@ -211,3 +214,85 @@ def _endpoint(record: Mapping[str, Any]) -> Endpoint:
 
 def _endpoint_record(endpoint: Endpoint) -> dict[str, Any]:
     return {key: value for key in ENDPOINT_FIELDS if (value := getattr(endpoint, key)) is not None}
+
+
+class _EndpointRecord(msgspec.Struct, frozen=True, gc=False):
+    """An endpoint as `_endpoint_record` writes it. Frozen, so hashable: it keys the endpoint memo."""
+
+    kind: Literal["pod", "node", "ip"]
+    ip: str | None = None
+    namespace: str | None = None
+    pod: str | None = None
+    workload: str | None = None
+    workload_kind: str | None = None
+    node: str | None = None
+    network: str | None = None
+
+
+class _EventRecord(msgspec.Struct, gc=False):
+    """An event as `event_to_record` writes it. Literal values decode to one shared string each."""
+
+    insert_id: str
+    timestamp: datetime
+    direction: Literal["ingress", "egress"]
+    disposition: Literal["allow", "deny"]
+    protocol: Literal["tcp", "udp", "icmp", "unknown"]
+    src: _EndpointRecord
+    dest: _EndpointRecord
+    count: int
+    src_port: int | None
+    dest_port: int | None
+    cluster: str | None
+    location: str | None
+    project: str | None
+    node: str | None
+    policies: list[tuple[str | None, str | None, str | None]]
+
+
+_decode_event_record = msgspec.json.Decoder(_EventRecord).decode
+_ENDPOINT_RECORDS: dict[_EndpointRecord, Endpoint] = {}
+
+
+def decode_event(text: str | bytes) -> PolicyEvent:
+    """A stored event record -> `PolicyEvent`, equal to `event_from_record(orjson.loads(text))`."""
+    try:
+        record = _decode_event_record(text)
+    except msgspec.DecodeError:
+        return event_from_record(orjson.loads(text))
+    cluster, location, project, node = record.cluster, record.location, record.project, record.node
+    policies = record.policies
+    return PolicyEvent(
+        record.insert_id,
+        record.timestamp,
+        record.direction,
+        record.disposition,
+        record.protocol,
+        _endpoint_of(record.src),
+        _endpoint_of(record.dest),
+        record.count,
+        record.src_port,
+        record.dest_port,
+        intern(cluster) if cluster else cluster,
+        intern(location) if location else location,
+        intern(project) if project else project,
+        intern(node) if node else node,
+        tuple(Policy(kind, name, namespace) for kind, name, namespace in policies) if policies else (),
+    )
+
+
+def _endpoint_of(record: _EndpointRecord) -> Endpoint:
+    endpoint = _ENDPOINT_RECORDS.get(record)
+    if endpoint is None:
+        if len(_ENDPOINT_RECORDS) >= ENDPOINT_CACHE_SIZE:
+            _ENDPOINT_RECORDS.clear()
+        endpoint = _ENDPOINT_RECORDS[record] = Endpoint(
+            record.kind,
+            record.ip,
+            record.namespace,
+            record.pod,
+            record.workload,
+            record.workload_kind,
+            record.node,
+            record.network,
+        )
+    return endpoint
