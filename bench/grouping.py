@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,9 +96,11 @@ def _size(value: object) -> int:
 
 
 def catch_up_rows(shape: StormShape) -> list[Row]:
-    """Catch-up events/s from a SQLite store, and the state it wrote per 100k events."""
+    """Catch-up events/s from a SQLite store, and the state it wrote per 100k events. Two catch-ups
+    over copies of one store: the timed one without the write counter, which costs time itself."""
     with tempfile.TemporaryDirectory() as directory:
-        store = Store(f"sqlite:///{Path(directory) / 'bench.db'}")
+        timed, counted = Path(directory) / "timed.db", Path(directory) / "counted.db"
+        store = Store(f"sqlite:///{timed}")
         store.migrate()
         raw = 0
         parser = entry_parser(NETWORKS)
@@ -109,18 +112,25 @@ def catch_up_rows(shape: StormShape) -> list[Row]:
                 store_messages(store, batch, parser, START)
                 batch = []
         store_messages(store, batch, parser, START)
-        stored = store.events.read(0, shape.entries)
+        store.close()  # the last connection out checkpoints the WAL: the file alone is the store
+        shutil.copyfile(timed, counted)
+
+        store = Store(f"sqlite:///{timed}")
+        n = len(store.events.read(0, shape.entries))
         started = time.perf_counter()
         store.events.read(0, shape.entries)
         read = time.perf_counter() - started
-        writes = _Writes()
-        sa.event.listen(store.db.engine, "before_cursor_execute", writes)
         worker = GroupingWorker(store, Grouper(GroupingPolicy(), ROUTING))
         started = time.perf_counter()
         worker.catch_up(START + timedelta(seconds=1))
         elapsed = time.perf_counter() - started
         store.close()
-    n = len(stored)
+
+        store = Store(f"sqlite:///{counted}")
+        writes = _Writes()
+        sa.event.listen(store.db.engine, "before_cursor_execute", writes)
+        GroupingWorker(store, Grouper(GroupingPolicy(), ROUTING)).catch_up(START + timedelta(seconds=1))
+        store.close()
     per_100k = 100_000 / n
     return [
         Row("catch-up from the store", n / elapsed, "events/s", "reading the same events", n / read),

@@ -70,11 +70,18 @@ def store_parsed(
     return result
 
 
+#: Events folded per step (one transaction). Each step's commit writes the headers and flows it
+#: touched once, however often they were folded, and pays one fsync: on a 200k-entry storm over
+#: 50k flows, catch-up ran at ~40k events/s with 10,000 per step and ~55k/s with 50,000, for
+#: ~20 MB more held during a step.
+GROUPING_BATCH = 50_000
+
+
 class GroupingWorker:
     """Folds stored events into groups; one worker per store at a time."""
 
     def __init__(
-        self, store: Store, grouper: Grouper, batch_size: int = 10_000, fence: Fence | None = None
+        self, store: Store, grouper: Grouper, batch_size: int = GROUPING_BATCH, fence: Fence | None = None
     ) -> None:
         self.store = store
         self.fence = fence  # with several replicas: commit only while holding the alerts lease

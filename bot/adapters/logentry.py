@@ -37,9 +37,10 @@ from bot.core.events import (
 FAST_MAX_BYTES = 4_096
 
 
-class _Side(msgspec.Struct, frozen=True, gc=False):
-    """`jsonPayload.src` / `dest`: exactly the fields `name_endpoint` reads. Frozen, so hashable:
-    with the side's IP it keys the endpoint memo."""
+class _Side(msgspec.Struct, gc=False):
+    """`jsonPayload.src` / `dest`: exactly the fields `name_endpoint` reads. Decoded only when its
+    text is not in the endpoint memo: a storm repeats the same few thousand sides, and looking one
+    up by its bytes costs less than building its strings."""
 
     pod_name: str | None = None
     namespace: str | None = None
@@ -55,6 +56,9 @@ class _Side(msgspec.Struct, frozen=True, gc=False):
 _Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 _Count = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
 _InsertId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_INSERT_ID)]
+
+
+_NULL = msgspec.Raw(b"null")
 
 
 class _Connection(msgspec.Struct, gc=False):
@@ -77,8 +81,8 @@ class _Payload(msgspec.Struct, gc=False):
     connection: _Connection
     disposition: Literal["allow", "deny"]
     count: _Count = 1
-    src: _Side | None = None
-    dest: _Side | None = None
+    src: msgspec.Raw = _NULL
+    dest: msgspec.Raw = _NULL
     node_name: str | None = None
     timestamp: str | None = None
     policies: list[_Policy] | None = None
@@ -116,7 +120,8 @@ class FastEntryParser(EntryParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._decode = msgspec.json.Decoder(_Entry).decode
-        self._sides: dict[tuple[str | None, _Side | None], Endpoint] = {}
+        self._decode_side = msgspec.json.Decoder(_Side | None).decode
+        self._sides: dict[tuple[str | None, bytes], Endpoint] = {}
         self._fast_sites: dict[tuple[str | None, _Labels | None], _Site] = {}
 
     def parse(self, data: bytes) -> PolicyEvent:
@@ -146,6 +151,11 @@ class FastEntryParser(EntryParser):
         site = self._fast_sites.get((payload.node_name, labels))
         if site is None:
             site = self._site_of(payload.node_name, labels)
+        try:
+            src = self._side(payload.src, connection.src_ip or None)
+            dest = self._side(payload.dest, connection.dest_ip or None)
+        except (msgspec.DecodeError, RecursionError):
+            return None
         policies = payload.policies
         return PolicyEvent(
             entry.insert_id,
@@ -153,8 +163,8 @@ class FastEntryParser(EntryParser):
             connection.direction,
             payload.disposition,
             connection.protocol,
-            self._side(payload.src, connection.src_ip or None),
-            self._side(payload.dest, connection.dest_ip or None),
+            src,
+            dest,
             payload.count,
             connection.src_port,
             connection.dest_port,
@@ -164,9 +174,13 @@ class FastEntryParser(EntryParser):
             else (),
         )
 
-    def _side(self, side: _Side | None, ip: str | None) -> Endpoint:
-        endpoint = self._sides.get((ip, side))
+    def _side(self, raw: msgspec.Raw, ip: str | None) -> Endpoint:
+        """The endpoint for a side's JSON text and IP. Raises msgspec's ValidationError when the
+        text is not a side object (the full path then says what is wrong)."""
+        key = (ip, bytes(raw))
+        endpoint = self._sides.get(key)
         if endpoint is None:
+            side = self._decode_side(raw)
             if side is None:
                 endpoint = name_endpoint(ip, None, None, None, None, None, None, None, self.networks)
             else:
@@ -181,7 +195,7 @@ class FastEntryParser(EntryParser):
                     side.instance,
                     self.networks,
                 )
-            self._remember(self._sides, (ip, side), endpoint)
+            self._remember(self._sides, key, endpoint)
         return endpoint
 
     def _site_of(self, node: str | None, labels: _Labels | None) -> _Site:

@@ -278,7 +278,8 @@ class Grouper:
                     groups[group_key] = group
                     self._dropped.discard(group_key)
                     self._fresh.add(group_key)
-                changed.add(group_key)
+                    changed.add(group_key)
+                # Otherwise the group counts as changed through its dirty flow (see `changes`).
                 # Comparisons rather than min()/max(): they cost less, and this runs per deny.
                 group.total += count
                 if at < group.first_seen:
@@ -304,6 +305,7 @@ class Grouper:
                     self._track(group_key, flow, ident)
                 else:
                     group.other_count += count
+                    changed.add(group_key)
                     continue
                 dirty[ident] = (group_key, flow, stats)
         return taken
@@ -455,7 +457,7 @@ class Grouper:
         for key, flow, stats in self._dirty_flows.values():
             flows.setdefault(key, []).append((flow, stats))
         changed = []
-        for key in sorted(self._changed):
+        for key in sorted(self._changed.union(flows)):  # a group with a dirty flow changed too
             group = self.groups[key]
             if key in self._fresh:
                 changed.append(GroupChange(group))
