@@ -199,7 +199,9 @@ def event_from_record(record: Mapping[str, Any]) -> PolicyEvent:
 #: stand for most events, and an `Endpoint` is immutable: decoded once, shared by every event.
 _ENDPOINTS: dict[tuple[Any, ...], Endpoint] = {}
 _DIRECTIONS: dict[str, Direction] = {"ingress": "ingress", "egress": "egress"}
-ENDPOINT_CACHE_SIZE = 65_536
+#: As many as the parser's memos keep (`EntryParser.memo_size`): a storm's working set of pods,
+#: nodes and addresses fits both, and a memo cleared while still needed builds them all again.
+ENDPOINT_CACHE_SIZE = 100_000
 
 
 def _endpoint(record: Mapping[str, Any]) -> Endpoint:
@@ -251,6 +253,8 @@ class _EventRecord(msgspec.Struct, gc=False):
 
 _decode_event_record = msgspec.json.Decoder(_EventRecord).decode
 _ENDPOINT_RECORDS: dict[_EndpointRecord, Endpoint] = {}
+_Site = tuple[str | None, str | None, str | None, str | None]
+_SITES: dict[_Site, _Site] = {}
 
 
 def decode_event(text: str | bytes) -> PolicyEvent:
@@ -259,7 +263,19 @@ def decode_event(text: str | bytes) -> PolicyEvent:
         record = _decode_event_record(text)
     except msgspec.DecodeError:
         return event_from_record(orjson.loads(text))
-    cluster, location, project, node = record.cluster, record.location, record.project, record.node
+    # Interned, once per distinct site: each tracked flow and group keeps these.
+    site: _Site = (record.cluster, record.location, record.project, record.node)
+    known = _SITES.get(site)
+    if known is None:
+        if len(_SITES) >= ENDPOINT_CACHE_SIZE:
+            _SITES.clear()
+        cluster, location, project, node = site
+        known = _SITES[site] = (
+            intern(cluster) if cluster else cluster,
+            intern(location) if location else location,
+            intern(project) if project else project,
+            intern(node) if node else node,
+        )
     policies = record.policies
     return PolicyEvent(
         record.insert_id,
@@ -272,10 +288,7 @@ def decode_event(text: str | bytes) -> PolicyEvent:
         record.count,
         record.src_port,
         record.dest_port,
-        intern(cluster) if cluster else cluster,
-        intern(location) if location else location,
-        intern(project) if project else project,
-        intern(node) if node else node,
+        *known,
         tuple(Policy(kind, name, namespace) for kind, name, namespace in policies) if policies else (),
     )
 
