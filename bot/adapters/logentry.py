@@ -18,6 +18,7 @@ not fit in the size limit.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -143,19 +144,38 @@ class FastEntryParser(EntryParser):
             return None
         payload = entry.payload
         connection = payload.connection
-        try:
-            timestamp = self._stamp(entry.timestamp or payload.timestamp)
-        except RejectedEntry:
-            return None
+        raw = entry.timestamp or payload.timestamp
+        # The usual shape inline (`EntryParser._stamp` has the rest): a second seen valid before,
+        # a fraction of ASCII digits, `Z`.
+        if (
+            raw is not None
+            and len(raw) > 20
+            and raw[-1] == "Z"
+            and raw[19] == "."
+            and raw[:19] in self._seconds
+            and (fraction := raw[20:-1]).isdigit()
+            and fraction.isascii()
+        ):
+            timestamp = datetime.fromisoformat(raw)
+        else:
+            try:
+                timestamp = self._stamp(raw)
+            except RejectedEntry:
+                return None
         labels = entry.resource.labels if entry.resource is not None else None
         site = self._fast_sites.get((payload.node_name, labels))
         if site is None:
             site = self._site_of(payload.node_name, labels)
-        try:
-            src = self._side(payload.src, connection.src_ip or None)
-            dest = self._side(payload.dest, connection.dest_ip or None)
-        except (msgspec.DecodeError, RecursionError):
-            return None
+        src_key, dest_key = (
+            (connection.src_ip or None, bytes(payload.src)),
+            (connection.dest_ip or None, bytes(payload.dest)),
+        )
+        src, dest = self._sides.get(src_key), self._sides.get(dest_key)
+        if src is None or dest is None:
+            try:
+                src, dest = self._side(src_key), self._side(dest_key)
+            except (msgspec.DecodeError, RecursionError):
+                return None
         policies = payload.policies
         return PolicyEvent(
             entry.insert_id,
@@ -174,13 +194,13 @@ class FastEntryParser(EntryParser):
             else (),
         )
 
-    def _side(self, raw: msgspec.Raw, ip: str | None) -> Endpoint:
-        """The endpoint for a side's JSON text and IP. Raises msgspec's ValidationError when the
+    def _side(self, key: tuple[str | None, bytes]) -> Endpoint:
+        """The endpoint for a side's (IP, JSON text). Raises msgspec's ValidationError when the
         text is not a side object (the full path then says what is wrong)."""
-        key = (ip, bytes(raw))
         endpoint = self._sides.get(key)
         if endpoint is None:
-            side = self._decode_side(raw)
+            ip, text = key
+            side = self._decode_side(text)
             if side is None:
                 endpoint = name_endpoint(ip, None, None, None, None, None, None, None, self.networks)
             else:

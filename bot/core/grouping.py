@@ -227,8 +227,7 @@ class Grouper:
         #: Fields routes or labels read that an event's flow does not fix: part of a place's key.
         self._extra_readers = tuple(FIELD_READERS[name] for name in read if name in _NOT_FIXED_BY_FLOW)
         self._router = Router(self.routing, FOLD_CACHE_SIZE)
-        self._flow_keys: dict[tuple[object, ...], FlowKey] = {}
-        self._targets: dict[tuple[tuple[RouteMatch, ...], tuple[str, ...]], _Targets] = {}
+        self._targets: dict[tuple[int, tuple[str, ...]], _Targets] = {}
         self._places: dict[tuple[object, ...], _Place] = {}
 
     def fold(self, event: PolicyEvent, now: datetime, muted: frozenset[str] = frozenset()) -> int:
@@ -315,22 +314,14 @@ class Grouper:
         values = [read(event) or "" for read in self._readers]
         matches = self._router.route(self._route_values(values))
         label_values = self._label_values(values)
-        targets = self._targets.get((matches, label_values))
+        # The router keeps one tuple per distinct set of matches for its lifetime (as long as
+        # this memo's), so its id stands for it: hashing its RouteMatch dataclasses costs more.
+        targets = self._targets.get((id(matches), label_values))
         if targets is None:
             targets = self._target(matches, label_values)
-        place = (targets, self._flow_key(event), event.src, event.dest)
+        place = (targets, FlowKey.of(event), event.src, event.dest)
         _remember(self._places, key, place)
         return place
-
-    def _flow_key(self, event: PolicyEvent) -> FlowKey:
-        """One FlowKey per distinct flow, shared: building one costs more than finding it."""
-        src, dest = event.src, event.dest
-        parts = (event.cluster, event.direction, src.label, dest.label, event.dest_port, event.protocol)
-        flow = self._flow_keys.get(parts)
-        if flow is None:
-            flow = FlowKey.of(event)
-            _remember(self._flow_keys, parts, flow)
-        return flow
 
     def _target(self, matches: tuple[RouteMatch, ...], values: tuple[str, ...]) -> _Targets:
         labels = tuple(zip(self.policy.group_by, values, strict=True))
@@ -338,7 +329,7 @@ class Grouper:
             (GroupKey(match.channel, match.route, labels).encode(), match.channel, labels)
             for match in matches
         )
-        _remember(self._targets, (matches, values), targets)
+        _remember(self._targets, (id(matches), values), targets)
         return targets
 
     def _track(self, key: str, flow: FlowKey, ident: int) -> None:
