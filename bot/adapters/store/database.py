@@ -34,6 +34,7 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
             if scratch:
                 # A file deleted at exit (replay's): nothing is acked on its commits, so no fsync.
                 # It was a tenth of a replay's time.
@@ -41,11 +42,16 @@ class Database:
 
     @contextmanager
     def begin(self, lock: Lock | None = None) -> Iterator[Connection]:
-        """One transaction; with `lock`, serialised with every other holder of it on PostgreSQL."""
-        with self.engine.begin() as conn:
-            if lock is not None and not self.is_sqlite:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
-            yield conn
+        """One transaction; with `lock`, serialised with every other holder of it on PostgreSQL.
+        On SQLite it takes the write lock at once (BEGIN IMMEDIATE, waiting up to busy_timeout):
+        a deferred transaction that reads first and then writes fails at once with "database is
+        locked" when another writer committed in between, and the busy timeout cannot help it."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_IMMEDIATE: True})
+            with conn.begin():
+                if lock is not None and not self.is_sqlite:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
+                yield conn
 
     def connect(self) -> Connection:
         return self.engine.connect()
@@ -125,7 +131,20 @@ def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
+#: The execution option `Database.begin` sets: its transactions write.
+_IMMEDIATE = "netlog_write"
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """SQLAlchemy's begin, emitted by us (the driver's own implicit BEGIN is off, see below):
+    IMMEDIATE for `Database.begin`'s transactions, deferred for reads, which WAL lets run beside
+    a writer."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's implicit transactions off: `_sqlite_begin` says how each one begins.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets the grouping loop read while ingest writes; busy_timeout waits out the other writer.
     # synchronous=FULL because a commit is what allows the Pub/Sub ack: it must survive power loss.

@@ -67,15 +67,10 @@ def write_sql(url: str, out: TextIO) -> None:
 
 @contextmanager
 def _transaction(db: Database) -> Iterator[Connection]:
-    """The migration lock and one transaction. SQLite has transactional DDL too, but its Python
-    driver commits before each DDL statement unless a transaction was begun explicitly; IMMEDIATE
-    takes the write lock at once, so a second starter waits (busy_timeout) instead of racing."""
-    if not db.is_sqlite:
-        with db.begin(Lock.MIGRATION) as conn:
-            yield conn
-        return
-    with db.begin() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """The migration lock and one transaction, DDL included (both databases have transactional
+    DDL). On SQLite, `Database.begin` takes the write lock at once, so a second starter waits
+    (busy_timeout) instead of racing; on PostgreSQL the advisory lock serialises them."""
+    with db.begin(Lock.MIGRATION) as conn:
         yield conn
 
 
