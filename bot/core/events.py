@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from sys import intern
 from typing import Any, Literal
 
 POLICY_ACTION_LOG = "policy-action"
@@ -566,18 +567,21 @@ def name_endpoint(
 ) -> Endpoint:
     """One side of a flow from the fields GKE logs for it (`pod_name`, ..., `instance`), each a
     valid string or None (an empty string counts as absent), and the connection's IP for that side."""
+    # Interned: namespaces, workloads, kinds and nodes repeat across thousands of endpoints, which
+    # each hold their own decoded copy otherwise.
     if pod:
         name, kind = workload_name(pod, workload or None, workload_kind or None)
+        namespace = namespace or pod_namespace
         return Endpoint(
             "pod",
             ip=ip or None,
-            namespace=namespace or pod_namespace or None,
+            namespace=intern(namespace) if namespace else None,
             pod=pod,
-            workload=name,
-            workload_kind=kind,
+            workload=intern(name) if name else None,
+            workload_kind=intern(kind) if kind else None,
         )
     if node or workload_kind == "Node":
-        return Endpoint("node", ip=ip or None, node=node or None, workload_kind="Node")
+        return Endpoint("node", ip=ip or None, node=intern(node) if node else None, workload_kind="Node")
     instance = instance or ip or None
     return Endpoint("ip", ip=instance, network=networks.name(instance) if instance else None)
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Literal, NamedTuple, TypeVar
 
-from bot.core.events import Endpoint, PolicyEvent
+from bot.core.events import PolicyEvent
 from bot.core.routing import FIELD_READERS, RouteMatch, Router, RoutingTable
 
 NotificationKind = Literal["open", "update", "repeat", "resolve"]
@@ -183,8 +183,8 @@ FOLD_CACHE_SIZE = 65_536
 
 #: Where one event goes: (group key text, channel, labels) per route that took it.
 _Targets = tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
-#: A place events go: their targets and flow, and the two endpoints whose ids key it.
-_Place = tuple[_Targets, FlowKey, Endpoint, Endpoint]
+#: A place events go: their targets and flow.
+_Place = tuple[_Targets, FlowKey]
 #: Fields a flow (cluster, direction, both endpoints, port, protocol) does not fix. A fold only
 #: sees denies, so `disposition` is fixed; an unknown name reads as absent, fixed too.
 _NOT_FIXED_BY_FLOW = frozenset({"location", "node"})
@@ -249,12 +249,16 @@ class Grouper:
         for event in events:
             if event.disposition != "deny":
                 continue  # allow entries are stored as they came but alert nobody
-            # Endpoints are shared by the parser, so a storm repeats the same few objects: their
-            # ids (hashed in C) stand for them, and the place holds both so no id is reused while
-            # it is kept.
+            # Endpoints are shared by the parser and the store's reader, so a storm repeats the
+            # same few objects: their ids (hashed in C) stand for them. An id is reused once its
+            # object is gone, so a place also checks that the endpoints' labels are the very
+            # strings its flow key holds (alive, so no new endpoint builds the same object; one
+            # that shares its label string is an address named alike). Holding the endpoints
+            # instead would keep tens of megabytes of them alive in a storm of distinct flows.
+            src, dest = event.src, event.dest
             key: tuple[object, ...] = (
-                id(event.src),
-                id(event.dest),
+                id(src),
+                id(dest),
                 event.direction,
                 event.dest_port,
                 event.protocol,
@@ -263,7 +267,7 @@ class Grouper:
             if extra_readers:
                 key = (*key, *[read(event) for read in extra_readers])
             place = places.get(key)
-            if place is None:
+            if place is None or place[1][2] is not src.label or place[1][3] is not dest.label:
                 place = place_of(event, key)
             flow = place[1]
             count, at, node = event.count, event.timestamp, event.node
@@ -319,7 +323,7 @@ class Grouper:
         targets = self._targets.get((id(matches), label_values))
         if targets is None:
             targets = self._target(matches, label_values)
-        place = (targets, FlowKey.of(event), event.src, event.dest)
+        place = (targets, FlowKey.of(event))
         _remember(self._places, key, place)
         return place
 

@@ -298,14 +298,18 @@ def _endpoint_of(record: _EndpointRecord) -> Endpoint:
     if endpoint is None:
         if len(_ENDPOINT_RECORDS) >= ENDPOINT_CACHE_SIZE:
             _ENDPOINT_RECORDS.clear()
-        endpoint = _ENDPOINT_RECORDS[record] = Endpoint(
+        # Interned, as the parser's: they repeat across thousands of endpoints. The memo's key is
+        # made of the same strings, so the decoded copies go.
+        namespace, workload, kind, node = record.namespace, record.workload, record.workload_kind, record.node
+        fields = (
             record.kind,
             record.ip,
-            record.namespace,
+            intern(namespace) if namespace else namespace,
             record.pod,
-            record.workload,
-            record.workload_kind,
-            record.node,
+            intern(workload) if workload else workload,
+            intern(kind) if kind else kind,
+            intern(node) if node else node,
             record.network,
         )
+        endpoint = _ENDPOINT_RECORDS[_EndpointRecord(*fields)] = Endpoint(*fields)
     return endpoint
