@@ -128,17 +128,15 @@ class FastEntryParser(EntryParser):
     def parse(self, data: bytes) -> PolicyEvent:
         if len(data) <= FAST_MAX_BYTES and data.isascii():
             try:
-                entry = self._decode(data)
+                event = self._read(self._decode(data))
             except (msgspec.DecodeError, RecursionError):
-                pass  # the full path says what is wrong, or reads what msgspec would not
-            else:
-                event = self._read(entry)
-                if event is not None:
-                    return event
+                event = None  # the full path says what is wrong, or reads what msgspec would not
+            if event is not None:
+                return event
         return super().parse(data)
 
     def _read(self, entry: _Entry) -> PolicyEvent | None:
-        """The event, or None when the full path must decide."""
+        """The event, or None (or msgspec's DecodeError) when the full path must decide."""
         # A logName the full path has accepted before; the first of each goes that way.
         if entry.log_name not in self._log_names or entry.message is not None:
             return None
@@ -172,10 +170,8 @@ class FastEntryParser(EntryParser):
         )
         src, dest = self._sides.get(src_key), self._sides.get(dest_key)
         if src is None or dest is None:
-            try:
-                src, dest = self._side(src_key), self._side(dest_key)
-            except (msgspec.DecodeError, RecursionError):
-                return None
+            # A side that is not an object raises here, and `parse` takes the full path.
+            src, dest = self._side(src_key), self._side(dest_key)
         policies = payload.policies
         return PolicyEvent(
             entry.insert_id,
