@@ -434,3 +434,18 @@ def test_clear_forgets_groups_and_unsaved_changes() -> None:
     grouper.fold(deny(at(1), count=2), at(1))
     (change,), _ = grouper.changes()
     assert (change.flows, change.group.total) == (None, 2)
+
+
+def test_endpoints_built_where_freed_ones_were_go_by_their_own_fields() -> None:
+    """The fold knows where events go by their endpoints' ids, which CPython hands out again once
+    an endpoint is gone: a new endpoint at an old address must not inherit the old one's place."""
+    grouper = Grouper(POLICY, ROUTING)
+    namespaces = [f"payments-{n % 3}" if n % 2 else f"team-{n % 7}" for n in range(300)]
+    for namespace in namespaces:
+        grouper.fold(deny(at(0), namespace=namespace), at(0))  # nothing keeps its endpoints
+    got = {(group.channel, dict(group.labels)["namespace"]): group.total for group in grouper.groups.values()}
+    expected: dict[tuple[str, str], int] = {}
+    for namespace in namespaces:
+        key = ("#payments" if namespace.startswith("payments") else "#default", namespace)
+        expected[key] = expected.get(key, 0) + 1
+    assert got == expected
