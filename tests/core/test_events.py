@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.storm import StormShape, storm
 from bot.adapters.logentry import FAST_MAX_BYTES, FastEntryParser
 from bot.adapters.store.records import decode_event, event_from_record, event_to_record
 from bot.core.events import (
@@ -1164,3 +1166,10 @@ def test_the_usual_entries_take_the_fast_path_after_their_log_name() -> None:
 def test_what_the_fast_path_leaves_gets_the_full_answer(data: bytes) -> None:
     SHARED.parse(encode(BASE))  # its logName is known: the fast path is open
     assert_same_as_a_fresh_stdlib_parse(data)
+
+
+def test_the_fast_path_reads_a_storm_as_the_full_parser_does() -> None:
+    """The bench's storm: every payload format, endpoint kind and protocol, redeliveries."""
+    fast, full = FastEntryParser(NETWORKS, loads=orjson.loads), EntryParser(NETWORKS, loads=orjson.loads)
+    bodies = list(itertools.islice(storm(StormShape(entries=3_000, flows=500, namespaces=50)), 3_000))
+    assert [fast.parse(body) for body in bodies] == [full.parse(body) for body in bodies]
