@@ -18,7 +18,6 @@ not fit in the size limit.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -142,24 +141,10 @@ class FastEntryParser(EntryParser):
             return None
         payload = entry.payload
         connection = payload.connection
-        raw = entry.timestamp or payload.timestamp
-        # The usual shape inline (`EntryParser._stamp` has the rest): a second seen valid before,
-        # a fraction of ASCII digits, `Z`.
-        if (
-            raw is not None
-            and len(raw) > 20
-            and raw[-1] == "Z"
-            and raw[19] == "."
-            and raw[:19] in self._seconds
-            and (fraction := raw[20:-1]).isdigit()
-            and fraction.isascii()
-        ):
-            timestamp = datetime.fromisoformat(raw)
-        else:
-            try:
-                timestamp = self._stamp(raw)
-            except RejectedEntry:
-                return None
+        try:
+            timestamp = self._stamp(entry.timestamp or payload.timestamp)
+        except RejectedEntry:
+            return None
         labels = entry.resource.labels if entry.resource is not None else None
         site = self._fast_sites.get((payload.node_name, labels))
         if site is None:
@@ -168,10 +153,8 @@ class FastEntryParser(EntryParser):
             (connection.src_ip or None, bytes(payload.src)),
             (connection.dest_ip or None, bytes(payload.dest)),
         )
-        src, dest = self._sides.get(src_key), self._sides.get(dest_key)
-        if src is None or dest is None:
-            # A side that is not an object raises here, and `parse` takes the full path.
-            src, dest = self._side(src_key), self._side(dest_key)
+        # A side that is not an object raises here, and `parse` takes the full path.
+        src, dest = self._side(src_key), self._side(dest_key)
         policies = payload.policies
         return PolicyEvent(
             entry.insert_id,

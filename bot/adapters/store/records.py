@@ -254,6 +254,8 @@ class _EventRecord(msgspec.Struct, gc=False):
 _decode_event_record = msgspec.json.Decoder(_EventRecord).decode
 _ENDPOINT_RECORDS: dict[_EndpointRecord, Endpoint] = {}
 _Site = tuple[str | None, str | None, str | None, str | None]
+#: (cluster, location, project, node), interned. A few hundred in practice; bounded like the
+#: endpoints all the same.
 _SITES: dict[_Site, _Site] = {}
 
 
