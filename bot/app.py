@@ -95,7 +95,7 @@ class Runtime:
         )
         handlers.register(self.bolt, self.netlog)
         self.subscriber = subscriber(settings, subscription, store)
-        jobs = retention_jobs(store, settings.file.retention, utcnow)
+        jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
         grouper = Grouper(settings.grouping_policy, settings.routing)
         self.engine = Engine(store, grouper, gateway, utcnow, jobs, replica_name())
         paths = "/healthz; Slack events arrive over Socket Mode" if app_token else "/slack/events, /healthz"

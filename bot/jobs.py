@@ -82,10 +82,12 @@ class Jobs:
             log.debug("jobs: stopped")
 
 
-def purge(store: Store, retention: timedelta, clock: Callable[[], datetime]) -> None:
-    """The retention job: delete what is older than `retention`."""
+def purge(
+    store: Store, retention: timedelta, history_retention: timedelta, clock: Callable[[], datetime]
+) -> None:
+    """The retention job: delete what is older than `retention` (the flow history: `history_retention`)."""
     try:
-        removed = store.purge(clock(), retention)
+        removed = store.purge(clock(), retention, history_retention)
     except Exception:  # retention is housekeeping: never let it stop anything else
         log.exception("retention purge failed; will try again later")
         return
@@ -93,6 +95,8 @@ def purge(store: Store, retention: timedelta, clock: Callable[[], datetime]) -> 
         log.info("retention: removed %s", ", ".join(f"{n} {what}" for what, n in removed.items()))
 
 
-def retention_jobs(store: Store, retention: timedelta, clock: Callable[[], datetime]) -> Jobs:
+def retention_jobs(
+    store: Store, retention: timedelta, history_retention: timedelta, clock: Callable[[], datetime]
+) -> Jobs:
     """The jobs every deployment runs: today the hourly retention purge."""
-    return Jobs().every(PURGE_EVERY, "retention", lambda: purge(store, retention, clock))
+    return Jobs().every(PURGE_EVERY, "retention", lambda: purge(store, retention, history_retention, clock))

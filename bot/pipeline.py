@@ -3,8 +3,9 @@
 - `store_messages`: raw message bodies -> parsed events and rejects -> one store transaction.
   Pub/Sub ingest and `demo` go through it; `replay`, which parses each entry to place it in time,
   hands its parsed events and rejects to `store_parsed`.
-- `GroupingWorker`: a cursor over the stored events -> the grouper -> group state, cursor and
-  the notifications' outbox messages (a post or an edit each) saved in one transaction. It never
+- `GroupingWorker`: a cursor over the stored events -> the grouper -> group state, cursor, the
+  flow history's hourly rows and the notifications' outbox messages (a post or an edit each)
+  saved in one transaction. It never
   sees the subscriber, so ingest and grouping can run in different processes, and a restart
   resumes from the cursor without re-counting.
 """
@@ -21,6 +22,7 @@ from bot.adapters.logentry import FastEntryParser
 from bot.adapters.store import Fence, IngestResult, Reject, Store
 from bot.core.events import EntryParser, NetworkNames, PolicyEvent, RawMessage, RejectedEntry
 from bot.core.grouping import Grouper, Notification
+from bot.core.history import roll_up
 from bot.core.mutes import muted_by, muted_groups
 from bot.core.outbox import alert_message
 from bot.core.routing import event_fields
@@ -101,6 +103,10 @@ class GroupingWorker:
         mutes = self.store.mutes.active(now) if rows else []
         groups = muted_groups(mutes, now)
         events = [event for _, event in rows]
+        # The history counts every deny, muted ones marked as such.
+        history = roll_up(
+            events, (lambda e: muted_by(event_fields(e), mutes, now) is not None) if mutes else None
+        )
         if mutes:  # a muted event is stored and counted, but it alerts nobody
             events = [event for event in events if not muted_by(event_fields(event), mutes, now)]
         self.grouper.fold_all(events, now, groups)
@@ -111,7 +117,7 @@ class GroupingWorker:
             messages = [alert_message(n) for n in notifications]
             try:
                 self.store.grouping.commit(
-                    GROUPING_CURSOR, position, upserts, deletes, messages, now, self.fence
+                    GROUPING_CURSOR, position, upserts, deletes, messages, now, self.fence, history
                 )
             except Exception:
                 self._stale = True  # memory ran ahead of the store: go back to what is committed

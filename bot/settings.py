@@ -192,6 +192,19 @@ class DigestSection(_Section):
         return value
 
 
+class HistorySection(_Section):
+    retention: Duration = timedelta(days=90)
+    """How long the hourly flow history (`/netlog recent`, `top`) is kept; independent of the raw
+    events' `retention`, so first-seen and week-on-week answers outlive the events."""
+
+    @field_validator("retention")
+    @classmethod
+    def _long_enough(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=1):  # the history is hourly: shorter would keep nothing
+            raise ValueError("history.retention must be at least 1h")
+        return value
+
+
 class PubSubSection(_Section):
     lease_extension: Duration = timedelta(seconds=20)
     """How long Pub/Sub holds a taken message for this replica before handing it to another:
@@ -227,6 +240,7 @@ class FileConfig(_Section):
     mutes: MutesSection = MutesSection()
     pubsub: PubSubSection = PubSubSection()
     retention: Duration = timedelta(days=7)
+    history: HistorySection = HistorySection()
 
     @field_validator("retention")
     @classmethod

@@ -280,7 +280,7 @@ def test_the_retention_job_purges_what_the_grouping_consumed(store: Store, slack
     store_messages(store, [deny(3)], PARSER, replica.clock())
     replica.engine.group()
     replica.clock.advance(timedelta(days=8).total_seconds())
-    jobs = retention_jobs(store, timedelta(days=7), replica.clock)
+    jobs = retention_jobs(store, timedelta(days=7), timedelta(days=90), replica.clock)
     jobs.start()
     try:
         deadline = time.monotonic() + 5

@@ -18,7 +18,7 @@ def run_ingest(settings: Settings) -> int:
     subscription = settings.subscription_path()  # refused before a database file is made
     store = open_store(settings)
     pulling = subscriber(settings, subscription, store)
-    jobs = retention_jobs(store, settings.file.retention, utcnow)
+    jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
     shutdown = shutdown_on_signals()
     pulling.start()
     jobs.start()

@@ -46,7 +46,7 @@ from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-HEAD = "0008"
+HEAD = "0009"
 TABLES = {
     "alembic_version",
     "events",
@@ -54,6 +54,7 @@ TABLES = {
     "cursors",
     "groups",
     "group_flows",
+    "flow_history",
     "outbox",
     "slack_messages",
     "leases",
@@ -62,7 +63,7 @@ TABLES = {
     "pending_changes",
 }
 TOO_NEW = (
-    "the database at NETLOG_DB_URL is at schema revision 0009, newer than this netlog-bot (0008): "
+    "the database at NETLOG_DB_URL is at schema revision 0010, newer than this netlog-bot (0009): "
     "run the newer release, or restore a backup"
 )
 
@@ -198,10 +199,16 @@ def test_the_revisions_build_the_schema_the_releases_built(db_url: str) -> None:
         assert table_names(db) == set()
         assert migrations.migrate(db) == Upgrade(None, HEAD)
         built = shape(db)
-        # Revision 0008 adds `group_flows`, which no release before Alembic had.
+        # Revisions 0008 and 0009 add `group_flows` and `flow_history`, which no release before
+        # Alembic had.
         assert built.pop("group_flows")["primary key"] == ["group_key", "flow"]
+        assert built.pop("flow_history")["primary key"][:2] == ["hour", "cluster"]
         if db.is_sqlite:
-            built["sqlite_master"] = [row for row in built["sqlite_master"] if "group_flows" not in row[1]]
+            built["sqlite_master"] = [
+                row
+                for row in built["sqlite_master"]
+                if "group_flows" not in row[1] and "flow_history" not in row[1]
+            ]
         assert built == released
     assert released["outbox"]["indexes"] == [("ix_outbox_delivered_at", ["delivered_at"], False)]
     assert ("ux_rejects_dedupe_key", ["dedupe_key"], True) in released["rejects"]["indexes"]
@@ -354,7 +361,7 @@ def test_two_stores_migrating_one_database_at_once_both_succeed(db_url: str) -> 
 
 def stamp_newer(db: Database) -> None:
     with db.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0009'"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0010'"))
 
 
 def test_a_database_at_an_unknown_revision_is_refused_with_a_sentence(store: Store) -> None:
@@ -362,15 +369,15 @@ def test_a_database_at_an_unknown_revision_is_refused_with_a_sentence(store: Sto
     with pytest.raises(SchemaTooNew) as refused:
         store.migrate()
     assert str(refused.value) == TOO_NEW
-    assert revisions(store.db) == ["0009"]
+    assert revisions(store.db) == ["0010"]
 
 
 def test_a_database_from_an_unknown_release_before_alembic_is_refused(db_url: str) -> None:
     with database(db_url) as db:
         legacy.migrate(db)
         with db.engine.begin() as conn:
-            conn.execute(legacy.schema_version.insert().values(version=9))
-        with pytest.raises(SchemaTooNew, match="schema revision 0009, newer than this netlog-bot"):
+            conn.execute(legacy.schema_version.insert().values(version=10))
+        with pytest.raises(SchemaTooNew, match="schema revision 0010, newer than this netlog-bot"):
             migrations.migrate(db)
         assert "schema_version" in table_names(db)
 

@@ -1,7 +1,8 @@
 """The durable store: SQLAlchemy Core over SQLite (WAL, the embedded default) or PostgreSQL.
 
 Everything the bot must not lose lives here, one module per family of tables sharing one
-`Database`: events and rejects (`events`), grouping state and its cursor (`grouping`), the outbox
+`Database`: events and rejects (`events`), grouping state and its cursor (`grouping`), the flow
+history (`history`), the outbox
 and the Slack messages alerts own (`outbox`), mutes, audit and pending changes (`changes`), and
 leases (`leases`).
 """
@@ -16,6 +17,7 @@ from bot.adapters.store.changes import AuditLog, MuteStore, PendingChanges
 from bot.adapters.store.database import Database
 from bot.adapters.store.events import EventStore, IngestResult, Reject, StoredReject
 from bot.adapters.store.grouping import GroupStateStore
+from bot.adapters.store.history import HistoryStore
 from bot.adapters.store.leases import Fence, LeaseHold, LeaseLost, Leases
 from bot.adapters.store.migrations import migrate
 from bot.adapters.store.outbox import OutboxItem, OutboxStore
@@ -40,7 +42,8 @@ class Store:
         """`scratch`: a SQLite file thrown away afterwards, whose commits need not reach the disk."""
         self.db = Database(url, scratch=scratch)
         self.events = EventStore(self.db)
-        self.grouping = GroupStateStore(self.db)
+        self.history = HistoryStore(self.db)
+        self.grouping = GroupStateStore(self.db, self.history)
         self.outbox = OutboxStore(self.db)
         self.mutes = MuteStore(self.db)
         self.audit = AuditLog(self.db)
@@ -59,12 +62,19 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def purge(self, now: datetime, retention: timedelta) -> dict[str, int]:
-        """Delete what is older than `retention`; never events the grouping cursors have not passed."""
+    def purge(
+        self, now: datetime, retention: timedelta, history_retention: timedelta | None = None
+    ) -> dict[str, int]:
+        """Delete what is older than `retention`, and flow history older than `history_retention`
+        (kept when None); never events the grouping cursors have not passed."""
         cutoff = now - retention
         with self.db.begin() as conn:
+            purged = {}
+            if history_retention is not None:
+                purged["flow_history"] = self.history.purge(conn, now - history_retention)
             consumed = conn.execute(sa.select(sa.func.min(cursors.c.position))).scalar() or 0
             return {
+                **purged,
                 "events": conn.execute(
                     events.delete().where(events.c.timestamp < cutoff, events.c.id <= consumed)
                 ).rowcount,

@@ -7,7 +7,7 @@ few thousand rows per step instead of every flow of every busy group."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.adapters.store.database import Database
+from bot.adapters.store.history import HistoryStore
 from bot.adapters.store.leases import Fence, check_fence
 from bot.adapters.store.outbox import outbox_row
 from bot.adapters.store.records import (
@@ -27,12 +28,14 @@ from bot.adapters.store.records import (
 )
 from bot.adapters.store.tables import cursors, group_flows, groups, outbox
 from bot.core.grouping import Group, GroupChange
+from bot.core.history import Cell, CellKey
 from bot.core.outbox import OutboxMessage
 
 
 class GroupStateStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, history: HistoryStore) -> None:
         self.db = db
+        self.history = history
 
     def cursor(self, name: str) -> int:
         with self.db.connect() as conn:
@@ -66,8 +69,10 @@ class GroupStateStore:
         notifications: Sequence[OutboxMessage],
         now: datetime,
         fence: Fence | None = None,
+        history: Mapping[CellKey, Cell] | None = None,
     ) -> None:
-        """Advance the cursor, save group state and queue the messages it produced: all or nothing.
+        """Advance the cursor, save group state, add the events' flow history and queue the
+        messages it produced: all or nothing, so the history counts each event exactly once.
         A bare `Group` in `upserts` is saved whole, replacing what its key held.
 
         With a `fence`, the transaction first proves this replica still holds that lease, so a
@@ -77,6 +82,8 @@ class GroupStateStore:
             check_fence(conn, fence, now)
             _set_cursor(conn, cursor_name, position)
             self._save(conn, changes, list(deletes))
+            if history:
+                self.history.add(conn, history)
             if notifications:
                 conn.execute(outbox.insert(), [outbox_row(n, now) for n in notifications])
 

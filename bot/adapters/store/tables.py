@@ -1,4 +1,4 @@
-"""The schema as the code expects it (revision 0008); the Alembic revisions in `migrations/` build it."""
+"""The schema as the code expects it (revision 0009); the Alembic revisions in `migrations/` build it."""
 
 from __future__ import annotations
 
@@ -67,6 +67,30 @@ group_flows = sa.Table(
     sa.Column("first_seen", sa.BigInteger, nullable=False),  # microseconds since the epoch, UTC
     sa.Column("last_seen", sa.BigInteger, nullable=False),
     sa.Column("announced", sa.Boolean, nullable=False),
+)
+
+# The flow history: denies per flow, node, hour and muted-or-not (see `bot.core.history`). Empty
+# strings and port 0 stand for "none" so the key is the same on both databases. Kept for
+# `history.retention`, independently of the raw events.
+flow_history = sa.Table(
+    "flow_history",
+    metadata,
+    sa.Column("hour", sa.BigInteger, primary_key=True),  # the hour's start, seconds since the epoch
+    sa.Column("cluster", sa.Text, primary_key=True),
+    sa.Column("direction", sa.String(16), primary_key=True),
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("dest_port", sa.Integer, primary_key=True),
+    sa.Column("protocol", sa.String(16), primary_key=True),
+    sa.Column("node", sa.Text, primary_key=True),
+    sa.Column("muted", sa.Boolean, primary_key=True),
+    sa.Column("namespace", sa.Text, nullable=False),  # the policed namespace
+    sa.Column("attempts", sa.BigInteger, nullable=False),
+    sa.Column("entries", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),  # microseconds since the epoch, UTC
+    sa.Column("last_seen", sa.BigInteger, nullable=False),
+    # `ns=` over a window: the namespace's rows without reading every flow of those hours.
+    sa.Index("ix_flow_history_namespace_hour", "namespace", "hour"),
 )
 
 outbox = sa.Table(

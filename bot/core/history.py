@@ -1,0 +1,349 @@
+"""The flow history: denies rolled up per flow, node and hour, and the answers `recent` and `top`
+give from it. Pure, with time passed in.
+
+A *cell* is one flow (the grouping's identity: cluster, direction, source, destination, port,
+protocol) seen through one node in one UTC hour, muted or not: its denied attempts (sum of
+`count`), entries, first and last seen. The grouping worker writes the cells of each batch in the
+transaction that advances its cursor, so the history is exact and never counts an event twice;
+Cloud Logging answers go through the same `roll_up`, so both sources give the same shapes.
+
+Windows are answered in whole hours: a window starts at the top of the hour its start falls in
+(so "the last hour" at 10:25 reads 09:00-10:25) and always includes the current, partly filled
+hour. Answers say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Literal, NamedTuple
+
+from bot.core.events import PolicyEvent
+
+HOUR = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+TopBy = Literal["namespace", "flow", "source", "destination", "node", "port"]
+TOP_BY: tuple[TopBy, ...] = ("namespace", "flow", "source", "destination", "node", "port")
+
+
+class CellKey(NamedTuple):
+    """What a history row is about. `dest_port` 0 and empty strings stand for "none", so the key
+    is the same on SQLite and PostgreSQL (NULLs never collide in a unique key)."""
+
+    hour: int  # the hour's start, seconds since the epoch (UTC)
+    cluster: str
+    direction: str
+    source: str
+    destination: str
+    dest_port: int
+    protocol: str
+    node: str
+    muted: bool
+
+
+@dataclass(slots=True)
+class Cell:
+    #: The policed namespace (dest's for ingress, src's for egress): what `ns=` filters on.
+    namespace: str
+    attempts: int
+    entries: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def hour_of(moment: datetime) -> int:
+    """The start of `moment`'s UTC hour, in seconds since the epoch."""
+    seconds = int((moment - _EPOCH).total_seconds())
+    return seconds - seconds % 3600
+
+
+def hour_start(hour: int) -> datetime:
+    return _EPOCH + timedelta(seconds=hour)
+
+
+def roll_up(
+    events: Iterable[PolicyEvent], muted: Callable[[PolicyEvent], bool] | None = None
+) -> dict[CellKey, Cell]:
+    """The cells of some events (denies only: allows are not what the history is about)."""
+    cells: dict[CellKey, Cell] = {}
+    for event in events:
+        if event.disposition != "deny":
+            continue
+        at = event.timestamp
+        key = CellKey(
+            hour_of(at),
+            event.cluster or "",
+            event.direction,
+            event.src.label,
+            event.dest.label,
+            event.dest_port or 0,
+            event.protocol,
+            event.node or "",
+            bool(muted and muted(event)),
+        )
+        cell = cells.get(key)
+        if cell is None:
+            cells[key] = Cell(event.namespace or "", event.count, 1, at, at)
+            continue
+        cell.attempts += event.count
+        cell.entries += 1
+        cell.first_seen = min(cell.first_seen, at)
+        cell.last_seen = max(cell.last_seen, at)
+    return cells
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFilter:
+    """What `recent` and `top` are narrowed to. `src`/`dst` are globs (`*`, `?`) on the endpoint as
+    alerts show it (`payments/api`, `node/gke-…`, `10.0.0.7`, `metadata-server`)."""
+
+    cluster: str | None = None
+    namespace: str | None = None
+    src: str | None = None
+    dst: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+
+    def matches(self, key: CellKey, namespace: str) -> bool:
+        return (
+            (self.cluster is None or key.cluster == self.cluster)
+            and (self.namespace is None or namespace == self.namespace)
+            and (self.src is None or fnmatchcase(key.source, self.src))
+            and (self.dst is None or fnmatchcase(key.destination, self.dst))
+            and (self.port is None or key.dest_port == self.port)
+            and (self.protocol is None or key.protocol == self.protocol)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The hours an answer reads: [start, end), `start` on an hour, `end` the moment asked."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def since(cls, now: datetime, since: timedelta) -> Window:
+        return cls(hour_start(hour_of(now - since)), now)
+
+    @property
+    def hours(self) -> int:
+        """Buckets read, the current partly filled one included."""
+        return hour_of(self.end - timedelta(microseconds=1)) // 3600 - hour_of(self.start) // 3600 + 1
+
+    def previous(self) -> Window:
+        """The same number of whole hours just before: what `top` compares with."""
+        return Window(self.start - self.hours * HOUR, self.start)
+
+    @property
+    def first_hour(self) -> int:
+        return hour_of(self.start)
+
+    @property
+    def last_hour(self) -> int:
+        """The last bucket read (inclusive)."""
+        return hour_of(self.end - timedelta(microseconds=1))
+
+
+class FlowNode(NamedTuple):
+    """One flow through one node over a window: what the store's query returns, per row."""
+
+    cluster: str
+    direction: str
+    source: str
+    destination: str
+    dest_port: int
+    protocol: str
+    node: str
+    namespace: str
+    attempts: int
+    entries: int
+    first_seen: datetime
+    last_seen: datetime
+    muted_attempts: int
+
+
+def flow_nodes(cells: Mapping[CellKey, Cell], flow_filter: FlowFilter, window: Window) -> list[FlowNode]:
+    """`HistoryStore.flow_nodes` for cells in memory (a Cloud Logging answer)."""
+    merged: dict[tuple[str, str, str, str, int, str, str, str], tuple[Cell, int]] = {}
+    for key, cell in cells.items():
+        if not window.first_hour <= key.hour <= window.last_hour:
+            continue
+        if not flow_filter.matches(key, cell.namespace):
+            continue
+        ident = (
+            key.cluster,
+            key.direction,
+            key.source,
+            key.destination,
+            key.dest_port,
+            key.protocol,
+            key.node,
+            cell.namespace,
+        )
+        muted = cell.attempts if key.muted else 0
+        seen = merged.get(ident)
+        if seen is None:
+            merged[ident] = (
+                Cell(cell.namespace, cell.attempts, cell.entries, cell.first_seen, cell.last_seen),
+                muted,
+            )
+            continue
+        total, muted_before = seen
+        total.attempts += cell.attempts
+        total.entries += cell.entries
+        total.first_seen = min(total.first_seen, cell.first_seen)
+        total.last_seen = max(total.last_seen, cell.last_seen)
+        merged[ident] = (total, muted_before + muted)
+    return [
+        FlowNode(*ident, total.attempts, total.entries, total.first_seen, total.last_seen, muted)
+        for ident, (total, muted) in merged.items()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTotal:
+    """One flow over a window, all nodes together."""
+
+    cluster: str
+    direction: str
+    source: str
+    destination: str
+    dest_port: int | None
+    protocol: str
+    namespace: str
+    attempts: int
+    entries: int
+    first_seen: datetime
+    last_seen: datetime
+    nodes: tuple[str, ...]
+    muted_attempts: int
+
+    @property
+    def port_label(self) -> str:
+        return f"{self.dest_port}/{self.protocol}" if self.dest_port is not None else self.protocol
+
+
+def flow_totals(rows: Iterable[FlowNode]) -> list[FlowTotal]:
+    merged: dict[tuple[object, ...], list[FlowNode]] = {}
+    for row in rows:
+        merged.setdefault(row[:6], []).append(row)
+    totals = []
+    for parts in merged.values():
+        first = parts[0]
+        totals.append(
+            FlowTotal(
+                first.cluster,
+                first.direction,
+                first.source,
+                first.destination,
+                first.dest_port or None,
+                first.protocol,
+                first.namespace,
+                sum(p.attempts for p in parts),
+                sum(p.entries for p in parts),
+                min(p.first_seen for p in parts),
+                max(p.last_seen for p in parts),
+                tuple(sorted({p.node for p in parts if p.node})),
+                sum(p.muted_attempts for p in parts),
+            )
+        )
+    return totals
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """`recent`: the latest denied flows, newest first, and the window's totals."""
+
+    flows: tuple[FlowTotal, ...]
+    more: int
+    flow_count: int
+    attempts: int
+    entries: int
+    muted_attempts: int
+
+
+def recent(rows: Iterable[FlowNode], limit: int) -> Recent:
+    totals = flow_totals(rows)
+    totals.sort(key=lambda f: (f.last_seen, f.attempts), reverse=True)
+    return Recent(
+        tuple(totals[:limit]),
+        max(len(totals) - limit, 0),
+        len(totals),
+        sum(f.attempts for f in totals),
+        sum(f.entries for f in totals),
+        sum(f.muted_attempts for f in totals),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TopRow:
+    key: str
+    attempts: int
+    #: Attempts in the previous period; None when the key was absent then ("new").
+    previous: int | None
+
+    def share(self, total: int) -> float:
+        return self.attempts / total if total else 0.0
+
+    @property
+    def change(self) -> float | None:
+        """Relative change against the previous period (0.5 = +50%); None when new."""
+        if not self.previous:
+            return None
+        return (self.attempts - self.previous) / self.previous
+
+
+@dataclass(frozen=True, slots=True)
+class Top:
+    by: TopBy
+    rows: tuple[TopRow, ...]
+    more: int
+    total: int
+    previous_total: int
+
+
+def top_key(row: FlowNode, by: TopBy) -> str:
+    """The text a `top` row is about, as alerts show it."""
+    if by == "namespace":
+        return row.namespace or "(no namespace)"
+    if by == "source":
+        return row.source
+    if by == "destination":
+        return row.destination
+    if by == "node":
+        return row.node or "(no node)"
+    port = f"{row.dest_port}/{row.protocol}" if row.dest_port else row.protocol
+    if by == "port":
+        return port
+    return f"{row.source} → {row.destination}:{port} ({row.direction})"
+
+
+def top(rows: Iterable[FlowNode], previous: Iterable[FlowNode], by: TopBy, limit: int) -> Top:
+    now = _sum_by(rows, by)
+    before = _sum_by(previous, by)
+    ordered = sorted(now.items(), key=lambda item: (-item[1], item[0]))
+    return Top(
+        by,
+        tuple(TopRow(key, attempts, before.get(key)) for key, attempts in ordered[:limit]),
+        max(len(ordered) - limit, 0),
+        sum(now.values()),
+        sum(before.values()),
+    )
+
+
+def _sum_by(rows: Iterable[FlowNode], by: TopBy) -> dict[str, int]:
+    sums: dict[str, int] = {}
+    for row in rows:
+        key = top_key(row, by)
+        sums[key] = sums.get(key, 0) + row.attempts
+    return sums
+
+
+def glob_to_like(pattern: str) -> str:
+    """A `*`/`?` glob as a SQL LIKE pattern with `\\` as the escape character."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
