@@ -268,7 +268,10 @@ class Recent:
 
 def recent(rows: Iterable[FlowNode], limit: int) -> Recent:
     totals = flow_totals(rows)
-    totals.sort(key=lambda f: (f.last_seen, f.attempts), reverse=True)
+    # The store returns rows in whatever order its GROUP BY leaves them: ties (a storm's flows share
+    # their last second) go by the flow, so one window gives one answer on SQLite and PostgreSQL.
+    totals.sort(key=lambda f: (f.cluster, f.direction, f.source, f.destination, f.dest_port or 0, f.protocol))
+    totals.sort(key=lambda f: (f.last_seen, f.attempts), reverse=True)  # stable: ties keep the flow order
     return Recent(
         tuple(totals[:limit]),
         max(len(totals) - limit, 0),
