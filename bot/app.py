@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 import handlers
+import handlers.home
 from bot.adapters import slack
 from bot.adapters.http import HttpServer, wsgi_app
 from bot.adapters.pubsub import Subscriber
@@ -25,6 +26,7 @@ from bot.engine import Engine, replica_name
 from bot.jobs import retention_jobs
 from bot.pipeline import entry_parser, store_messages
 from bot.services import BackgroundTasks, build_netlog, configured_clusters
+from bot.services.home import Home
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,10 @@ class Runtime:
             request_verification_enabled=app_token is None,  # Socket Mode frames are not signed
         )
         self.background = BackgroundTasks()  # rollout reports, answered after the click's listener returned
-        self.netlog = build_netlog(
-            settings, store, gateway, configured_clusters(settings), utcnow, self.background
-        )
+        clusters = configured_clusters(settings)
+        self.netlog = build_netlog(settings, store, gateway, clusters, utcnow, self.background)
         handlers.register(self.bolt, self.netlog)
+        handlers.home.register(self.bolt, Home(store, clusters, utcnow))
         self.subscriber = subscriber(settings, subscription, store)
         jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
         grouper = Grouper(settings.grouping_policy, settings.routing)

@@ -126,9 +126,10 @@ def _context_element_errors(element: Any, at: str) -> list[str]:
     return _text_errors(element, 3000, at)
 
 
-def block_errors(blocks: list[Any]) -> list[str]:
-    """Slack's Block Kit checks for the blocks we use, worded like Slack's `errors` array."""
-    errors = ["no more than 50 items allowed [json-pointer:/blocks]"] if len(blocks) > 50 else []
+def block_errors(blocks: list[Any], most: int = 50) -> list[str]:
+    """Slack's Block Kit checks for the blocks we use, worded like Slack's `errors` array. A message
+    holds at most 50 blocks, a modal or home view 100."""
+    errors = [f"no more than {most} items allowed [json-pointer:/blocks]"] if len(blocks) > most else []
     for i, block in enumerate(blocks):
         at = f"/blocks/{i}"
         if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
@@ -184,6 +185,7 @@ class FakeSlack(LoopbackServer):
         self._tick = 0
         self._lock = threading.RLock()
         self._responses: dict[str, list[dict[str, Any]]] = {}
+        self._home_views: dict[str, JSON] = {}  # per user, the view views.publish last accepted
 
     @property
     def base_url(self) -> str:
@@ -229,6 +231,11 @@ class FakeSlack(LoopbackServer):
         with self._lock:
             return list(self._responses.get(name, []))
 
+    def home_view(self, user: str) -> JSON | None:
+        """The Home tab `user` sees: the view last published for them, or None."""
+        with self._lock:
+            return self._home_views.get(user)
+
     def delete_message(self, channel: str, ts: str) -> None:
         with self._lock:
             self._stored[channel] = [m for m in self._stored.get(channel, []) if m.ts != ts]
@@ -272,9 +279,10 @@ class FakeSlack(LoopbackServer):
             else:  # form-encoded; a form may carry the token as a field
                 params.update(parse_qsl(body.decode(), keep_blank_values=True))
                 token = token or params.pop("token", None)
-            if isinstance(params.get("blocks"), str) and params["blocks"]:
-                with contextlib.suppress(ValueError):  # if malformed, answered with invalid_blocks_format
-                    params["blocks"] = json.loads(params["blocks"])
+            for name in ("blocks", "view"):
+                if isinstance(params.get(name), str) and params[name]:
+                    with contextlib.suppress(ValueError):  # if malformed, answered as Slack does
+                        params[name] = json.loads(params[name])
             status, headers, response = self._respond(method, params, token, bad_json)
             self.calls.append(Call(method, params, status, at, response))
             return status, headers, response
@@ -393,6 +401,21 @@ class FakeSlack(LoopbackServer):
         ts, thread_ts = self._next_ts(), str(params.get("thread_ts") or "") or None
         self.ephemerals.append(Ephemeral(channel.id, str(params["user"]), ts, text, blocks, thread_ts))
         return {"message_ts": ts}
+
+    def _api_views_publish(self, params: JSON) -> JSON:
+        user, view = str(params.get("user_id") or ""), params.get("view")
+        if not user or not isinstance(view, dict):
+            raise _ApiError("invalid_arguments")
+        if view.get("type") != "home":
+            raise _ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] view type"]})
+        blocks = view.get("blocks")
+        errors = block_errors(blocks, most=100) if isinstance(blocks, list) else ["must be an array"]
+        if errors:  # views answer bad blocks with invalid_arguments, not messages' invalid_blocks
+            messages = [f"[ERROR] {e}" for e in errors]
+            raise _ApiError("invalid_arguments", response_metadata={"messages": messages})
+        published = {"id": f"V{len(self._home_views) + 1:08d}", "type": "home", "blocks": blocks}
+        self._home_views[user] = published
+        return {"view": published}
 
     def _api_conversations_join(self, params: JSON) -> JSON:
         channel = self.channels.get(str(params.get("channel", "")))
