@@ -1,4 +1,4 @@
-"""Command line: `netlog-bot {run,demo,replay,ingest,check,db}` (also `python -m bot`)."""
+"""Command line: `netlog-bot {run,demo,replay,ingest,check,db,recent,top}` (also `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,13 @@ def ingest_command(args: argparse.Namespace) -> int:
     from bot.commands.ingest import run_ingest
 
     return run_ingest(load_settings())
+
+
+def query_command(args: argparse.Namespace) -> int:
+    from bot.commands.history import run_query
+
+    words = [*args.words, *(["--cluster", args.cluster] if args.cluster else [])]
+    return run_query(load_settings(), args.command, words, sys.stdout, sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +113,16 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--sql", action="store_true", help="print the DDL from an empty database instead; connect to nothing"
     )
     upgrade.set_defaults(body=lambda args: db.upgrade(load_settings(), sys.stdout, sql=args.sql))
+    for verb, about in (
+        ("recent", "the latest denied flows, as /netlog recent answers (e.g. ns=payments since=1h)"),
+        ("top", "the biggest contributors, as /netlog top answers (e.g. by=source since=24h)"),
+    ):
+        query = commands.add_parser(verb, help=about)
+        query.add_argument("--cluster", help="only this cluster (as cluster=C)")
+        query.add_argument(
+            "words", nargs=argparse.REMAINDER, help="the same words as in Slack: cluster=C ns=NS since=1h …"
+        )
+        query.set_defaults(body=query_command)
 
 
 def tune_gc() -> None:
@@ -120,7 +137,12 @@ def tune_gc() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
-    quiet = args.command in ("demo", "replay")  # their output is the product; logs only for trouble
+    quiet = args.command in (
+        "demo",
+        "replay",
+        "recent",
+        "top",
+    )  # their output is the product; logs only for trouble
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

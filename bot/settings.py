@@ -130,6 +130,8 @@ COMMANDS = (
     "unmute",
     "mutes",
     "routes",
+    "recent",
+    "top",
 )
 DEFAULT_PERMISSIONS: dict[str, Permission] = {
     "enable": "operators",
@@ -307,6 +309,18 @@ class Settings:
     @property
     def networks(self) -> NetworkNames:
         return NetworkNames.from_mapping(self.file.networks)
+
+    @property
+    def logging_project(self) -> str | None:
+        """The project whose Cloud Logging `recent`/`top` read: GOOGLE_CLOUD_PROJECT, or the one a
+        full NETLOG_SUBSCRIPTION path names."""
+        if self.env.project:
+            return self.env.project
+        name = self.env.subscription or ""
+        parts = name.split("/")
+        if len(parts) == 4 and parts[0] == "projects" and parts[1]:
+            return parts[1]
+        return None
 
     def subscription_path(self) -> str:
         """`projects/P/subscriptions/S`, from a full path or a short name plus GOOGLE_CLOUD_PROJECT."""

@@ -9,10 +9,16 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import open_store
+from bot.core import commands as cmd
 from bot.core.events import RawMessage
 from bot.demo.player import Timed, play, print_summary
 from bot.demo.traffic import generate
+from bot.render.history import answer_text
+from bot.services.history import HistoryQueries
 from bot.settings import EnvSettings, Settings, parse_yaml_config
+
+#: Asked of the history at the end of the demo, as someone in the channel would.
+DEMO_QUERIES = ("recent ns=payments since=1h", "top by=namespace since=1h")
 
 
 def demo_settings(db_url: str) -> Settings:
@@ -35,6 +41,15 @@ def run_demo(out: TextIO, seed: int = 7) -> int:
             timeline = [Timed(a.at, RawMessage(a.data, a.message_id)) for a in generate(seed)]
             summary = play(timeline, settings, store, out)
             print_summary(summary, store, out)
+            ended = summary.ended_at
+            if ended is not None:
+                # What `/netlog recent` and `top` answer from the flow history the demo filled.
+                queries = HistoryQueries(store.history, None, None, lambda: ended)
+                for words in DEMO_QUERIES:
+                    command = cmd.parse(words)
+                    assert isinstance(command, cmd.Recent | cmd.Top)
+                    print(f"\n── /netlog {words} ─────", file=out)
+                    out.write(answer_text(queries.answer("demo", command)))
         finally:
             store.close()
     return 0

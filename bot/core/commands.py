@@ -10,17 +10,21 @@ mute MATCHERS [for DURATION] [-- REASON]
 unmute ID
 mutes
 routes test MATCHERS
+recent [FILTERS] [since=1h] [limit=20] [source=history|logging] [share]
+top [FILTERS] [since=24h] [by=namespace|flow|source|destination|node|port] [limit=10] [source=…] [share]
+   FILTERS: cluster=C ns=NS src=GLOB dst=GLOB port=N proto=P
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from bot.core.durations import parse_duration
+from bot.core.durations import format_duration, parse_duration
+from bot.core.history import TOP_BY, FlowFilter, TopBy
 from bot.core.routing import EVENT_FIELDS
 
 Kind = Literal["allow", "deny"]
@@ -36,6 +40,9 @@ HELP = """*`/netlog` commands*
 • `/netlog mute MATCHERS [for DURATION] [-- reason]`: silence alerts, e.g. `/netlog mute namespace=payments dest_port=53 for 2h -- known DNS issue`
 • `/netlog mutes`: active mutes · `/netlog unmute ID`: end one early
 • `/netlog routes test MATCHERS`: where an event with these fields would be sent, e.g. `/netlog routes test cluster=prod-eu namespace=payments`
+• `/netlog recent [FILTERS] [since=1h] [limit=20]`: the latest denied flows, e.g. `/netlog recent ns=payments since=1h`
+• `/netlog top [FILTERS] [since=24h] [by=namespace|flow|source|destination|node|port] [limit=10]`: biggest contributors and their change, e.g. `/netlog top by=source since=24h`
+Filters: `cluster=C` `ns=NS` `src=GLOB` `dst=GLOB` `port=N` `proto=tcp|udp|icmp`; add `share` to post the answer in the channel, `source=logging` to ask Cloud Logging.
 Matchers are `field=glob` pairs; fields: {fields}. Durations: `30m`, `4h`, `2d`."""  # noqa: E501
 
 
@@ -92,7 +99,35 @@ class RoutesTest:
     matchers: Matchers
 
 
-Command = Help | Status | SetLogging | NamespaceLogging | Mute | Unmute | ListMutes | RoutesTest
+Source = Literal["auto", "history", "logging"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """`recent`: the latest denied flows matching `flow_filter` in the last `since`."""
+
+    flow_filter: FlowFilter = field(default_factory=FlowFilter)
+    since: timedelta = timedelta(hours=1)
+    limit: int = 20
+    source: Source = "auto"
+    share: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Top:
+    """`top`: the biggest contributors `by` one key, against the previous period of the same length."""
+
+    flow_filter: FlowFilter = field(default_factory=FlowFilter)
+    since: timedelta = timedelta(hours=24)
+    by: TopBy = "namespace"
+    limit: int = 10
+    source: Source = "auto"
+    share: bool = False
+
+
+Command = (
+    Help | Status | SetLogging | NamespaceLogging | Mute | Unmute | ListMutes | RoutesTest | Recent | Top
+)
 MUTATING = (SetLogging, NamespaceLogging, Mute, Unmute)
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -113,6 +148,8 @@ def command_name(command: Command) -> str:
         Unmute: "unmute",
         ListMutes: "mutes",
         RoutesTest: "routes",
+        Recent: "recent",
+        Top: "top",
     }[type(command)]
 
 
@@ -137,6 +174,8 @@ def parse(text: str) -> Command:
         raise CommandError("Only `mute` takes a reason after ` -- `.")
     if verb in ("status", "enable", "disable", "delegate", "ns-logging"):
         return _cluster_command(verb, rest, cluster)
+    if verb in ("recent", "top"):
+        return parse_query(verb, rest, cluster)
     if cluster:
         raise CommandError(f"`{verb}` does not take `--cluster`.")
     return _store_command(verb, rest)
@@ -268,3 +307,122 @@ def _on_off(word: str) -> bool:
     if word.lower() in ("on", "off"):
         return word.lower() == "on"
     raise CommandError(f"`{word}` is neither `on` nor `off`.")
+
+
+#: The longest window `recent` and `top` read (the history's default retention).
+MAX_SINCE = timedelta(days=90)
+MAX_LIMIT = 50
+_PROTOCOLS = ("tcp", "udp", "icmp", "sctp", "unknown")
+_WORDS = {
+    "recent": "cluster ns src dst port proto since limit source share",
+    "top": "cluster ns src dst port proto since by limit source share",
+}
+_ALIASES = {"namespace": "ns", "protocol": "proto", "dest": "dst", "destination": "dst", "source_ip": "src"}
+
+
+def parse_query(verb: str, words: list[str], cluster: str | None = None) -> Recent | Top:
+    """`recent …` / `top …` after the verb: `name=value` words in any order, and `share`.
+    Shared by Slack and the terminal, so both take exactly the same words."""
+    example = (
+        "`/netlog recent ns=payments since=1h`"
+        if verb == "recent"
+        else "`/netlog top by=namespace since=24h`"
+    )
+    values: dict[str, str] = {}
+    share = False
+    for word in words:
+        if word.lower() == "share":
+            share = True
+            continue
+        name, equals, value = word.partition("=")
+        name = _ALIASES.get(name.lower(), name.lower())
+        if not equals or not value:
+            raise CommandError(f"`{word}` is not a filter; write `name=value`, e.g. {example}.")
+        if name not in _WORDS[verb].split():
+            known = ", ".join(f"`{known}`" for known in _WORDS[verb].split())
+            raise CommandError(f"`{verb}` has no `{name}`; it takes {known}. For example {example}.")
+        if name in values and values[name] != value:
+            raise CommandError(f"Which {name}: `{values[name]}` or `{value}`? Give it once.")
+        values[name] = value
+    if cluster is not None:
+        if "cluster" in values and values["cluster"] != cluster:
+            raise CommandError(f"Which cluster: `{values['cluster']}` or `{cluster}`? Give it once.")
+        values["cluster"] = cluster
+    flow_filter = FlowFilter(
+        cluster=values.get("cluster"),
+        namespace=_namespace(values["ns"]) if "ns" in values else None,
+        src=_glob(values["src"], "src") if "src" in values else None,
+        dst=_glob(values["dst"], "dst") if "dst" in values else None,
+        port=_port(values["port"]) if "port" in values else None,
+        protocol=_protocol(values["proto"]) if "proto" in values else None,
+    )
+    default_since, default_limit = (timedelta(hours=1), 20) if verb == "recent" else (timedelta(hours=24), 10)
+    since = _since(values["since"]) if "since" in values else default_since
+    limit = _limit(values["limit"]) if "limit" in values else default_limit
+    source = _source(values.get("source", "auto"))
+    if verb == "recent":
+        return Recent(flow_filter, since, limit, source, share)
+    return Top(flow_filter, since, _by(values.get("by", "namespace")), limit, source, share)
+
+
+def _namespace(value: str) -> str:
+    if not _NAMESPACE.fullmatch(value):
+        raise CommandError(f"`{value}` is not a Kubernetes namespace name; e.g. `ns=payments`.")
+    return value
+
+
+def _glob(value: str, name: str) -> str:
+    if "[" in value or "]" in value or "\\" in value:
+        raise CommandError(
+            f"`{name}` takes `*` and `?` wildcards only, e.g. `{name}=payments/*` or `{name}=10.0.0.?`."
+        )
+    return value
+
+
+def _port(value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65_535:
+        raise CommandError(f"`port={value}` is not a port; give a number from 1 to 65535, e.g. `port=5432`.")
+    return int(value)
+
+
+def _protocol(value: str) -> str:
+    if value.lower() not in _PROTOCOLS:
+        raise CommandError(f"`proto={value}` is not a protocol GKE logs; use one of {', '.join(_PROTOCOLS)}.")
+    return value.lower()
+
+
+def _since(value: str) -> timedelta:
+    try:
+        since = parse_duration(value)
+    except ValueError as error:
+        raise CommandError(
+            f"`since={value}` is not a duration: write a whole number and a unit, "
+            "e.g. `since=30m`, `since=24h`, `since=7d`."
+        ) from error
+    if since <= timedelta(0):
+        raise CommandError("`since` must be longer than zero, e.g. `since=1h`.")
+    if since > MAX_SINCE:
+        raise CommandError(f"`since` goes back at most {format_duration(MAX_SINCE)}; e.g. `since=7d`.")
+    return since
+
+
+def _limit(value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_LIMIT:
+        raise CommandError(f"`limit={value}`: give a number from 1 to {MAX_LIMIT}, e.g. `limit=20`.")
+    return int(value)
+
+
+def _source(value: str) -> Source:
+    lowered = value.lower()
+    if lowered in ("auto", "history", "logging"):
+        return lowered  # type: ignore[return-value]
+    raise CommandError(
+        f"`source={value}`: use `source=history` (the bot's own) or `source=logging` (Cloud Logging)."
+    )
+
+
+def _by(value: str) -> TopBy:
+    for name in TOP_BY:
+        if value.lower() == name:
+            return name
+    raise CommandError(f"`by={value}`: use one of {', '.join(TOP_BY)}, e.g. `by=source`.")

@@ -44,6 +44,8 @@ class PlaySummary:
     rejected: int = 0
     notifications: Counter[str] = field(default_factory=Counter)
     channels: Counter[str] = field(default_factory=Counter)
+    #: The virtual time the play ended at (None when nothing played).
+    ended_at: datetime | None = None
 
 
 def play(
@@ -79,6 +81,7 @@ def play(
         _print_outbox(store, out, summary, now)
         if on_tick is not None:
             on_tick(summary)
+        summary.ended_at = now
         now += tick
     return summary
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.adapters.cloudlogging import CloudLoggingSource
 from bot.adapters.kube import ClusterAccess, Clusters
 from bot.adapters.slack import SlackGateway
 from bot.adapters.store import Store
@@ -19,6 +20,7 @@ from bot.services.access import Access
 from bot.services.audit import Auditor
 from bot.services.background import BackgroundTasks
 from bot.services.confirmations import Confirmations
+from bot.services.history import HistoryQueries
 from bot.services.mutes import Mutes
 from bot.services.netlog import Netlog
 from bot.services.netlogging import LoggingChanges
@@ -26,7 +28,14 @@ from bot.services.rollout import EVENT_WAIT, RolloutReports
 from bot.services.status import Status
 from bot.settings import Settings
 
-__all__ = ["BackgroundTasks", "Netlog", "build_netlog", "configured_clusters"]
+__all__ = [
+    "BackgroundTasks",
+    "HistoryQueries",
+    "Netlog",
+    "build_netlog",
+    "configured_clusters",
+    "history_queries",
+]
 
 
 def configured_clusters(settings: Settings) -> Clusters:
@@ -37,6 +46,16 @@ def configured_clusters(settings: Settings) -> Clusters:
     }
     env = settings.env
     return Clusters(access, in_cluster=bool(env.kubernetes_service_host), kubeconfig=env.kubeconfig)
+
+
+def history_queries(settings: Settings, store: Store, clock: Callable[[], datetime]) -> HistoryQueries:
+    """`recent`/`top`: the store's history, and Cloud Logging when a project is known (the client
+    connects on the first query that needs it)."""
+    project = settings.logging_project
+    logging = (
+        CloudLoggingSource(project, settings.networks, settings.env.logging_api_url) if project else None
+    )
+    return HistoryQueries(store.history, logging, project, clock)
 
 
 def build_netlog(
@@ -59,4 +78,5 @@ def build_netlog(
         status=Status(store, clusters, settings.routing, settings.file.routes, clock),
         auditor=auditor,
         clock=clock,
+        history=history_queries(settings, store, clock),
     )

@@ -12,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.adapters.cloudlogging import LoggingError
 from bot.adapters.kube import KubeError
 from bot.core import commands as cmd
 from bot.core.audit import AuditEntry, AuditResult
 from bot.core.netlogging import Refused
 from bot.render import replies
+from bot.render.history import answer_reply
 from bot.render.replies import Reply
 from bot.services.access import Access
 from bot.services.audit import Auditor
 from bot.services.confirmations import Confirmations, PendingChange
+from bot.services.history import HistoryQueries, NoAnswer
 from bot.services.mutes import Mutes
 from bot.services.netlogging import LoggingChanges, Rollout
 from bot.services.rollout import Respond, RolloutReports
@@ -38,6 +41,7 @@ class Netlog:
         status: Status,
         auditor: Auditor,
         clock: Callable[[], datetime],
+        history: HistoryQueries,
     ) -> None:
         self.access = access
         self.confirmations = confirmations
@@ -47,6 +51,7 @@ class Netlog:
         self.status = status
         self.auditor = auditor
         self.clock = clock
+        self.history = history
 
     def handle(self, user: str, text: str) -> Reply:
         try:
@@ -92,6 +97,11 @@ class Netlog:
             return self.status.route_test(command)
         if isinstance(command, cmd.ListMutes):
             return self.mutes.listing()
+        if isinstance(command, cmd.Recent | cmd.Top):
+            try:
+                return answer_reply(self.history.answer(user, command))
+            except (NoAnswer, LoggingError) as error:
+                return replies.problem(str(error))
         if isinstance(command, cmd.Mute | cmd.Unmute):
             return self.confirmations.create(
                 user, PendingChange(command, None, text), self.mutes.card(command)
