@@ -12,7 +12,7 @@ from bot.app import open_store
 from bot.core import commands as cmd
 from bot.core.events import RawMessage
 from bot.demo.player import Timed, play, print_summary
-from bot.demo.traffic import generate
+from bot.demo.traffic import PROJECT, generate
 from bot.render.history import answer_text
 from bot.services.history import HistoryQueries
 from bot.settings import EnvSettings, Settings, parse_yaml_config
@@ -44,7 +44,7 @@ def run_demo(out: TextIO, seed: int = 7) -> int:
             ended = summary.ended_at
             if ended is not None:
                 # What `/netlog recent` and `top` answer from the flow history the demo filled.
-                queries = HistoryQueries(store.history, None, None, lambda: ended)
+                queries = HistoryQueries(store.history, None, PROJECT, lambda: ended)
                 for words in DEMO_QUERIES:
                     command = cmd.parse(words)
                     assert isinstance(command, cmd.Recent | cmd.Top)

@@ -19,6 +19,9 @@ START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 #: Denied packet -> Pub/Sub takes 5-20 s (5 s aggregation, fluent-bit flush, the sink).
 LATENCY = timedelta(seconds=12)
 
+#: The Google Cloud project the generated entries come from.
+PROJECT = "demo-project"
+
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
@@ -83,13 +86,13 @@ class TrafficBuilder:
         payload = {**payload, "node_name": node}
         return {
             "insertId": f"demo{self.serial:06d}",
-            "logName": "projects/demo-project/logs/policy-action",
+            "logName": f"projects/{PROJECT}/logs/policy-action",
             "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z",
             "receiveTimestamp": (at + timedelta(seconds=8)).isoformat().replace("+00:00", "Z"),
             "resource": {
                 "type": "k8s_node",
                 "labels": {
-                    "project_id": "demo-project",
+                    "project_id": PROJECT,
                     "location": location,
                     "cluster_name": cluster,
                     "node_name": node,
