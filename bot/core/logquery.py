@@ -160,4 +160,6 @@ def explorer_url(project: str, query: str, start: datetime, end: datetime) -> st
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # In UTC first: the `Z` says so, and an aware time in another zone would otherwise be
+    # written as if it were UTC, hours off.
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")

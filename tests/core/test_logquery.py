@@ -294,3 +294,11 @@ def test_the_filter_never_leaves_out_an_entry_the_flow_filter_keeps(
     assert flow_filter.matches(key, cell.namespace)
 
     assert compile_filter(history_filter("acme", flow_filter, START, END))(entry)
+
+
+def test_times_in_another_zone_are_written_in_utc() -> None:
+    berlin = timezone(timedelta(hours=1))
+    since = datetime(2026, 11, 3, 10, 0, tzinfo=berlin)
+    assert 'timestamp>="2026-11-03T09:00:00Z"' in deny_filter("acme", (), since)
+    url = explorer_url("acme", "q", since, since + timedelta(hours=1))
+    assert "timeRange=2026-11-03T08%3A59%3A00Z%2F2026-11-03T10%3A01%3A00Z" in url
