@@ -23,7 +23,7 @@ from bot.adapters.store import Fence, IngestResult, Reject, Store
 from bot.core.events import EntryParser, NetworkNames, PolicyEvent, RawMessage, RejectedEntry
 from bot.core.grouping import Grouper, Notification
 from bot.core.history import roll_up
-from bot.core.mutes import muted_by, muted_groups
+from bot.core.mutes import muted_at_all, muted_by, muted_groups
 from bot.core.outbox import alert_message
 from bot.core.routing import event_fields
 
@@ -104,9 +104,7 @@ class GroupingWorker:
         groups = muted_groups(mutes, now)
         events = [event for _, event in rows]
         # The history counts every deny, muted ones marked as such.
-        history = roll_up(
-            events, (lambda e: muted_by(event_fields(e), mutes, now) is not None) if mutes else None
-        )
+        history = roll_up(events, (lambda e: muted_at_all(event_fields(e), mutes, now)) if mutes else None)
         if mutes:  # a muted event is stored and counted, but it alerts nobody
             events = [event for event in events if not muted_by(event_fields(event), mutes, now)]
         self.grouper.fold_all(events, now, groups)

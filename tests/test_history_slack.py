@@ -103,8 +103,9 @@ def test_recent_and_top_from_the_history_ephemeral_or_shared(
     assert slash(bot, slack, "top by=namespace since=1h share source=history", "top", elapsed) == 200
     [top] = answers(slack, "top")
     assert top["response_type"] == "in_channel"
-    assert "1. `payments` — 200 (100%) new" in text(top)
-    assert "2. `shop` — 1 (0%) new" in text(top)
+    assert "1. `payments` — 200 (100%)" in text(top)
+    assert "2. `shop` — 1 (0%)" in text(top)
+    assert "The history does not reach the previous period: nothing to compare with." in text(top)
 
 
 def test_bad_filters_get_a_sentence_with_an_example(bot: Bot, slack: FakeSlack) -> None:

@@ -44,7 +44,9 @@ def run_demo(out: TextIO, seed: int = 7) -> int:
             ended = summary.ended_at
             if ended is not None:
                 # What `/netlog recent` and `top` answer from the flow history the demo filled.
-                queries = HistoryQueries(store.history, None, PROJECT, lambda: ended)
+                queries = HistoryQueries(
+                    store.history, None, PROJECT, lambda: ended, store.grouping.history_started
+                )
                 for words in DEMO_QUERIES:
                     command = cmd.parse(words)
                     assert isinstance(command, cmd.Recent | cmd.Top)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.adapters.cloudlogging import LoggingError
-from bot.adapters.store import Store
+from bot.adapters.store import Store, StoreUnreadable
 from bot.core import commands as cmd
 from bot.render.history import answer_text
 from bot.services import history_queries
@@ -36,10 +36,10 @@ def run_query(settings: Settings, verb: str, words: list[str], out: TextIO, err:
         return 2
     store = Store(settings.env.db_url)
     try:
-        store.migrate()  # as every start of the bot does: the history needs revision 0009
+        store.ready_to_read()
         queries = history_queries(settings, store, lambda: datetime.now(UTC))
         answer = queries.answer(f"terminal:{getpass.getuser()}", command)
-    except (NoAnswer, LoggingError) as error:
+    except (NoAnswer, LoggingError, StoreUnreadable) as error:
         print(f"netlog-bot {verb}: {_plain(str(error))}", file=err)
         return 2
     finally:

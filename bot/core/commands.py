@@ -42,7 +42,7 @@ HELP = """*`/netlog` commands*
 • `/netlog routes test MATCHERS`: where an event with these fields would be sent, e.g. `/netlog routes test cluster=prod-eu namespace=payments`
 • `/netlog recent [FILTERS] [since=1h] [limit=20]`: the latest denied flows, e.g. `/netlog recent ns=payments since=1h`
 • `/netlog top [FILTERS] [since=24h] [by=namespace|flow|source|destination|node|port] [limit=10]`: biggest contributors and their change, e.g. `/netlog top by=source since=24h`
-Filters: `cluster=C` `ns=NS` `src=GLOB` `dst=GLOB` `port=N` `proto=tcp|udp|icmp`; add `share` to post the answer in the channel, `source=logging` to ask Cloud Logging.
+Filters: `cluster=C` `ns=NS` `src=GLOB` `dst=GLOB` `port=N` `proto=tcp|udp|icmp|unknown`; add `share` to post the answer in the channel, `source=logging` to ask Cloud Logging.
 Matchers are `field=glob` pairs; fields: {fields}. Durations: `30m`, `4h`, `2d`."""  # noqa: E501
 
 
@@ -312,7 +312,7 @@ def _on_off(word: str) -> bool:
 #: The longest window `recent` and `top` read (the history's default retention).
 MAX_SINCE = timedelta(days=90)
 MAX_LIMIT = 50
-_PROTOCOLS = ("tcp", "udp", "icmp", "sctp", "unknown")
+_PROTOCOLS = ("tcp", "udp", "icmp", "unknown")  # GKE logs SCTP and the rest as `unknown`
 _WORDS = {
     "recent": "cluster ns src dst port proto since limit source share",
     "top": "cluster ns src dst port proto since by limit source share",

@@ -23,6 +23,9 @@ from typing import Literal, NamedTuple
 from bot.core.events import PolicyEvent
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+#: Windows this long or longer are read in whole UTC days (see `Window.since`).
+DAY_WINDOWS = timedelta(days=2)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 TopBy = Literal["namespace", "flow", "source", "destination", "node", "port"]
@@ -120,23 +123,41 @@ class FlowFilter:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The hours an answer reads: [start, end), `start` on an hour, `end` the moment asked."""
+    """The buckets an answer reads: [start, end), `start` on a bucket's start (an hour, or a UTC
+    day for windows of `DAY_WINDOWS` or more), `end` the moment asked."""
 
     start: datetime
     end: datetime
+    unit: timedelta = HOUR
 
     @classmethod
     def since(cls, now: datetime, since: timedelta) -> Window:
+        if since >= DAY_WINDOWS:
+            # Long windows in whole UTC days: the store reads them from its daily rows, which are
+            # a fraction of the hourly ones, and "7 days" reads as days anyway.
+            start = hour_start(hour_of(now - since))
+            return cls(start.replace(hour=0), now, DAY)
         return cls(hour_start(hour_of(now - since)), now)
 
     @property
     def hours(self) -> int:
-        """Buckets read, the current partly filled one included."""
+        """Hour buckets read, the current partly filled one included."""
         return hour_of(self.end - timedelta(microseconds=1)) // 3600 - hour_of(self.start) // 3600 + 1
 
+    @property
+    def buckets(self) -> int:
+        """`unit` buckets read, the current partly filled one included."""
+        return -(-(self.end - self.start) // self.unit)
+
+    @property
+    def scale(self) -> float:
+        """This window's length over its previous period's (whole buckets): what a previous count
+        is multiplied by to compare like with like while the current bucket is still filling."""
+        return (self.end - self.start) / (self.buckets * self.unit)
+
     def previous(self) -> Window:
-        """The same number of whole hours just before: what `top` compares with."""
-        return Window(self.start - self.hours * HOUR, self.start)
+        """The same number of whole buckets just before: what `top` compares with."""
+        return Window(self.start - self.buckets * self.unit, self.start, self.unit)
 
     @property
     def first_hour(self) -> int:
@@ -325,9 +346,48 @@ def top_key(row: FlowNode, by: TopBy) -> str:
     return f"{row.source} → {row.destination}:{port} ({row.direction})"
 
 
+#: The history columns each `top` key is made of: the store sums attempts grouped by exactly these.
+TOP_COLUMNS: dict[TopBy, tuple[str, ...]] = {
+    "namespace": ("namespace",),
+    "source": ("source",),
+    "destination": ("destination",),
+    "node": ("node",),
+    "port": ("dest_port", "protocol"),
+    "flow": ("direction", "source", "destination", "dest_port", "protocol"),
+}
+
+
+def key_of(by: TopBy, values: Mapping[str, object]) -> str:
+    """`top_key` from the values of `TOP_COLUMNS[by]` alone (a store's GROUP BY row)."""
+    port = values.get("dest_port")
+    row = FlowNode(
+        "",
+        str(values.get("direction", "")),
+        str(values.get("source", "")),
+        str(values.get("destination", "")),
+        int(port) if isinstance(port, int) else 0,
+        str(values.get("protocol", "")),
+        str(values.get("node", "")),
+        str(values.get("namespace", "")),
+        0,
+        0,
+        _EPOCH,
+        _EPOCH,
+        0,
+    )
+    return top_key(row, by)
+
+
 def top(rows: Iterable[FlowNode], previous: Iterable[FlowNode], by: TopBy, limit: int) -> Top:
-    now = _sum_by(rows, by)
-    before = _sum_by(previous, by)
+    return top_of(sum_by(rows, by), sum_by(previous, by), by, limit)
+
+
+def top_of(
+    now: Mapping[str, int], before: Mapping[str, int], by: TopBy, limit: int, scale: float = 1.0
+) -> Top:
+    """The `limit` biggest keys of `now`, each against its attempts in `before`. `scale` puts the
+    previous period on the same footing when it is longer than the window (see `Window.scale`)."""
+    before = {key: round(attempts * scale) for key, attempts in before.items()}
     ordered = sorted(now.items(), key=lambda item: (-item[1], item[0]))
     return Top(
         by,
@@ -338,7 +398,7 @@ def top(rows: Iterable[FlowNode], previous: Iterable[FlowNode], by: TopBy, limit
     )
 
 
-def _sum_by(rows: Iterable[FlowNode], by: TopBy) -> dict[str, int]:
+def sum_by(rows: Iterable[FlowNode], by: TopBy) -> dict[str, int]:
     sums: dict[str, int] = {}
     for row in rows:
         key = top_key(row, by)

@@ -43,6 +43,12 @@ def muted_by(fields: Mapping[str, str], mutes: Iterable[Mute], now: datetime) ->
     )
 
 
+def muted_at_all(fields: Mapping[str, str], mutes: Iterable[Mute], now: datetime) -> bool:
+    """Whether any active mute matches the event, a Mute button's too (its matchers are its
+    group's labels): what the flow history marks as muted."""
+    return any(mute.active(now) and mute.matches(fields) for mute in mutes)
+
+
 def muted_groups(mutes: Iterable[Mute], now: datetime) -> frozenset[str]:
     """Group keys muted by alert buttons."""
     return frozenset(mute.group_key for mute in mutes if mute.group_key and mute.active(now))

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from bot.core import commands as cmd
 from bot.core.answers import Answer
-from bot.core.history import FlowFilter, FlowTotal, TopRow, Window
-from bot.render.blocks import LOWER_BOUND_NOTE, SECTION_LIMIT, clip, code
+from bot.core.history import DAY, FlowFilter, FlowTotal, TopRow, Window
+from bot.render.blocks import LOWER_BOUND_NOTE, SECTION_LIMIT, clip, code, escape
 from bot.render.replies import Block, Reply
 from bot.render.text import plural
 
@@ -32,10 +32,12 @@ class _Markup:
     code: Callable[[str], str]
     bold: Callable[[str], str]
     link: Callable[[str, str], str]
+    #: Sentences that may quote an API's own words (a Cloud Logging error).
+    text: Callable[[str], str]
 
 
-SLACK = _Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>")
-PLAIN = _Markup(lambda text: text, lambda text: text, lambda url, text: f"{text}: {url}")
+SLACK = _Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>", escape)
+PLAIN = _Markup(lambda text: text, lambda text: text, lambda url, text: f"{text}: {url}", lambda text: text)
 
 
 def answer_reply(answer: Answer) -> Reply:
@@ -66,14 +68,19 @@ def _parts(answer: Answer, markup: _Markup) -> tuple[str, list[str], str]:
         heading = f"Recent denied flows{scope}"
     else:
         heading = f"Top {_BY_TITLE[command.by]} by denied attempts{scope}"
-    where = f"From {source}, {_span(answer.window)} UTC (whole hours, the current one so far)."
+    buckets = (
+        "whole UTC days, today so far" if answer.window.unit >= DAY else "whole hours, the current one so far"
+    )
+    where = f"From {source}, {_span(answer.window)} UTC ({buckets})."
     if isinstance(command, cmd.Top) and answer.compared:
-        where += f" Compared with {_span(answer.window.previous())} UTC."
+        where += f" Compared with {_span(answer.window.previous())} UTC"
+        where += ", scaled to this window's length." if answer.window.scale < 1 else "."
     body = _recent_lines(answer, markup) if answer.recent is not None else _top_lines(answer, markup)
-    footer_parts = [*answer.notes, LOWER_BOUND_NOTE]
+    # Notes are clipped before the link goes on, so a long note can never cut the link in half.
+    footer = clip(" ".join(markup.text(note) for note in [*answer.notes, LOWER_BOUND_NOTE]), 1_500)
     if answer.explorer:
-        footer_parts.append(markup.link(answer.explorer, "Open in Logs Explorer"))
-    return f"{markup.bold(heading)}\n{where}", body, " ".join(footer_parts)
+        footer += " " + markup.link(answer.explorer, "Open in Logs Explorer")
+    return f"{markup.bold(heading)}\n{where}", body, footer
 
 
 def _recent_lines(answer: Answer, markup: _Markup) -> list[str]:

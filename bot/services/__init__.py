@@ -55,7 +55,7 @@ def history_queries(settings: Settings, store: Store, clock: Callable[[], dateti
     logging = (
         CloudLoggingSource(project, settings.networks, settings.env.logging_api_url) if project else None
     )
-    return HistoryQueries(store.history, logging, project, clock)
+    return HistoryQueries(store.history, logging, project, clock, store.grouping.history_started)
 
 
 def build_netlog(

@@ -44,7 +44,7 @@ from bot.core.history import (
     recent,
     top,
 )
-from bot.core.mutes import Mute
+from bot.core.mutes import Mute, matchers_of_group
 from bot.core.routing import Route, RoutingTable
 from bot.pipeline import GROUPING_CURSOR, GroupingWorker, entry_parser, store_messages
 from tests.logentries import raw_message
@@ -464,6 +464,23 @@ def test_muted_events_are_counted_marked_and_alert_nobody(store: Store) -> None:
     assert (payments.first_seen, payments.last_seen) == (at(10), at(40))
     assert (web.destination, web.attempts, web.muted_attempts) == ("web/api", 1, 0)
     assert recent([payments, web], limit=20).muted_attempts == 12
+
+
+def test_a_mute_buttons_group_is_marked_muted_in_the_history_too(store: Store) -> None:
+    """The Mute 1 h button mutes one group (its key); its denies still count, marked muted."""
+    store_messages(store, [message(at(10), count=2)], PARSER, at(10))
+    grouping = worker(store)
+    grouping.catch_up(at(10))
+    [group] = grouping.grouper.groups.values()
+    matchers = matchers_of_group(group.labels)
+    store.mutes.add(Mute(0, matchers, at(11), at(60), "U0OP", "button", group_key=group.key))
+    store_messages(store, [message(at(12), count=3), message(at(12), namespace="web")], PARSER, at(12))
+    grouping.catch_up(at(12))
+    assert rows(store) == [
+        (T0, "checkout/web", "payments/api", "n1", False, 2, 1),
+        (T0, "checkout/web", "payments/api", "n1", True, 3, 1),
+        (T0, "checkout/web", "web/api", "n1", False, 1, 1),
+    ]
 
 
 # -- retention ---------------------------------------------------------------------------------

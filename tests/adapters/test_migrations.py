@@ -55,6 +55,7 @@ TABLES = {
     "groups",
     "group_flows",
     "flow_history",
+    "flow_history_daily",
     "outbox",
     "slack_messages",
     "leases",
@@ -203,6 +204,7 @@ def test_the_revisions_build_the_schema_the_releases_built(db_url: str) -> None:
         # Alembic had.
         assert built.pop("group_flows")["primary key"] == ["group_key", "flow"]
         assert built.pop("flow_history")["primary key"][:2] == ["hour", "cluster"]
+        assert built.pop("flow_history_daily")["primary key"][:2] == ["day", "cluster"]
         if db.is_sqlite:
             built["sqlite_master"] = [
                 row

@@ -155,7 +155,10 @@ def test_hour_of_counts_seconds_since_the_epoch() -> None:
         (at(10, 59, 59, 999_999), HOUR, at(9), 2),
         (at(11), 2 * HOUR, at(9), 2),
         (at(10, 25), 24 * HOUR, at(10) - 24 * HOUR, 25),
-        (at(10, 25), 7 * 24 * HOUR, at(10) - 7 * 24 * HOUR, 7 * 24 + 1),
+        (at(10, 25), 47 * HOUR, at(11) - 48 * HOUR, 48),  # just under two days: still hours
+        # Two days and more are read in whole UTC days (the daily rows), today so far included.
+        (at(10, 25), 48 * HOUR, at(0) - 48 * HOUR, 48 + 11),
+        (at(10, 25), 7 * 24 * HOUR, at(0) - 7 * 24 * HOUR, 7 * 24 + 11),
     ],
 )
 def test_window_since(now: datetime, since: timedelta, start: datetime, hours: int) -> None:
@@ -535,3 +538,11 @@ def test_top_of_nothing(by: TopBy) -> None:
 )
 def test_glob_to_like(glob: str, like: str) -> None:
     assert glob_to_like(glob) == like
+
+
+def test_a_week_is_read_in_whole_days_and_compared_with_the_days_before() -> None:
+    window = Window.since(at(10, 25), 7 * 24 * HOUR)
+    assert window.unit == timedelta(days=1)
+    assert window.buckets == 8  # seven whole days and today so far
+    assert window.previous() == Window(at(0) - 15 * 24 * HOUR, at(0) - 7 * 24 * HOUR, timedelta(days=1))
+    assert window.scale == pytest.approx((7 * 24 + 10 + 25 / 60) / (8 * 24))

@@ -4,6 +4,8 @@ with a sentence, and the terminal printing what the renderer gives Slack."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ def fill(store: Store, now: datetime, messages: list[tuple[datetime, dict[str, A
 
 
 def queries(store: Store, now: datetime = NOW) -> HistoryQueries:
-    return HistoryQueries(store.history, None, "acme", lambda: now)
+    return HistoryQueries(store.history, None, "acme", lambda: now, store.grouping.history_started)
 
 
 def ask(service: HistoryQueries, words: str) -> str:
@@ -81,10 +83,12 @@ def test_top_compares_with_the_previous_period_and_says_new(store: Store) -> Non
     )
     answer = ask(queries(store), "top by=namespace since=1h")
     assert "Top namespaces by denied attempts" in answer
-    assert "Compared with 2026-11-03 07:00–09:00 UTC." in answer
-    assert "At least 40 denied attempts in all (previous period: 20)." in answer
-    assert "1. payments — 30 (75%) ↑50%" in answer
+    # 09:00-10:25 (85 minutes) against 07:00-09:00 scaled to 85 minutes: 20 x 85/120 = 14.
+    assert "Compared with 2026-11-03 07:00–09:00 UTC, scaled to this window's length." in answer
+    assert "At least 40 denied attempts in all (previous period: 14)." in answer
+    assert "1. payments — 30 (75%) ↑114%" in answer
     assert "2. shop — 10 (25%) new" in answer
+    assert "The bot's history starts at 2026-11-03 07:55 UTC, inside the previous period" in answer
 
 
 def test_share_posts_in_the_channel_and_slack_text_is_escaped(store: Store) -> None:
@@ -102,13 +106,14 @@ def test_share_posts_in_the_channel_and_slack_text_is_escaped(store: Store) -> N
 def test_an_empty_window_says_so_instead_of_answering_nothing(store: Store) -> None:
     answer = ask(queries(store), "recent ns=payments")
     assert "No denied flows matched in this window." in answer
+    assert "The bot's history holds nothing yet: it fills as the bot groups denies." in answer
 
 
 def test_a_window_before_the_history_without_cloud_logging_says_what_is_missing(store: Store) -> None:
     fill(store, NOW, [(NOW - timedelta(minutes=5), {})])
     answer = ask(queries(store), "recent since=7d")
-    assert "The bot's history starts at 2026-11-03 10:00 UTC" in answer
-    assert "Cloud Logging is not set up (GOOGLE_CLOUD_PROJECT)" in answer
+    assert "The bot's history starts at 2026-11-03 10:20 UTC, after the start of this window" in answer
+    assert "Cloud Logging is not set up (GOOGLE_CLOUD_PROJECT) to fill the gap." in answer
     command = cmd.parse("recent source=logging")
     assert isinstance(command, cmd.Recent)
     with pytest.raises(NoAnswer, match="Cloud Logging is not set up for this bot"):
@@ -161,3 +166,21 @@ def test_the_terminal_refuses_bad_words_and_a_missing_store(
     monkeypatch.setenv("NETLOG_DB_URL", f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}")
     assert main(["top"]) == 2
     assert "which does not exist: point it at the bot's store" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("env")
+def test_the_terminal_reads_without_upgrading_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()  # a database no bot has started on: the reader must not build its schema
+    monkeypatch.setenv("NETLOG_DB_URL", f"sqlite:///{empty}")
+    assert main(["recent"]) == 2
+    assert "is at schema revision none, and this netlog-bot reads 0009: run netlog-bot db upgrade" in (
+        capsys.readouterr().err
+    )
+    with closing(sqlite3.connect(empty)) as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+    monkeypatch.setenv("NETLOG_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    assert main(["top"]) == 2
+    assert "netlog-bot top: could not read the store at NETLOG_DB_URL (" in capsys.readouterr().err

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from bot.adapters.store.changes import AuditLog, MuteStore, PendingChanges
 from bot.adapters.store.database import Database
 from bot.adapters.store.events import EventStore, IngestResult, Reject, StoredReject
-from bot.adapters.store.grouping import GroupStateStore
+from bot.adapters.store.grouping import HISTORY_START, GroupStateStore
 from bot.adapters.store.history import HistoryStore
 from bot.adapters.store.leases import Fence, LeaseHold, LeaseLost, Leases
-from bot.adapters.store.migrations import migrate
+from bot.adapters.store.migrations import migrate, revisions
 from bot.adapters.store.outbox import OutboxItem, OutboxStore
 from bot.adapters.store.tables import cursors, events, outbox, rejects, slack_messages
 
@@ -31,8 +31,13 @@ __all__ = [
     "OutboxItem",
     "Reject",
     "Store",
+    "StoreUnreadable",
     "StoredReject",
 ]
+
+
+class StoreUnreadable(Exception):
+    """The store cannot answer a reader as it is; `str()` says what to do, in a sentence."""
 
 
 class Store:
@@ -59,6 +64,21 @@ class Store:
         Raises `migrations.SchemaTooNew` for a database a newer release upgraded."""
         return migrate(self.db).after
 
+    def ready_to_read(self) -> None:
+        """For commands that only read (they never upgrade a schema a running bot depends on):
+        raises `StoreUnreadable` when the database cannot be reached or is not at this code's
+        schema revision."""
+        try:
+            current, head = revisions(self.db)
+        except sa.exc.SQLAlchemyError as error:
+            reason = str(error.orig if isinstance(error, sa.exc.DBAPIError) else error).splitlines()[0]
+            raise StoreUnreadable(f"could not read the store at NETLOG_DB_URL ({reason})") from None
+        if current != head:
+            raise StoreUnreadable(
+                f"the store at NETLOG_DB_URL is at schema revision {current or 'none'}, and this "
+                f"netlog-bot reads {head}: run `netlog-bot db upgrade` (every start of the bot does it too)"
+            )
+
     def close(self) -> None:
         self.db.close()
 
@@ -72,7 +92,9 @@ class Store:
             purged = {}
             if history_retention is not None:
                 purged["flow_history"] = self.history.purge(conn, now - history_retention)
-            consumed = conn.execute(sa.select(sa.func.min(cursors.c.position))).scalar() or 0
+            # Every grouping cursor; the history's start marker lives beside them but is a time.
+            positions = sa.select(sa.func.min(cursors.c.position)).where(cursors.c.name != HISTORY_START)
+            consumed = conn.execute(positions).scalar() or 0
             return {
                 **purged,
                 "events": conn.execute(

@@ -8,7 +8,7 @@ few thousand rows per step instead of every flow of every busy group."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +41,15 @@ class GroupStateStore:
         with self.db.connect() as conn:
             value = conn.execute(sa.select(cursors.c.position).where(cursors.c.name == name)).scalar()
         return int(value or 0)
+
+    def history_started(self) -> datetime | None:
+        """Since when the flow history has been kept: the first grouped batch's earliest deny (or
+        its commit, if earlier). Windows before it are not the history's to answer."""
+        with self.db.connect() as conn:
+            value = conn.execute(
+                sa.select(cursors.c.position).where(cursors.c.name == HISTORY_START)
+            ).scalar()
+        return None if value is None else _EPOCH + timedelta(seconds=int(value))
 
     def load(self) -> list[Group]:
         with self.db.connect() as conn:
@@ -84,6 +93,7 @@ class GroupStateStore:
             self._save(conn, changes, list(deletes))
             if history:
                 self.history.add(conn, history)
+                _mark_history_start(conn, min(now, *(cell.first_seen for cell in history.values())))
             if notifications:
                 conn.execute(outbox.insert(), [outbox_row(n, now) for n in notifications])
 
@@ -107,6 +117,19 @@ class GroupStateStore:
             rows.extend(flow_row(change.group.key, flow, stats) for flow, stats in flows)
         if rows:
             self.db.upsert_rows(conn, group_flows, ["group_key", "flow"], FLOW_COLUMNS, rows)
+
+
+#: The `cursors` row holding when the flow history started (seconds since the epoch).
+HISTORY_START = "history_start"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _mark_history_start(conn: Connection, at: datetime) -> None:
+    """Once, at the first commit that adds to the history; later commits leave it."""
+    marked = conn.execute(sa.select(cursors.c.position).where(cursors.c.name == HISTORY_START)).scalar()
+    if marked is None:
+        seconds = (at - _EPOCH) // timedelta(seconds=1)
+        conn.execute(cursors.insert().values(name=HISTORY_START, position=seconds))
 
 
 def _set_cursor(conn: Connection, name: str, position: int) -> None:

@@ -93,6 +93,29 @@ flow_history = sa.Table(
     sa.Index("ix_flow_history_namespace_hour", "namespace", "hour"),
 )
 
+# The same rows summed per UTC day: a window's whole days are read here, its edge hours from
+# `flow_history` (a week is ~1/24th of the rows to group). Written with the hours, in the same
+# transaction; a day is purged once all its hours are.
+flow_history_daily = sa.Table(
+    "flow_history_daily",
+    metadata,
+    sa.Column("day", sa.BigInteger, primary_key=True),  # the UTC day's start, seconds since the epoch
+    sa.Column("cluster", sa.Text, primary_key=True),
+    sa.Column("direction", sa.String(16), primary_key=True),
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("dest_port", sa.Integer, primary_key=True),
+    sa.Column("protocol", sa.String(16), primary_key=True),
+    sa.Column("node", sa.Text, primary_key=True),
+    sa.Column("muted", sa.Boolean, primary_key=True),
+    sa.Column("namespace", sa.Text, nullable=False),
+    sa.Column("attempts", sa.BigInteger, nullable=False),
+    sa.Column("entries", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False),
+    sa.Index("ix_flow_history_daily_namespace_day", "namespace", "day"),
+)
+
 outbox = sa.Table(
     "outbox",
     metadata,

@@ -57,6 +57,13 @@ def migrate(db: Database) -> Upgrade:
     return Upgrade(before, str(scripts.get_current_head()))
 
 
+def revisions(db: Database) -> tuple[str | None, str]:
+    """(the database's schema revision, the newest this code knows), without changing anything."""
+    scripts = ScriptDirectory.from_config(_config())
+    with db.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), str(scripts.get_current_head())
+
+
 def write_sql(url: str, out: TextIO) -> None:
     """Alembic's offline mode: the DDL from an empty database to the newest revision, in the dialect
     of `url`, written to `out`. Nothing is connected to."""

@@ -1,4 +1,5 @@
-"""The flow history: denies rolled up per flow, node and hour, for `/netlog recent`, `top` and the
+"""The flow history: denies rolled up per flow, node and hour (`flow_history`) and per flow, node
+and UTC day (`flow_history_daily`, what long windows read), for `/netlog recent`, `top` and the
 digest. Starts empty: it fills from the events grouped after this revision.
 
 Revision ID: 0009
@@ -17,9 +18,14 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
+    _create("flow_history", "hour")
+    _create("flow_history_daily", "day")
+
+
+def _create(table: str, bucket: str) -> None:
     op.create_table(
-        "flow_history",
-        sa.Column("hour", sa.BigInteger, primary_key=True),
+        table,
+        sa.Column(bucket, sa.BigInteger, primary_key=True),
         sa.Column("cluster", sa.Text, primary_key=True),
         sa.Column("direction", sa.String(16), primary_key=True),
         sa.Column("source", sa.Text, primary_key=True),
@@ -34,9 +40,10 @@ def upgrade() -> None:
         sa.Column("first_seen", sa.BigInteger, nullable=False),
         sa.Column("last_seen", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_flow_history_namespace_hour", "flow_history", ["namespace", "hour"])
+    op.create_index(f"ix_{table}_namespace_{bucket}", table, ["namespace", bucket])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_flow_history_namespace_hour", "flow_history")
-    op.drop_table("flow_history")
+    for table, bucket in (("flow_history_daily", "day"), ("flow_history", "hour")):
+        op.drop_index(f"ix_{table}_namespace_{bucket}", table)
+        op.drop_table(table)
