@@ -69,52 +69,40 @@ group_flows = sa.Table(
     sa.Column("announced", sa.Boolean, nullable=False),
 )
 
-# The flow history: denies per flow, node, hour and muted-or-not (see `bot.core.history`). Empty
-# strings and port 0 stand for "none" so the key is the same on both databases. Kept for
-# `history.retention`, independently of the raw events.
-flow_history = sa.Table(
-    "flow_history",
-    metadata,
-    sa.Column("hour", sa.BigInteger, primary_key=True),  # the hour's start, seconds since the epoch
-    sa.Column("cluster", sa.Text, primary_key=True),
-    sa.Column("direction", sa.String(16), primary_key=True),
-    sa.Column("source", sa.Text, primary_key=True),
-    sa.Column("destination", sa.Text, primary_key=True),
-    sa.Column("dest_port", sa.Integer, primary_key=True),
-    sa.Column("protocol", sa.String(16), primary_key=True),
-    sa.Column("node", sa.Text, primary_key=True),
-    sa.Column("muted", sa.Boolean, primary_key=True),
-    sa.Column("namespace", sa.Text, nullable=False),  # the policed namespace
-    sa.Column("attempts", sa.BigInteger, nullable=False),
-    sa.Column("entries", sa.BigInteger, nullable=False),
-    sa.Column("first_seen", sa.BigInteger, nullable=False),  # microseconds since the epoch, UTC
-    sa.Column("last_seen", sa.BigInteger, nullable=False),
-    # `ns=` over a window: the namespace's rows without reading every flow of those hours.
-    sa.Index("ix_flow_history_namespace_hour", "namespace", "hour"),
-)
 
+def _history_table(name: str, bucket: str) -> sa.Table:
+    """A flow-history table: one row per `bucket` (seconds since the epoch of its start, UTC),
+    flow, node and muted-or-not (see `bot.core.history`). Empty strings and port 0 stand for
+    "none" so the key is the same on both databases."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column(bucket, sa.BigInteger, primary_key=True),
+        sa.Column("cluster", sa.Text, primary_key=True),
+        sa.Column("direction", sa.String(16), primary_key=True),
+        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("destination", sa.Text, primary_key=True),
+        sa.Column("dest_port", sa.Integer, primary_key=True),
+        sa.Column("protocol", sa.String(16), primary_key=True),
+        sa.Column("node", sa.Text, primary_key=True),
+        sa.Column("muted", sa.Boolean, primary_key=True),
+        sa.Column("namespace", sa.Text, nullable=False),  # the policed namespace
+        sa.Column("attempts", sa.BigInteger, nullable=False),
+        sa.Column("entries", sa.BigInteger, nullable=False),
+        sa.Column("first_seen", sa.BigInteger, nullable=False),  # microseconds since the epoch, UTC
+        sa.Column("last_seen", sa.BigInteger, nullable=False),
+        # `ns=` over a window: the namespace's rows without reading every flow of those buckets.
+        sa.Index(f"ix_{name}_namespace_{bucket}", "namespace", bucket),
+    )
+
+
+# The flow history per hour, kept for `history.retention`, independently of the raw events.
+flow_history = _history_table("flow_history", "hour")
 # The same rows summed per UTC day: a window's whole days are read here, its edge hours from
 # `flow_history` (a week is ~1/24th of the rows to group). Written with the hours, in the same
 # transaction; a day is purged once all its hours are.
-flow_history_daily = sa.Table(
-    "flow_history_daily",
-    metadata,
-    sa.Column("day", sa.BigInteger, primary_key=True),  # the UTC day's start, seconds since the epoch
-    sa.Column("cluster", sa.Text, primary_key=True),
-    sa.Column("direction", sa.String(16), primary_key=True),
-    sa.Column("source", sa.Text, primary_key=True),
-    sa.Column("destination", sa.Text, primary_key=True),
-    sa.Column("dest_port", sa.Integer, primary_key=True),
-    sa.Column("protocol", sa.String(16), primary_key=True),
-    sa.Column("node", sa.Text, primary_key=True),
-    sa.Column("muted", sa.Boolean, primary_key=True),
-    sa.Column("namespace", sa.Text, nullable=False),
-    sa.Column("attempts", sa.BigInteger, nullable=False),
-    sa.Column("entries", sa.BigInteger, nullable=False),
-    sa.Column("first_seen", sa.BigInteger, nullable=False),
-    sa.Column("last_seen", sa.BigInteger, nullable=False),
-    sa.Index("ix_flow_history_daily_namespace_day", "namespace", "day"),
-)
+flow_history_daily = _history_table("flow_history_daily", "day")
+
 
 outbox = sa.Table(
     "outbox",
