@@ -25,6 +25,8 @@ FailureKind = Literal[
 ADVICE = {
     "channel_not_found": "the channel does not exist or the bot cannot see it: check the channel ID in the "
     "config, or invite the bot to the private channel (/invite @netlog-bot)",
+    "invalid_channel": "the channel does not exist or the bot cannot see it (files.completeUploadExternal's "
+    "name for channel_not_found): check the channel ID, or invite the bot (/invite @netlog-bot)",
     "not_in_channel": "the bot is not a member of the channel: invite it (/invite @netlog-bot)",
     "is_archived": "the channel is archived: unarchive it or route these alerts elsewhere",
     "invalid_auth": "SLACK_BOT_TOKEN is not valid for this workspace: reinstall the app and update the token",
@@ -102,6 +104,28 @@ class SlackGateway:
 
     def update(self, channel: str, ts: str, message: Mapping[str, Any]) -> None:
         self._call("chat_update", channel=channel, ts=ts, text=message["text"], blocks=message["blocks"])
+
+    def upload_file(
+        self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str
+    ) -> str:
+        """Shares `content` as a file in `channel` (in the thread of `thread_ts` when given) through
+        Slack's v2 upload flow (files.getUploadURLExternal, a POST of the bytes to the URL it returns,
+        files.completeUploadExternal); the legacy files.upload is retired. Returns the file's ID.
+
+        Nothing calls this yet: the daily digest's chart will (issue 10). Failures are SlackFailures as
+        for `post`; a failed upload is restarted from the beginning (Slack drops uncompleted uploads), and
+        a failed POST to the upload URL, which is not the Web API, counts as "unavailable". Sharing needs
+        membership even where posting does not (chat:write.public): "not_in_channel" means join first.
+        """
+        response = self._call(
+            "files_upload_v2",
+            channel=channel,
+            thread_ts=thread_ts,
+            filename=filename,
+            content=content,
+            title=title,
+        )
+        return str(response["file"]["id"])
 
     def usergroup_members(self, group: str) -> list[str]:
         response = self._call("usergroups_users_list", usergroup=group)

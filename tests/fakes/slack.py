@@ -9,6 +9,10 @@ token; answers are HTTP 200 with `{"ok": false, "error": ...}` for API errors, 4
 Block Kit limits are enforced with Slack's error names (`invalid_blocks` with json-pointer
 `errors`, `msg_too_long`, `no_text`); channel membership, threads, pagination cursors and edits
 behave like Slack's. Faults (5xx, 429, error codes, outages, deleted messages) can be injected.
+File uploads follow Slack's v2 flow (what `files_upload_v2` does): `files.getUploadURLExternal` hands
+out an upload URL on this server, the bytes are POSTed there raw (no token, as to files.slack.com),
+and `files.completeUploadExternal` shares the file into a channel or thread; `files(channel)` shows
+what landed. The upload URL takes faults under the name `UPLOAD` (a status only: it is not the API).
 With a `FakeSocketMode` attached, `apps.connections.open` (the app-level token's only method here)
 hands out its ws:// URLs as Slack hands out wss:// ones.
 """
@@ -34,6 +38,8 @@ BLOCK_TYPES = {"section", "header", "actions", "context", "divider", "image", "r
 BLOCK_TYPES |= {"video", "markdown"}
 SERVER_ERRORS = {500: "internal_error", 503: "service_unavailable"}
 APP_TOKEN_METHODS = {"apps.connections.open"}  # take the app-level token (xapp-), and only it
+UPLOAD = "upload"  # the upload URL, as named in `calls` and in fault injection's `methods`
+UPLOAD_PATH = "/upload/v1/"
 _Answer = tuple[int, dict[str, str], JSON]  # HTTP status, extra headers, body
 
 
@@ -68,6 +74,22 @@ class Ephemeral:
     text: str
     blocks: list[Any]
     thread_ts: str | None
+
+
+@dataclass
+class File:
+    """An upload: announced by getUploadURLExternal, filled by the upload URL, shared on completion."""
+
+    id: str
+    name: str
+    length: int  # as announced; the upload must match it
+    alt_txt: str | None
+    content: bytes | None = None  # None until uploaded
+    title: str = ""
+    channel: str | None = None  # None: completed without a channel, private to the bot
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+    completed: bool = False
 
 
 @dataclass
@@ -186,6 +208,8 @@ class FakeSlack(LoopbackServer):
         self._lock = threading.RLock()
         self._responses: dict[str, list[dict[str, Any]]] = {}
         self._home_views: dict[str, JSON] = {}  # per user, the view views.publish last accepted
+        self._files: dict[str, File] = {}  # by id, in the order their upload URLs were handed out
+        self._tickets: dict[str, str] = {}  # upload URL ticket -> file id
 
     @property
     def base_url(self) -> str:
@@ -235,6 +259,11 @@ class FakeSlack(LoopbackServer):
         """The Home tab `user` sees: the view last published for them, or None."""
         with self._lock:
             return self._home_views.get(user)
+
+    def files(self, channel: str) -> list[File]:
+        """Files shared into `channel` (top level or in threads: see `thread_ts`), oldest upload first."""
+        with self._lock:
+            return [f for f in self._files.values() if f.completed and f.channel == channel]
 
     def delete_message(self, channel: str, ts: str) -> None:
         with self._lock:
@@ -287,15 +316,44 @@ class FakeSlack(LoopbackServer):
             self.calls.append(Call(method, params, status, at, response))
             return status, headers, response
 
-    def _respond(self, method: str, params: JSON, token: str | None, bad_json: bool) -> _Answer:
+    def receive_upload(self, ticket: str, body: bytes) -> tuple[int, dict[str, str], str]:
+        """Answer a POST of raw bytes to an upload URL, as files.slack.com does: 200 `OK - <length>`."""
+        with self._lock:
+            at = time.monotonic()
+            status, headers, text = self._receive_upload(ticket, body)
+            self.calls.append(
+                Call(UPLOAD, {"ticket": ticket, "length": len(body)}, status, at, {"text": text})
+            )
+            return status, headers, text
+
+    def _receive_upload(self, ticket: str, body: bytes) -> tuple[int, dict[str, str], str]:
+        fault = self._injected_fault(UPLOAD)
+        if fault is not None:
+            status, headers, response = fault
+            return status, headers, str(response["error"])
+        file = self._files.get(self._tickets.get(ticket, ""))
+        if file is None or file.completed:
+            return 404, {}, "unknown upload URL"
+        if len(body) != file.length:  # getUploadURLExternal's `length` is a promise the upload keeps
+            return 400, {}, f"expected {file.length} bytes, got {len(body)}"
+        file.content = body
+        return 200, {}, f"OK - {len(body)}"
+
+    def _injected_fault(self, method: str) -> _Answer | None:
         fault = self._outage if self._outage and self._applies(self._outage, method) else None
         fault = fault or next((f for f in self._faults if self._applies(f, method)), None)
+        if fault is None:
+            return None
+        fault.remaining -= 1
+        self._faults = [f for f in self._faults if f.remaining > 0]
+        if fault.status == 429:
+            return 429, {"Retry-After": str(fault.retry_after)}, {"ok": False, "error": "ratelimited"}
+        return fault.status, {}, {"ok": False, "error": SERVER_ERRORS.get(fault.status, "fatal_error")}
+
+    def _respond(self, method: str, params: JSON, token: str | None, bad_json: bool) -> _Answer:
+        fault = self._injected_fault(method)
         if fault is not None:
-            fault.remaining -= 1
-            self._faults = [f for f in self._faults if f.remaining > 0]
-            if fault.status == 429:
-                return 429, {"Retry-After": str(fault.retry_after)}, {"ok": False, "error": "ratelimited"}
-            return fault.status, {}, {"ok": False, "error": SERVER_ERRORS.get(fault.status, "fatal_error")}
+            return fault
         try:
             if bad_json:
                 raise _ApiError("invalid_json")
@@ -402,6 +460,64 @@ class FakeSlack(LoopbackServer):
         self.ephemerals.append(Ephemeral(channel.id, str(params["user"]), ts, text, blocks, thread_ts))
         return {"message_ts": ts}
 
+    def _api_files_getUploadURLExternal(self, params: JSON) -> JSON:
+        filename, alt_txt = str(params.get("filename") or ""), params.get("alt_txt")
+        if not filename:
+            raise _ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing filename"]})
+        try:
+            length = int(params.get("length") or 0)
+        except (TypeError, ValueError) as error:
+            raise _ApiError("invalid_arguments") from error
+        if length <= 0:
+            raise _ApiError("missing_argument")  # Slack's answer to a length of 0
+        if alt_txt is not None and len(str(alt_txt)) > 1000:
+            raise _ApiError("alt_txt_too_large")
+        file = File(
+            f"F{len(self._files) + 1:09d}", filename, length, None if alt_txt is None else str(alt_txt)
+        )
+        ticket = f"{file.id}-{self._next_ts()}"
+        self._files[file.id], self._tickets[ticket] = file, file.id
+        return {"upload_url": f"{self.root}{UPLOAD_PATH}{ticket}", "file_id": file.id}
+
+    def _api_files_completeUploadExternal(self, params: JSON) -> JSON:
+        try:
+            wanted = (
+                json.loads(params["files"]) if isinstance(params.get("files"), str) else params.get("files")
+            )
+        except ValueError as error:
+            raise _ApiError("invalid_arguments") from error
+        if not isinstance(wanted, list) or not wanted or not all(isinstance(w, dict) for w in wanted):
+            raise _ApiError("invalid_arguments")
+        found = [self._files.get(str(w.get("id", ""))) for w in wanted]
+        files = [f for f in found if f is not None and f.content is not None and not f.completed]
+        if len(files) != len(wanted):
+            raise _ApiError("file_not_found")  # unknown id, or its bytes never reached the upload URL
+        channel = self._upload_channel(str(params.get("channel_id") or params.get("channels") or ""))
+        thread_ts = str(params.get("thread_ts") or "") or None
+        shared = []
+        for file, item in zip(files, wanted, strict=True):
+            file.title = str(item.get("title") or file.name)
+            file.channel, file.thread_ts, file.completed = channel, thread_ts, True
+            file.initial_comment = str(params.get("initial_comment") or "") or None
+            shared.append(self._file_json(file))
+        return {"files": shared}
+
+    def _upload_channel(self, channel_id: str) -> str | None:
+        if not channel_id:
+            return None  # Slack keeps the file private to the uploader
+        try:  # sharing needs membership, as posting does, even with chat:write.public
+            return self._channel({"channel": channel_id}, to_post=True).id
+        except _ApiError as error:
+            if error.body["error"] == "channel_not_found":
+                raise _ApiError("invalid_channel") from None  # this method's name for it
+            raise
+
+    def _file_json(self, file: File) -> JSON:
+        # Slack shares asynchronously: the answer's `shares` and `channels` are still empty.
+        body: JSON = {"id": file.id, "name": file.name, "title": file.title, "size": len(file.content or b"")}
+        body |= {"user": self.bot_user, "mode": "hosted", "shares": {}, "channels": []}
+        return body | ({"alt_txt": file.alt_txt} if file.alt_txt else {})
+
     def _api_views_publish(self, params: JSON) -> JSON:
         user, view = str(params.get("user_id") or ""), params.get("view")
         if not user or not isinstance(view, dict):
@@ -481,6 +597,10 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             path, _, query = self.path.partition("?")
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if path.startswith(UPLOAD_PATH):  # an upload URL from files.getUploadURLExternal
+                status, headers, text = fake.receive_upload(path.removeprefix(UPLOAD_PATH), body)
+                self._answer(status, headers, text.encode(), "text/plain; charset=utf-8")
+                return
             if path.startswith("/response/"):  # a response_url, as Slack hands out with each command
                 fake.record_response(path.removeprefix("/response/"), body)
                 self.send_response(200)
@@ -495,9 +615,11 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             status, headers, response = fake.handle(
                 path.removeprefix("/api/"), query, content_type, body, auth
             )
-            data = json.dumps(response).encode()
+            self._answer(status, headers, json.dumps(response).encode(), "application/json; charset=utf-8")
+
+        def _answer(self, status: int, headers: dict[str, str], data: bytes, content_type: str) -> None:
             self.send_response(status)
-            headers |= {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data))}
+            headers = headers | {"Content-Type": content_type, "Content-Length": str(len(data))}
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
