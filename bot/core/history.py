@@ -332,18 +332,9 @@ class Top:
 
 def top_key(row: FlowNode, by: TopBy) -> str:
     """The text a `top` row is about, as alerts show it."""
-    if by == "namespace":
-        return row.namespace or "(no namespace)"
-    if by == "source":
-        return row.source
-    if by == "destination":
-        return row.destination
-    if by == "node":
-        return row.node or "(no node)"
-    port = f"{row.dest_port}/{row.protocol}" if row.dest_port else row.protocol
-    if by == "port":
-        return port
-    return f"{row.source} → {row.destination}:{port} ({row.direction})"
+    return _key(
+        by, row.namespace, row.source, row.destination, row.node, row.dest_port, row.protocol, row.direction
+    )
 
 
 #: The history columns each `top` key is made of: the store sums attempts grouped by exactly these.
@@ -360,22 +351,40 @@ TOP_COLUMNS: dict[TopBy, tuple[str, ...]] = {
 def key_of(by: TopBy, values: Mapping[str, object]) -> str:
     """`top_key` from the values of `TOP_COLUMNS[by]` alone (a store's GROUP BY row)."""
     port = values.get("dest_port")
-    row = FlowNode(
-        "",
-        str(values.get("direction", "")),
+    return _key(
+        by,
+        str(values.get("namespace", "")),
         str(values.get("source", "")),
         str(values.get("destination", "")),
-        int(port) if isinstance(port, int) else 0,
-        str(values.get("protocol", "")),
         str(values.get("node", "")),
-        str(values.get("namespace", "")),
-        0,
-        0,
-        _EPOCH,
-        _EPOCH,
-        0,
+        port if isinstance(port, int) else 0,
+        str(values.get("protocol", "")),
+        str(values.get("direction", "")),
     )
-    return top_key(row, by)
+
+
+def _key(
+    by: TopBy,
+    namespace: str,
+    source: str,
+    destination: str,
+    node: str,
+    port: int,
+    protocol: str,
+    direction: str,
+) -> str:
+    if by == "namespace":
+        return namespace or "(no namespace)"
+    if by == "source":
+        return source
+    if by == "destination":
+        return destination
+    if by == "node":
+        return node or "(no node)"
+    port_label = f"{port}/{protocol}" if port else protocol
+    if by == "port":
+        return port_label
+    return f"{source} → {destination}:{port_label} ({direction})"
 
 
 def top(rows: Iterable[FlowNode], previous: Iterable[FlowNode], by: TopBy, limit: int) -> Top:
