@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -123,7 +124,12 @@ def _entry(
     rng: random.Random, shape: StormShape, flow: _Flow, at: datetime, serial: int
 ) -> dict[str, object]:
     cluster = f"prod-{flow.cluster}"
-    node = f"gke-{cluster}-pool-{rng.randrange(shape.nodes):03d}"
+    # GKE logs a deny on the node of the pod the policy applies to, so a flow between two given
+    # pods is always logged by the same node. (The draw is kept so every other value stays as it
+    # was in earlier runs of this storm.)
+    rng.randrange(shape.nodes)
+    policed_ip = flow.dest_ip if flow.direction == "ingress" else flow.src_ip
+    node = f"gke-{cluster}-pool-{zlib.crc32(policed_ip.encode()) % shape.nodes:03d}"
     connection: dict[str, object] = {
         "src_ip": flow.src_ip,
         "dest_ip": flow.dest_ip,

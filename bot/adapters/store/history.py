@@ -44,7 +44,10 @@ _Range = tuple[sa.Table, str, int, int]
 
 
 def micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    # The timedelta's parts, not `// timedelta(microseconds=1)`: half the cost, twice per history
+    # row, and a storm writes tens of thousands of rows per step.
+    since = moment - _EPOCH
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def from_micros(value: int) -> datetime:
