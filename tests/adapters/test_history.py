@@ -7,7 +7,8 @@ expected values; one test runs the same events through both and compares every a
 - `flow_nodes`: every filter, source/destination globs case-sensitive on both databases, with
   `_`, `%` and `\\` in values taken literally; window hours inclusive of the first and last hour
   read, exclusive of an end exactly on an hour; equal to the in-memory `flow_nodes` of the cells;
-- `earliest()`, and `purge` dropping only the hours before the one its cutoff falls in;
+- when the history starts (`history_started`), and `purge` dropping only the hours before the one
+  its cutoff falls in;
 - end to end through `store_messages` and `GroupingWorker`: events across an hour edge land in two
   hours; the partly filled current hour is answered; a worker whose commit fails (its lease lost,
   or the store failing at the history's INSERT) leaves nothing behind, and the worker that resumes
@@ -161,7 +162,6 @@ def test_a_rolled_back_transaction_adds_nothing(store: Store) -> None:
     with pytest.raises(ConnectionError):
         add_then_fail()
     assert rows(store) == []
-    assert store.history.earliest() is None
 
 
 def test_big_counts_and_far_times_read_back_exactly(store: Store) -> None:
@@ -291,14 +291,16 @@ def test_flow_nodes_window_hours(store: Store, window: Window, attempts: int) ->
     assert answer(store, window) == sorted(flow_nodes(cells, FlowFilter(), window))
 
 
-def test_earliest_is_the_first_hour_held(store: Store) -> None:
-    assert store.history.earliest() is None
-    add(store, {key(H8 + 7200): Cell("payments", 1, 1, at(5, hours=2), at(5, hours=2))})
-    add(store, {key(H8, node="n9"): Cell("payments", 1, 1, at(59), at(59))})
-    assert store.history.earliest() == T0
-    with store.db.begin() as conn:
-        store.history.purge(conn, at(0, hours=1))
-    assert store.history.earliest() == at(0, hours=2)
+def test_the_history_starts_at_the_first_grouped_batch_and_stays_there(store: Store) -> None:
+    """Its start is the first batch's earliest deny; later batches, even older denies, leave it."""
+    assert store.grouping.history_started() is None
+    store_messages(store, [message(at(30)), message(at(20))], PARSER, at(31))
+    worker(store).catch_up(at(31))
+    assert store.grouping.history_started() == at(20)
+    store_messages(store, [message(at(5)), message(at(40))], PARSER, at(41))
+    worker(store).catch_up(at(41))
+    assert store.grouping.history_started() == at(20)
+    assert store.purge(at(41), timedelta(days=7), timedelta(days=90))["events"] == 0
 
 
 @pytest.mark.parametrize(
@@ -497,7 +499,7 @@ def test_purging_raw_events_leaves_the_history(store: Store) -> None:
     assert (removed["events"], removed["flow_history"]) == (2, 0)
     assert event_count(store) == 0
     assert answer(store, whole_day()) == before
-    assert store.history.earliest() == T0
+    assert rows(store)[0][0] == T0  # the hours are still there
 
     store.purge(T0 + 200 * DAY, timedelta(days=7))  # no history retention given: the history is kept
     assert answer(store, whole_day()) == before

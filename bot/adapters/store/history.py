@@ -28,7 +28,6 @@ from bot.core.history import (
     Window,
     glob_to_like,
     hour_of,
-    hour_start,
     key_of,
 )
 
@@ -205,12 +204,6 @@ class HistoryStore:
             else:
                 conditions.append(column.like(glob_to_like(pattern), escape="\\"))
         return conditions
-
-    def earliest(self) -> datetime | None:
-        """The start of the first hour the history holds, or None when it is empty."""
-        with self.db.connect() as conn:
-            hour = conn.execute(sa.select(sa.func.min(flow_history.c.hour))).scalar()
-        return hour_start(int(hour)) if hour is not None else None
 
     def purge(self, conn: Connection, cutoff: datetime) -> int:
         """Drop the hours before the one `cutoff` falls in, and the days all of whose hours went
