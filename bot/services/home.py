@@ -30,7 +30,7 @@ class Home:
         """The Home tab. A cluster whose API server fails shows the sentence saying why; store
         failures propagate (the handler logs them, and the tab keeps its last view)."""
         now = self.clock()
-        groups = self.store.grouping.load()
+        groups = self.store.grouping.headers()
         mutes = self.store.mutes.active(now)
         window = Window.since(now, TOP_WINDOW)
         return render_home([self._cluster(n, groups, mutes, window) for n in self.clusters.names()], now)

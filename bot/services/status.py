@@ -36,7 +36,7 @@ class Status:
     def status(self, requested: str | None) -> Reply:
         names = [pick_cluster(self.clusters, requested)] if requested else self.clusters.names()
         now = self.clock()
-        groups = self.store.grouping.load()
+        groups = self.store.grouping.headers()
         sections = []
         for name in names:
             newest, last_hour = self.store.events.cluster_activity(name, now - timedelta(hours=1))

@@ -577,3 +577,14 @@ def test_sqlite_and_postgresql_give_identical_answers(tmp_path: Path, pg_schema_
     finally:
         for store in stores:
             store.close()
+
+
+def test_group_headers_are_the_groups_without_their_flows(store: Store) -> None:
+    """What status and the Home tab read: every group's header, none of its tracked flows."""
+    store_messages(store, [message(at(10), count=2), message(at(11), namespace="web")], PARSER, at(12))
+    worker(store).catch_up(at(12))
+    loaded, headers = store.grouping.load(), store.grouping.headers()
+    assert sorted(g.key for g in headers) == sorted(g.key for g in loaded)
+    assert sorted(g.total for g in headers) == [1, 2]
+    assert all(g.flows for g in loaded)
+    assert not any(g.flows for g in headers)

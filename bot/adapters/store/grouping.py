@@ -8,7 +8,7 @@ few thousand rows per step instead of every flow of every busy group."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +25,8 @@ from bot.adapters.store.records import (
     encode_group_header,
     flow_from_row,
     flow_row,
+    from_micros,
+    micros,
 )
 from bot.adapters.store.tables import cursors, group_flows, groups, outbox
 from bot.core.grouping import Group, GroupChange
@@ -36,6 +38,8 @@ class GroupStateStore:
     def __init__(self, db: Database, history: HistoryStore) -> None:
         self.db = db
         self.history = history
+        #: The history's start is marked in the store (it never goes): no need to look again.
+        self._history_marked = False
 
     def cursor(self, name: str) -> int:
         with self.db.connect() as conn:
@@ -49,7 +53,15 @@ class GroupStateStore:
             value = conn.execute(
                 sa.select(cursors.c.position).where(cursors.c.name == HISTORY_START)
             ).scalar()
-        return None if value is None else _EPOCH + timedelta(seconds=int(value))
+        return None if value is None else from_micros(int(value) * 1_000_000)
+
+    def headers(self) -> list[Group]:
+        """Every group without its flows: for readers that show groups, not their flows (status,
+        the Home tab), which `load` would make read every tracked flow."""
+        with self.db.connect() as conn:
+            return [
+                decode_group_header(record) for record in conn.execute(sa.select(groups.c.record)).scalars()
+            ]
 
     def load(self) -> list[Group]:
         with self.db.connect() as conn:
@@ -87,15 +99,19 @@ class GroupStateStore:
         With a `fence`, the transaction first proves this replica still holds that lease, so a
         leader that stalled past its lease cannot overwrite its successor's groups and count twice."""
         changes = [c if isinstance(c, GroupChange) else GroupChange(c) for c in upserts]
+        marked = self._history_marked
         with self.db.begin() as conn:
             check_fence(conn, fence, now)
             _set_cursor(conn, cursor_name, position)
             self._save(conn, changes, list(deletes))
             if history:
                 self.history.add(conn, history)
-                _mark_history_start(conn, min(now, *(cell.first_seen for cell in history.values())))
+                if not marked:
+                    _mark_history_start(conn, min(now, *(cell.first_seen for cell in history.values())))
+                    marked = True
             if notifications:
                 conn.execute(outbox.insert(), [outbox_row(n, now) for n in notifications])
+        self._history_marked = marked  # only once the transaction that marked it has committed
 
     def _save(self, conn: Connection, changes: Sequence[GroupChange], deletes: Sequence[str]) -> None:
         whole = [change.group.key for change in changes if change.flows is None]
@@ -121,15 +137,13 @@ class GroupStateStore:
 
 #: The `cursors` row holding when the flow history started (seconds since the epoch).
 HISTORY_START = "history_start"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _mark_history_start(conn: Connection, at: datetime) -> None:
     """Once, at the first commit that adds to the history; later commits leave it."""
     marked = conn.execute(sa.select(cursors.c.position).where(cursors.c.name == HISTORY_START)).scalar()
     if marked is None:
-        seconds = (at - _EPOCH) // timedelta(seconds=1)
-        conn.execute(cursors.insert().values(name=HISTORY_START, position=seconds))
+        conn.execute(cursors.insert().values(name=HISTORY_START, position=micros(at) // 1_000_000))
 
 
 def _set_cursor(conn: Connection, name: str, position: int) -> None:

@@ -10,13 +10,14 @@ ones).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.adapters.store.database import Database
+from bot.adapters.store.records import from_micros, micros
 from bot.adapters.store.tables import flow_history, flow_history_daily
 from bot.core.history import (
     TOP_COLUMNS,
@@ -31,7 +32,6 @@ from bot.core.history import (
     key_of,
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEY = ("hour", "cluster", "direction", "source", "destination", "dest_port", "protocol", "node", "muted")
 _COLUMNS = (*_KEY, "namespace", "attempts", "entries", "first_seen", "last_seen")
 _DAY = 86_400
@@ -40,17 +40,6 @@ _FLOW_NODE = ("cluster", "direction", "source", "destination", "dest_port", "pro
 _VALUES = ("namespace", "attempts", "entries", "first_seen", "last_seen", "muted")
 #: A table, its bucket column and the first and last bucket read (inclusive).
 _Range = tuple[sa.Table, str, int, int]
-
-
-def micros(moment: datetime) -> int:
-    # The timedelta's parts, not `// timedelta(microseconds=1)`: half the cost, twice per history
-    # row, and a storm writes tens of thousands of rows per step.
-    since = moment - _EPOCH
-    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
-
-
-def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 class HistoryStore:
