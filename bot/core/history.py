@@ -74,13 +74,19 @@ def roll_up(
     # Plain tuples while folding, `CellKey`s once per cell: the grouping worker rolls up every deny
     # of a storm, and a NamedTuple costs a Python-level call to build.
     cells: dict[tuple[int, str, str, str, str, int, str, str, bool], Cell] = {}
+    # A batch's events are nearly in time order: the hour is worked out again only when an event
+    # falls outside the last one's (comparing datetimes costs less than converting each).
+    hour, opens, closes = 0, _EPOCH, _EPOCH
     for event in events:
         if event.disposition != "deny":
             continue
         at = event.timestamp
-        seconds = int(at.timestamp())  # exact to the second, all an hour needs
+        if not opens <= at < closes:
+            hour = hour_of(at)
+            opens = hour_start(hour)
+            closes = opens + HOUR
         key = (
-            seconds - seconds % 3600,
+            hour,
             event.cluster or "",
             event.direction,
             event.src.label,
@@ -96,8 +102,10 @@ def roll_up(
             continue
         cell.attempts += event.count
         cell.entries += 1
-        cell.first_seen = min(cell.first_seen, at)
-        cell.last_seen = max(cell.last_seen, at)
+        if at < cell.first_seen:
+            cell.first_seen = at
+        elif at > cell.last_seen:
+            cell.last_seen = at
     return {CellKey(*key): cell for key, cell in cells.items()}
 
 

@@ -52,6 +52,8 @@ from tests.logentries import raw_message
 from tests.store_queries import event_count, total_attempts
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)  # on an hour
+#: A commit time after the days of the cells the tests add (most of them): those days are closed.
+LATER = T0 + timedelta(days=30)
 US = timedelta(microseconds=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -92,7 +94,7 @@ def key(
 
 def add(store: Store, cells: dict[CellKey, Cell]) -> None:
     with store.db.begin() as conn:
-        store.history.add(conn, cells)
+        store.history.add(conn, cells, LATER)
 
 
 def rows(store: Store) -> list[tuple[Any, ...]]:
@@ -156,7 +158,7 @@ def test_adding_a_cell_again_sums_and_widens_it(store: Store) -> None:
 def test_a_rolled_back_transaction_adds_nothing(store: Store) -> None:
     def add_then_fail() -> None:
         with store.db.begin() as conn:
-            store.history.add(conn, {key(): Cell("payments", 3, 2, at(20), at(30))})
+            store.history.add(conn, {key(): Cell("payments", 3, 2, at(20), at(30))}, LATER)
             raise ConnectionError("the database went away before the commit")
 
     with pytest.raises(ConnectionError):

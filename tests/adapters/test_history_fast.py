@@ -1,15 +1,18 @@
 """The flow history's fast reads (`bot.adapters.store.history`) on SQLite and PostgreSQL, with
 explicit times: the daily table (`flow_history_daily`) and `HistoryStore.sums`.
 
-- `add` (directly and through the grouping's commit) sums each cell into its UTC day too, cells
-  of one day merged first, again and again additively;
+- a UTC day is summed into the daily table once, by the first `add` (directly or through the
+  grouping's commit) after it is over; cells of a day already summed go to it directly, cells
+  of one day merged first, again and again additively; open days stay out of it;
 - `sums` equals `sum_by(flow_nodes(...))` for every `top` key, under every filter;
 - windows spanning days, with partial hours at either edge, read whole days from the daily table
   and give exactly the in-memory answer of the cells (`bot.core.history.flow_nodes`); windows
   holding no whole day read the hours alone;
 - `purge` drops the hours before its cutoff and the days all of whose hours went; a window reaching
   into a partly purged day still gets exactly what the hours hold;
-- revision 0009's downgrade drops both tables and its upgrade brings them back, working.
+- whether no day, some days or every day is closed, answers are the same;
+- revision 0010 marks every day 0009 summed as closed (and its downgrade sums the open ones);
+  revision 0009's downgrade drops both tables and its upgrade brings them back, working.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ D0 = hour_of(DAY0)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 US = timedelta(microseconds=1)
+#: A commit time after every generated cell's day: each `add` closes them all.
+LATER = DAY0 + 10 * DAY
 
 #: (cluster, direction, source, destination, port, protocol, namespace)
 FLOWS = [
@@ -76,7 +81,7 @@ def generated(days: int = 4, seed: int = 5) -> dict[CellKey, Cell]:
     return cells
 
 
-def add_in_two(store: Store, cells: dict[CellKey, Cell]) -> None:
+def add_in_two(store: Store, cells: dict[CellKey, Cell], now: datetime = LATER) -> None:
     """Each cell added in two parts (its first and its last moment), as two grouping steps would."""
     early, late = {}, {}
     for key, cell in cells.items():
@@ -88,13 +93,13 @@ def add_in_two(store: Store, cells: dict[CellKey, Cell]) -> None:
             cell.namespace, cell.attempts - attempts, cell.entries - entries, cell.first_seen, cell.first_seen
         )
         late[key] = Cell(cell.namespace, attempts, entries, cell.last_seen, cell.last_seen)
-    add(store, early)
-    add(store, late)
+    add(store, early, now)
+    add(store, late, now)
 
 
-def add(store: Store, cells: dict[CellKey, Cell]) -> None:
+def add(store: Store, cells: dict[CellKey, Cell], now: datetime = LATER) -> None:
     with store.db.begin() as conn:
-        store.history.add(conn, cells)
+        store.history.add(conn, cells, now)
 
 
 @contextmanager
@@ -147,8 +152,21 @@ FILTERS = [
 ]
 
 
+@pytest.fixture(
+    params=[DAY0 - 2 * DAY, DAY0 + 2 * DAY + 3 * HOUR, LATER],
+    ids=["no day closed", "some closed", "all closed"],
+)
+def cells(store: Store, request: pytest.FixtureRequest) -> dict[CellKey, Cell]:
+    """The generated cells, added in two steps at a time that has closed none, some or all of
+    their days: the answers never depend on it."""
+    cells = generated()
+    add_in_two(store, cells, request.param)
+    return cells
+
+
 @pytest.fixture
-def cells(store: Store) -> dict[CellKey, Cell]:
+def closed(store: Store) -> dict[CellKey, Cell]:
+    """The generated cells, every day of them closed."""
     cells = generated()
     add_in_two(store, cells)
     return cells
@@ -178,16 +196,53 @@ def test_add_sums_the_cells_of_each_day_into_its_row(store: Store) -> None:
     ]
 
 
-def test_the_grouping_commit_adds_days_too(store: Store) -> None:
-    cells = generated(days=2)
-    store.grouping.commit(CURSOR, 1, [], [], [], DAY0, history=cells)
-    everything = Window(DAY0 - 30 * DAY, DAY0 + 30 * DAY)
+def daily_attempts(store: Store) -> dict[int, int]:
+    c = flow_history_daily.c
     with store.db.connect() as conn:
-        daily = conn.execute(sa.select(sa.func.sum(flow_history_daily.c.attempts))).scalar()
-    assert daily == sum(cell.attempts for cell in cells.values())
-    assert sorted(store.history.flow_nodes(FlowFilter(), everything)) == sorted(
-        flow_nodes(cells, FlowFilter(), everything)
-    )
+        return {
+            int(day): int(n)
+            for day, n in conn.execute(sa.select(c.day, sa.func.sum(c.attempts)).group_by(c.day))
+        }
+
+
+def attempts_per_day(cells: dict[CellKey, Cell], before: int) -> dict[int, int]:
+    days: dict[int, int] = {}
+    for key, cell in cells.items():
+        day = key.hour - key.hour % 86_400
+        if day < before:
+            days[day] = days.get(day, 0) + cell.attempts
+    return days
+
+
+def test_the_grouping_commit_sums_each_day_once_it_is_over(store: Store) -> None:
+    cells = generated(days=2)  # DAY0 - 5 h to DAY0 + 2 d
+    everything = Window(DAY0 - 30 * DAY, DAY0 + 30 * DAY)
+
+    store.grouping.commit(CURSOR, 1, [], [], [], DAY0 + 30 * timedelta(minutes=1), history=cells)
+    assert daily_attempts(store) == attempts_per_day(cells, D0)  # the day before DAY0 only
+
+    # Two days on, one more deny of DAY0 arrives late: DAY0 and the next day are over and summed,
+    # the late deny with them; the day it is committed on stays open.
+    late_key = CellKey(D0 + 3600, "prod", "ingress", "checkout/web", "payments/api", 443, "tcp", "n9", False)
+    late = {late_key: Cell("payments", 4, 1, DAY0 + HOUR, DAY0 + HOUR)}
+    store.grouping.commit(CURSOR, 2, [], [], [], DAY0 + 2 * DAY + HOUR, history=late)
+    every = {**cells, **late}
+    assert daily_attempts(store) == attempts_per_day(every, D0 + 2 * 86_400)
+
+    # Later still, another late deny of DAY0 goes straight to its day, summed already.
+    store.grouping.commit(CURSOR, 3, [], [], [], DAY0 + 2 * DAY + 2 * HOUR, history=late)
+    every[late_key] = Cell("payments", 8, 2, DAY0 + HOUR, DAY0 + HOUR)
+    assert daily_attempts(store) == attempts_per_day(every, D0 + 2 * 86_400)
+    for window in (everything, *WINDOWS):
+        assert sorted(store.history.flow_nodes(FlowFilter(), window)) == sorted(
+            flow_nodes(every, FlowFilter(), window)
+        )
+
+    # The commit that ends the last day sums it too: then every day is in the daily table.
+    store.grouping.commit(CURSOR, 4, [], [], [], LATER, history=late)
+    every[late_key] = Cell("payments", 12, 3, DAY0 + HOUR, DAY0 + HOUR)
+    assert daily_attempts(store) == attempts_per_day(every, hour_of(LATER))
+    assert sum(daily_attempts(store).values()) == sum(cell.attempts for cell in every.values())
 
 
 # -- reads: the daily table for whole days, the hours at the edges -------------------------------
@@ -226,8 +281,9 @@ def test_sums_equal_sum_by_of_flow_nodes(
         (Window(DAY0 - 30 * DAY, DAY0 - 28 * DAY), False),  # whole days, all before the history
     ],
 )
+@pytest.mark.usefixtures("closed")
 def test_only_windows_holding_a_whole_day_read_the_daily_table(
-    store: Store, cells: dict[CellKey, Cell], window: Window, daily: bool
+    store: Store, window: Window, daily: bool
 ) -> None:
     with statements(store) as seen:
         store.history.flow_nodes(FlowFilter(), window)
@@ -252,8 +308,9 @@ def test_only_windows_holding_a_whole_day_read_the_daily_table(
     ],
 )
 def test_purge_drops_the_hours_and_the_days_all_of_whose_hours_went(
-    store: Store, cells: dict[CellKey, Cell], cutoff: datetime, days_kept: list[int]
+    store: Store, closed: dict[CellKey, Cell], cutoff: datetime, days_kept: list[int]
 ) -> None:
+    cells = closed
     with store.db.begin() as conn:
         removed = store.history.purge(conn, cutoff)
     assert removed == sum(1 for key in cells if key.hour < hour_of(cutoff))  # the hours' rows
@@ -274,7 +331,7 @@ def test_revision_0009_down_and_up_again_brings_both_tables_back(store: Store) -
     add(store, generated(days=1))
     downgrade(store.db, "0008")
     assert {"flow_history", "flow_history_daily"}.isdisjoint(sa.inspect(store.db.engine).get_table_names())
-    assert store.migrate() == "0009"
+    assert store.migrate() == "0010"
     assert store.history.flow_nodes(FlowFilter(), Window(DAY0 - DAY, DAY0 + 3 * DAY)) == []
     cells = generated(days=2, seed=9)
     add(store, cells)
@@ -282,3 +339,50 @@ def test_revision_0009_down_and_up_again_brings_both_tables_back(store: Store) -
     assert sorted(store.history.flow_nodes(FlowFilter(), window)) == sorted(
         flow_nodes(cells, FlowFilter(), window)
     )
+
+
+def test_revision_0010_counts_the_days_0009_summed_as_closed(store: Store) -> None:
+    """0009 summed every day as it went, the current one too: after the upgrade those days are
+    closed, and what comes later for them goes straight to them; going down sums the open days."""
+    cells = generated(days=2)
+    add(store, cells, DAY0 + DAY + HOUR)  # closes the day before DAY0 and DAY0; DAY0 + 1 d is open
+    downgrade(store.db, "0009")  # sums the open days too, as 0009 kept them
+    assert sum(daily_attempts(store).values()) == sum(cell.attempts for cell in cells.values())
+    assert store.migrate() == "0010"
+    with store.db.connect() as conn:
+        mark = conn.execute(
+            sa.text("SELECT position FROM cursors WHERE name = 'history_daily_open'")
+        ).scalar()
+    assert mark == D0 + 2 * 86_400  # the day after the latest one 0009 had summed
+
+    more = generated(days=3, seed=9)
+    add(store, more, DAY0 + 3 * DAY + HOUR)  # every cell's day is closed: each goes to both tables
+    every = dict(cells)
+    for key, cell in more.items():
+        held = every.get(key)
+        every[key] = (
+            cell
+            if held is None
+            else Cell(
+                held.namespace,
+                held.attempts + cell.attempts,
+                held.entries + cell.entries,
+                min(held.first_seen, cell.first_seen),
+                max(held.last_seen, cell.last_seen),
+            )
+        )
+    assert daily_attempts(store) == attempts_per_day(every, D0 + 3 * 86_400)
+    for window in (Window(DAY0 - 30 * DAY, DAY0 + 30 * DAY), *WINDOWS):
+        assert sorted(store.history.flow_nodes(FlowFilter(), window)) == sorted(
+            flow_nodes(every, FlowFilter(), window)
+        ), window
+
+
+def test_an_empty_history_upgrades_to_no_mark(store: Store) -> None:
+    downgrade(store.db, "0009")
+    assert store.migrate() == "0010"
+    with store.db.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM cursors WHERE name = 'history_daily_open'")).scalar()
+            == 0
+        )

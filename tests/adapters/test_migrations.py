@@ -46,7 +46,7 @@ from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-HEAD = "0009"
+HEAD = "0010"
 TABLES = {
     "alembic_version",
     "events",
@@ -64,7 +64,7 @@ TABLES = {
     "pending_changes",
 }
 TOO_NEW = (
-    "the database at NETLOG_DB_URL is at schema revision 0010, newer than this netlog-bot (0009): "
+    "the database at NETLOG_DB_URL is at schema revision 0011, newer than this netlog-bot (0010): "
     "run the newer release, or restore a backup"
 )
 
@@ -363,7 +363,7 @@ def test_two_stores_migrating_one_database_at_once_both_succeed(db_url: str) -> 
 
 def stamp_newer(db: Database) -> None:
     with db.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0010'"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0011'"))
 
 
 def test_a_database_at_an_unknown_revision_is_refused_with_a_sentence(store: Store) -> None:
@@ -371,15 +371,15 @@ def test_a_database_at_an_unknown_revision_is_refused_with_a_sentence(store: Sto
     with pytest.raises(SchemaTooNew) as refused:
         store.migrate()
     assert str(refused.value) == TOO_NEW
-    assert revisions(store.db) == ["0010"]
+    assert revisions(store.db) == ["0011"]
 
 
 def test_a_database_from_an_unknown_release_before_alembic_is_refused(db_url: str) -> None:
     with database(db_url) as db:
         legacy.migrate(db)
         with db.engine.begin() as conn:
-            conn.execute(legacy.schema_version.insert().values(version=10))
-        with pytest.raises(SchemaTooNew, match="schema revision 0010, newer than this netlog-bot"):
+            conn.execute(legacy.schema_version.insert().values(version=11))
+        with pytest.raises(SchemaTooNew, match="schema revision 0011, newer than this netlog-bot"):
             migrations.migrate(db)
         assert "schema_version" in table_names(db)
 

@@ -17,7 +17,7 @@ from bot.adapters.store.changes import AuditLog, MuteStore, PendingChanges
 from bot.adapters.store.database import Database
 from bot.adapters.store.events import EventStore, IngestResult, Reject, StoredReject
 from bot.adapters.store.grouping import HISTORY_START, GroupStateStore
-from bot.adapters.store.history import HistoryStore
+from bot.adapters.store.history import DAILY_OPEN, HistoryStore
 from bot.adapters.store.leases import Fence, LeaseHold, LeaseLost, Leases
 from bot.adapters.store.migrations import migrate, revisions
 from bot.adapters.store.outbox import OutboxItem, OutboxStore
@@ -92,8 +92,10 @@ class Store:
             purged = {}
             if history_retention is not None:
                 purged["flow_history"] = self.history.purge(conn, now - history_retention)
-            # Every grouping cursor; the history's start marker lives beside them but is a time.
-            positions = sa.select(sa.func.min(cursors.c.position)).where(cursors.c.name != HISTORY_START)
+            # Every grouping cursor; the history's marks live beside them but are times.
+            positions = sa.select(sa.func.min(cursors.c.position)).where(
+                cursors.c.name.not_in((HISTORY_START, DAILY_OPEN))
+            )
             consumed = conn.execute(positions).scalar() or 0
             return {
                 **purged,

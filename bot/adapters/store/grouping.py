@@ -105,7 +105,7 @@ class GroupStateStore:
             _set_cursor(conn, cursor_name, position)
             self._save(conn, changes, list(deletes))
             if history:
-                self.history.add(conn, history)
+                self.history.add(conn, history, now)
                 if not marked:
                     _mark_history_start(conn, min(now, *(cell.first_seen for cell in history.values())))
                     marked = True

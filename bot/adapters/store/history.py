@@ -1,10 +1,14 @@
 """The flow history tables (`bot.core.history`): cells added in the grouping's transaction, windows
 read back per flow and node or summed per `top` key, and their own retention.
 
-Each cell goes to its hour (`flow_history`) and to its UTC day (`flow_history_daily`). A window
-reads its whole days from the daily table and the hours at either edge from the hourly one, so a
-week groups ~1/24th of the rows; both give the same answer (the daily rows are sums of the hourly
-ones).
+Each cell goes to its hour (`flow_history`). A UTC day is summed into `flow_history_daily` once,
+when it is over: the first commit after its midnight adds its hours' rows up in the database, and a
+late cell for a day already summed goes to both tables. So a storm writes one row per cell and
+step, not two, and the daily rows always equal the sums of the hours of every *closed* day. The
+first day still open is kept in `cursors` (`DAILY_OPEN`), written in the same transaction.
+
+A window reads its closed whole days from the daily table and every other hour from the hourly
+one, so a week groups ~1/24th of the rows; both give the same answer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from bot.adapters.store.database import Database
 from bot.adapters.store.records import from_micros, micros
-from bot.adapters.store.tables import flow_history, flow_history_daily
+from bot.adapters.store.tables import cursors, flow_history, flow_history_daily
 from bot.core.history import (
     TOP_COLUMNS,
     Cell,
@@ -35,6 +39,9 @@ from bot.core.history import (
 _KEY = ("hour", "cluster", "direction", "source", "destination", "dest_port", "protocol", "node", "muted")
 _COLUMNS = (*_KEY, "namespace", "attempts", "entries", "first_seen", "last_seen")
 _DAY = 86_400
+#: The `cursors` row holding the first UTC day (seconds since the epoch) not yet summed into
+#: `flow_history_daily`: every day before it is, and no day from it on.
+DAILY_OPEN = "history_daily_open"
 #: What `flow_nodes` groups by: a flow through a node.
 _FLOW_NODE = ("cluster", "direction", "source", "destination", "dest_port", "protocol", "node")
 _VALUES = ("namespace", "attempts", "entries", "first_seen", "last_seen", "muted")
@@ -46,13 +53,47 @@ class HistoryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, conn: Connection, cells: Mapping[CellKey, Cell]) -> None:
-        """Add cells to their hours and their days (in the caller's transaction): attempts and
-        entries summed, first and last seen widened."""
+    def add(self, conn: Connection, cells: Mapping[CellKey, Cell], now: datetime) -> None:
+        """Add cells to their hours (in the caller's transaction): attempts and entries summed,
+        first and last seen widened. Cells of closed days go to their days too, and the days that
+        `now` has closed since the last call are summed from their hours."""
         if not cells:
             return
         self._upsert(conn, "flow_history", cells)
-        self._upsert(conn, "flow_history_daily", by_day(cells))
+        today = hour_of(now) // _DAY * _DAY
+        opened = _open_day(conn)
+        open_day = opened if opened is not None else min(today, min(key.hour for key in cells) // _DAY * _DAY)
+        late = {key: cell for key, cell in cells.items() if key.hour < open_day}
+        if late:
+            self._upsert(conn, "flow_history_daily", by_day(late))
+        if today > open_day:
+            self._close_days(conn, open_day, today)
+            open_day = today
+        if open_day != opened:
+            _set_open_day(conn, open_day, opened is None)
+
+    def _close_days(self, conn: Connection, first: int, end: int) -> None:
+        """Sum the hours of the days in [first, end) into their days: once, when they are over."""
+        day = f"hour / {_DAY} * {_DAY}"  # integer division on both databases (hours are not negative)
+        names = ", ".join(_KEY[1:])
+        low, high = ("LEAST", "GREATEST") if self._postgres else ("min", "max")
+        table = "flow_history_daily"
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} (day, {names}, namespace, attempts, entries, first_seen, last_seen) "
+            f"SELECT {day}, {names}, max(namespace), sum(attempts), sum(entries), min(first_seen), "
+            f"max(last_seen) FROM flow_history WHERE hour >= {int(first)} AND hour < {int(end)} "
+            f"GROUP BY {day}, {names} "
+            f"ON CONFLICT (day, {names}) DO UPDATE SET "
+            f"namespace = {high}({table}.namespace, excluded.namespace), "
+            f"attempts = {table}.attempts + excluded.attempts, "
+            f"entries = {table}.entries + excluded.entries, "
+            f"first_seen = {low}({table}.first_seen, excluded.first_seen), "
+            f"last_seen = {high}({table}.last_seen, excluded.last_seen)"
+        )
+
+    @property
+    def _postgres(self) -> bool:
+        return self.db.engine.dialect.name == "postgresql"
 
     def _upsert(self, conn: Connection, table: str, cells: Mapping[CellKey, Cell]) -> None:
         rows = [
@@ -66,9 +107,8 @@ class HistoryStore:
             )
             for key, cell in cells.items()
         ]
-        postgres = self.db.engine.dialect.name == "postgresql"
-        mark = "%s" if postgres else "?"
-        low, high = ("LEAST", "GREATEST") if postgres else ("min", "max")
+        mark = "%s" if self._postgres else "?"
+        low, high = ("LEAST", "GREATEST") if self._postgres else ("min", "max")
         columns = _COLUMNS if table == "flow_history" else ("day", *_COLUMNS[1:])
         key = columns[: len(_KEY)]
         # A day's namespace is the greatest of its cells', as `flow_nodes` takes the greatest of
@@ -151,11 +191,14 @@ class HistoryStore:
         return sa.union_all(*selections).subquery("rows")
 
     def _ranges(self, conn: Connection, window: Window) -> list[_Range]:
-        """The window's whole UTC days from the daily table and its edge hours from the hourly
-        one; all hours when it holds no whole day."""
+        """The window's whole UTC days that are closed (summed) from the daily table and its other
+        hours from the hourly one; all hours when it holds no closed whole day."""
         first, last = window.first_hour, window.last_hour
         hourly: list[_Range] = [(flow_history, "hour", first, last)]
-        start, end = -(-first // _DAY) * _DAY, (last + 3600) // _DAY * _DAY  # whole days: [start, end)
+        open_day = _open_day(conn)
+        if open_day is None:
+            return hourly
+        start, end = -(-first // _DAY) * _DAY, min((last + 3600) // _DAY * _DAY, open_day)  # [start, end)
         if end - start < _DAY:
             return hourly
         # A day the retention has partly purged still counts its purged hours: read days only from
@@ -201,6 +244,19 @@ class HistoryStore:
         daily = flow_history_daily
         conn.execute(daily.delete().where(daily.c.day <= hour - _DAY))
         return int(conn.execute(flow_history.delete().where(flow_history.c.hour < hour)).rowcount)
+
+
+def _open_day(conn: Connection) -> int | None:
+    """The first day not yet summed into the daily table; None before the history holds any."""
+    value = conn.execute(sa.select(cursors.c.position).where(cursors.c.name == DAILY_OPEN)).scalar()
+    return None if value is None else int(value)
+
+
+def _set_open_day(conn: Connection, day: int, new: bool) -> None:
+    if new:
+        conn.execute(cursors.insert().values(name=DAILY_OPEN, position=day))
+    else:
+        conn.execute(cursors.update().where(cursors.c.name == DAILY_OPEN).values(position=day))
 
 
 def by_day(cells: Mapping[CellKey, Cell]) -> dict[CellKey, Cell]:

@@ -1,4 +1,4 @@
-"""The schema as the code expects it (revision 0009); the Alembic revisions in `migrations/` build it."""
+"""The schema as the code expects it (revision 0010); the Alembic revisions in `migrations/` build it."""
 
 from __future__ import annotations
 
