@@ -229,8 +229,8 @@ def _endpoint_record(endpoint: Endpoint) -> dict[str, Any]:
     return {key: value for key in ENDPOINT_FIELDS if (value := getattr(endpoint, key)) is not None}
 
 
-class _EndpointRecord(msgspec.Struct, frozen=True, gc=False):
-    """An endpoint as `_endpoint_record` writes it. Frozen, so hashable: it keys the endpoint memo."""
+class _EndpointRecord(msgspec.Struct, gc=False):
+    """An endpoint as `_endpoint_record` writes it."""
 
     kind: Literal["pod", "node", "ip"]
     ip: str | None = None
@@ -243,15 +243,17 @@ class _EndpointRecord(msgspec.Struct, frozen=True, gc=False):
 
 
 class _EventRecord(msgspec.Struct, gc=False):
-    """An event as `event_to_record` writes it. Literal values decode to one shared string each."""
+    """An event as `event_to_record` writes it. Literal values decode to one shared string each.
+    The endpoints are left as their JSON bytes: they key the endpoint memo, so a storm's few
+    thousand pods, nodes and addresses are decoded once each, not twice per event."""
 
     insert_id: str
     timestamp: datetime
     direction: Literal["ingress", "egress"]
     disposition: Literal["allow", "deny"]
     protocol: Literal["tcp", "udp", "icmp", "unknown"]
-    src: _EndpointRecord
-    dest: _EndpointRecord
+    src: msgspec.Raw
+    dest: msgspec.Raw
     count: int
     src_port: int | None
     dest_port: int | None
@@ -263,7 +265,10 @@ class _EventRecord(msgspec.Struct, gc=False):
 
 
 _decode_event_record = msgspec.json.Decoder(_EventRecord).decode
-_ENDPOINT_RECORDS: dict[_EndpointRecord, Endpoint] = {}
+_decode_endpoint_record = msgspec.json.Decoder(_EndpointRecord).decode
+#: Endpoints decoded, by their stored bytes (the encoder writes an endpoint's fields in one order,
+#: so equal endpoints are equal bytes).
+_ENDPOINT_RECORDS: dict[bytes, Endpoint] = {}
 _Site = tuple[str | None, str | None, str | None, str | None]
 #: (cluster, location, project, node), interned. A few hundred in practice; bounded like the
 #: endpoints all the same.
@@ -274,6 +279,7 @@ def decode_event(text: str | bytes) -> PolicyEvent:
     """A stored event record -> `PolicyEvent`, equal to `event_from_record(orjson.loads(text))`."""
     try:
         record = _decode_event_record(text)
+        src, dest = _endpoint_of(record.src), _endpoint_of(record.dest)
     except msgspec.DecodeError:
         return event_from_record(orjson.loads(text))
     # Interned, once per distinct site: each tracked flow and group keeps these.
@@ -296,8 +302,8 @@ def decode_event(text: str | bytes) -> PolicyEvent:
         record.direction,
         record.disposition,
         record.protocol,
-        _endpoint_of(record.src),
-        _endpoint_of(record.dest),
+        src,
+        dest,
         record.count,
         record.src_port,
         record.dest_port,
@@ -306,15 +312,16 @@ def decode_event(text: str | bytes) -> PolicyEvent:
     )
 
 
-def _endpoint_of(record: _EndpointRecord) -> Endpoint:
-    endpoint = _ENDPOINT_RECORDS.get(record)
+def _endpoint_of(raw: msgspec.Raw) -> Endpoint:
+    text = bytes(raw)
+    endpoint = _ENDPOINT_RECORDS.get(text)
     if endpoint is None:
         if len(_ENDPOINT_RECORDS) >= ENDPOINT_CACHE_SIZE:
             _ENDPOINT_RECORDS.clear()
-        # Interned, as the parser's: they repeat across thousands of endpoints. The memo's key is
-        # made of the same strings, so the decoded copies go.
+        record = _decode_endpoint_record(text)
+        # Interned, as the parser's: they repeat across thousands of endpoints.
         namespace, workload, kind, node = record.namespace, record.workload, record.workload_kind, record.node
-        fields = (
+        endpoint = _ENDPOINT_RECORDS[text] = Endpoint(
             record.kind,
             record.ip,
             intern(namespace) if namespace else namespace,
@@ -324,5 +331,4 @@ def _endpoint_of(record: _EndpointRecord) -> Endpoint:
             intern(node) if node else node,
             record.network,
         )
-        endpoint = _ENDPOINT_RECORDS[_EndpointRecord(*fields)] = Endpoint(*fields)
     return endpoint
