@@ -18,8 +18,8 @@ node, hour and muted-or-not) of one 2,000-node cluster, generated from a seed:
 That is 1.82M rows and 47.8M denied attempts (each run prints its counts). The rows are loaded
 after `Store.migrate()`: by executemany into a scratch SQLite file, by COPY into a scratch
 PostgreSQL database (dropped after); `flow_history_daily` is then filled from the hours of the days before
-the last one by one INSERT ... SELECT (what `HistoryStore.add` sums once a day is over, and marks
-as summed), and PostgreSQL is VACUUM ANALYZEd as
+the last one by `HistoryStore.close_days` (as the grouping's first commit after a midnight closes
+the day; its time is printed), and PostgreSQL is VACUUM ANALYZEd as
 autovacuum would leave it.
 
 Asked at 35 minutes past the last hour (so it is partly filled), each answer as the commands build
@@ -64,8 +64,6 @@ from bench.ingest import DEFAULT_PG_URL
 from bench.report import Row, header, render
 from bench.storm import PORTS, PROTOCOLS, START
 from bot.adapters.store import Store
-from bot.adapters.store.history import DAILY_OPEN
-from bot.adapters.store.tables import cursors
 from bot.cli import tune_gc
 from bot.core.history import FlowFilter, Recent, Top, TopBy, Window, hour_of, recent, top_of
 
@@ -247,6 +245,9 @@ class Loaded:
     #: The namespace with the most rows over the last day's window (what `ns=` reads most of).
     busy_namespace: str
     seconds: float
+    #: The days summed into the daily table at load, and how long `close_days` took for them.
+    closed_days: int
+    closing: float
 
 
 def load(store: Store, shape: HistoryShape) -> Loaded:
@@ -261,28 +262,20 @@ def load(store: Store, shape: HistoryShape) -> Loaded:
             attempts += sum(row[10] for row in hour_rows)
             if hour_rows and hour_rows[0][0] >= last_day:
                 per_namespace.update(row[9] for row in hour_rows)
-    # The days before `now`'s are over: summed into their daily rows, as the grouping's commits
-    # do, and marked as such; today is read from its hours.
-    today = hour_of(shape.now) // 86_400 * 86_400
+    # The days before `now`'s are over: summed into their daily rows as the grouping's first
+    # commit after a midnight sums the day it closes (here, all but the last day at once).
+    started_closing = time.perf_counter()
     with store.db.begin() as conn:
-        conn.exec_driver_sql(DAILY.format(today=today))
-        conn.execute(cursors.insert().values(name=DAILY_OPEN, position=today))
+        days = store.history.close_days(conn, shape.now)
+    closing = time.perf_counter() - started_closing
     if not store.db.is_sqlite:
         # What autovacuum does to a table after a bulk load: statistics, and the visibility map.
         with store.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE flow_history")
             conn.exec_driver_sql("VACUUM ANALYZE flow_history_daily")
-    return Loaded(rows, attempts, per_namespace.most_common(1)[0][0], time.perf_counter() - started)
-
-
-#: The daily rows of the loaded hours of the days before `{today}`, as `HistoryStore.add` sums
-#: a day once it is over.
-DAILY = f"""
-INSERT INTO flow_history_daily (day, {", ".join(COLUMNS[1:])})
-SELECT hour / 86400 * 86400, {", ".join(COLUMNS[1:9])}, max(namespace), sum(attempts), sum(entries),
-       min(first_seen), max(last_seen)
-FROM flow_history WHERE hour < {{today}} GROUP BY hour / 86400 * 86400, {", ".join(COLUMNS[1:9])}
-"""
+    return Loaded(
+        rows, attempts, per_namespace.most_common(1)[0][0], time.perf_counter() - started, days, closing
+    )
 
 
 @contextmanager
@@ -336,7 +329,8 @@ def measure_store(store: Store, name: str, shape: HistoryShape, repeat: int, exp
         days = conn.exec_driver_sql("SELECT count(*) FROM flow_history_daily").scalar()
     print(
         f"history, {name}: {loaded.rows:,} rows ({days:,} daily), {loaded.attempts:,} denied attempts, "
-        f"loaded in {loaded.seconds:.0f} s",
+        f"loaded in {loaded.seconds:.0f} s; closing {loaded.closed_days} days into daily rows took "
+        f"{loaded.closing:.2f} s (the grouping commit after a midnight closes one)",
         flush=True,
     )
     rows = []

@@ -245,6 +245,19 @@ def test_the_grouping_commit_sums_each_day_once_it_is_over(store: Store) -> None
     assert sum(daily_attempts(store).values()) == sum(cell.attempts for cell in every.values())
 
 
+def test_close_days_sums_the_days_before_now_once_and_says_how_many(store: Store) -> None:
+    with store.db.begin() as conn:
+        assert store.history.close_days(conn, LATER) == 0  # nothing held: nothing to close, no mark
+    cells = generated(days=2)  # DAY0 - 5 h to DAY0 + 2 d
+    add(store, cells, DAY0 - 2 * DAY)  # before every cell: no day closed
+    assert daily_attempts(store) == {}
+    with store.db.begin() as conn:
+        # From the day of the first add (DAY0 - 2 d, empty) to the one before DAY0 + 2 d.
+        assert store.history.close_days(conn, DAY0 + 2 * DAY + HOUR) == 4
+        assert store.history.close_days(conn, DAY0 + 2 * DAY + 2 * HOUR) == 0
+    assert daily_attempts(store) == attempts_per_day(cells, D0 + 2 * 86_400)
+
+
 # -- reads: the daily table for whole days, the hours at the edges -------------------------------
 
 

@@ -55,22 +55,37 @@ class HistoryStore:
 
     def add(self, conn: Connection, cells: Mapping[CellKey, Cell], now: datetime) -> None:
         """Add cells to their hours (in the caller's transaction): attempts and entries summed,
-        first and last seen widened. Cells of closed days go to their days too, and the days that
-        `now` has closed since the last call are summed from their hours."""
+        first and last seen widened. Cells of days already summed go to their days too; then the
+        days `now` has closed are summed (`close_days`)."""
         if not cells:
             return
         self._upsert(conn, "flow_history", cells)
+        open_day = _open_day(conn)
+        if open_day is not None:
+            late = {key: cell for key, cell in cells.items() if key.hour < open_day}
+            if late:
+                self._upsert(conn, "flow_history_daily", by_day(late))
+        self.close_days(conn, now)
+
+    def close_days(self, conn: Connection, now: datetime) -> int:
+        """Sum the hours of each UTC day before `now`'s that is not summed yet into its daily rows,
+        in the database, and mark them summed (in the caller's transaction). Returns how many days
+        were closed: none but after a midnight."""
         today = hour_of(now) // _DAY * _DAY
         opened = _open_day(conn)
-        open_day = opened if opened is not None else min(today, min(key.hour for key in cells) // _DAY * _DAY)
-        late = {key: cell for key, cell in cells.items() if key.hour < open_day}
-        if late:
-            self._upsert(conn, "flow_history_daily", by_day(late))
-        if today > open_day:
+        open_day = opened
+        if open_day is None:  # nothing summed yet: from the first hour held, if any
+            held = conn.execute(sa.select(sa.func.min(flow_history.c.hour))).scalar()
+            if held is None:
+                return 0
+            open_day = min(today, int(held) // _DAY * _DAY)
+        closed = max(0, (today - open_day) // _DAY)
+        if closed:
             self._close_days(conn, open_day, today)
             open_day = today
         if open_day != opened:
             _set_open_day(conn, open_day, opened is None)
+        return closed
 
     def _close_days(self, conn: Connection, first: int, end: int) -> None:
         """Sum the hours of the days in [first, end) into their days: once, when they are over."""
