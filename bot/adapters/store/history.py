@@ -65,14 +65,17 @@ class HistoryStore:
             late = {key: cell for key, cell in cells.items() if key.hour < open_day}
             if late:
                 self._upsert(conn, "flow_history_daily", by_day(late))
-        self.close_days(conn, now)
+        self._close(conn, now, open_day)
 
     def close_days(self, conn: Connection, now: datetime) -> int:
         """Sum the hours of each UTC day before `now`'s that is not summed yet into its daily rows,
         in the database, and mark them summed (in the caller's transaction). Returns how many days
         were closed: none but after a midnight."""
+        return self._close(conn, now, _open_day(conn))
+
+    def _close(self, conn: Connection, now: datetime, opened: int | None) -> int:
+        """`close_days`, given the open day as the transaction last read it."""
         today = hour_of(now) // _DAY * _DAY
-        opened = _open_day(conn)
         open_day = opened
         if open_day is None:  # nothing summed yet: from the first hour held, if any
             held = conn.execute(sa.select(sa.func.min(flow_history.c.hour))).scalar()
