@@ -1,4 +1,4 @@
-"""Command line: `netlog-bot {run,demo,replay,ingest,check,db,recent,top}` (also `python -m bot`)."""
+"""Command line: `netlog-bot {run,demo,replay,ingest,check,db,recent,top,digest}` (also `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,15 @@ def query_command(args: argparse.Namespace) -> int:
 
     words = [*args.words, *(["--cluster", args.cluster] if args.cluster else [])]
     return run_query(load_settings(), args.command, words, sys.stdout, sys.stderr)
+
+
+def digest_command(args: argparse.Namespace) -> int:
+    from bot.commands.digest import run_digest
+    from bot.services import configured_clusters
+
+    settings = load_settings()
+    clusters = configured_clusters(settings) if settings.file.clusters else None
+    return run_digest(settings, args, sys.stdout, sys.stderr, clusters)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +132,18 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
             "words", nargs=argparse.REMAINDER, help="the same words as in Slack: cluster=C ns=NS since=1h …"
         )
         query.set_defaults(body=query_command)
+    digest = commands.add_parser(
+        "digest", parents=[common], help="print each digest channel's digest from the store (no Slack needed)"
+    )
+    digest.add_argument("--since", default="24h", help="how far back the digest reaches (default 24h)")
+    digest.add_argument(
+        "--until", help="when the digest ends, ISO 8601 (default now); it covers the whole hours before"
+    )
+    digest.add_argument("--channel", help="only this channel's digest (scoped as routing sends alerts)")
+    digest.add_argument(
+        "--chart", metavar="FILE", help="also write the chart as PNG (with several channels: FILE-C….png)"
+    )
+    digest.set_defaults(body=digest_command)
 
 
 def tune_gc() -> None:

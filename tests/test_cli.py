@@ -200,6 +200,15 @@ def test_demo_summary_counts_duplicates_and_rejects_by_code(demo: str) -> None:
     assert re.search(r"channels: #netlog \(\d+\), #payments-oncall \(\d+\), #staging-noise \(\d+\)", summary)
 
 
+def test_demo_ends_with_its_digest_and_names_its_chart(demo: str) -> None:
+    digest = demo.split("── netlog-bot digest --until 2026-01-15T11:00Z --since 1h ─────", 1)[1]
+    assert "Network policy digest — Thu 15 Jan 10:00–11:00 UTC · all channels" in digest
+    assert "At least 10,428 denied attempts in 8 flows (8 new flows)." in digest
+    assert "prod-eu checkout/web → payments/api :8080/tcp, ingress · 10,278 attempts" in digest
+    chart = Path(re.findall(r"^Chart: (.+)$", digest, re.MULTILINE)[-1])
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
 def test_demo_prints_no_raw_json(demo: str) -> None:
     assert "{" not in demo
     assert "}" not in demo

@@ -26,7 +26,7 @@ def run_query(settings: Settings, verb: str, words: list[str], out: TextIO, err:
         print(f"netlog-bot {verb}: {_plain(str(error))}", file=err)
         return 2
     assert isinstance(command, cmd.Recent | cmd.Top)
-    missing = _missing_sqlite_file(settings.env.db_url)
+    missing = missing_sqlite_file(settings.env.db_url)
     if missing:
         print(
             f"netlog-bot {verb}: NETLOG_DB_URL names {missing}, which does not exist: point it at the "
@@ -48,7 +48,7 @@ def run_query(settings: Settings, verb: str, words: list[str], out: TextIO, err:
     return 0
 
 
-def _missing_sqlite_file(url: str) -> str | None:
+def missing_sqlite_file(url: str) -> str | None:
     """A SQLite URL whose file is missing: reading it would create an empty store and answer
     "nothing denied", which is worse than saying so."""
     prefix = "sqlite:///"

@@ -28,7 +28,7 @@ _BY_TITLE = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Markup:
+class Markup:
     code: Callable[[str], str]
     bold: Callable[[str], str]
     link: Callable[[str, str], str]
@@ -36,16 +36,16 @@ class _Markup:
     text: Callable[[str], str]
 
 
-SLACK = _Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>", escape)
-PLAIN = _Markup(lambda text: text, lambda text: text, lambda url, text: f"{text}: {url}", lambda text: text)
+SLACK = Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>", escape)
+PLAIN = Markup(lambda text: text, lambda text: text, lambda url, text: f"{text}: {url}", lambda text: text)
 
 
 def answer_reply(answer: Answer) -> Reply:
     """The answer as an ephemeral reply (or visible in the channel with `share`)."""
     title, body, footer = _parts(answer, SLACK)
-    blocks: list[Block] = [_section(title)]
-    for chunk in _chunks(body):
-        blocks.append(_section(chunk))
+    blocks: list[Block] = [section(title)]
+    for chunk in chunks(body):
+        blocks.append(section(chunk))
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(footer, SECTION_LIMIT)}]})
     return Reply(
         text=title.splitlines()[0].replace("*", ""),
@@ -60,7 +60,7 @@ def answer_text(answer: Answer) -> str:
     return "\n".join([title, "", *body, "", footer]) + "\n"
 
 
-def _parts(answer: Answer, markup: _Markup) -> tuple[str, list[str], str]:
+def _parts(answer: Answer, markup: Markup) -> tuple[str, list[str], str]:
     command = answer.command
     scope = _scope(command.flow_filter, markup)
     source = "the bot's history" if answer.source == "history" else "Cloud Logging"
@@ -83,7 +83,7 @@ def _parts(answer: Answer, markup: _Markup) -> tuple[str, list[str], str]:
     return f"{markup.bold(heading)}\n{where}", body, footer
 
 
-def _recent_lines(answer: Answer, markup: _Markup) -> list[str]:
+def _recent_lines(answer: Answer, markup: Markup) -> list[str]:
     found = answer.recent
     assert found is not None
     if not found.flows:
@@ -99,7 +99,7 @@ def _recent_lines(answer: Answer, markup: _Markup) -> list[str]:
     return lines
 
 
-def _flow_line(flow: FlowTotal, markup: _Markup) -> str:
+def _flow_line(flow: FlowTotal, markup: Markup) -> str:
     nodes = ""
     if flow.nodes:
         nodes = f" · node {markup.code(flow.nodes[0])}"
@@ -114,7 +114,7 @@ def _flow_line(flow: FlowTotal, markup: _Markup) -> str:
     )
 
 
-def _top_lines(answer: Answer, markup: _Markup) -> list[str]:
+def _top_lines(answer: Answer, markup: Markup) -> list[str]:
     found = answer.top
     assert found is not None
     if not found.rows:
@@ -141,7 +141,7 @@ def _change(row: TopRow) -> str:
     return f"{arrow}{abs(change):.0%}"
 
 
-def _scope(flow_filter: FlowFilter, markup: _Markup) -> str:
+def _scope(flow_filter: FlowFilter, markup: Markup) -> str:
     words = [
         f"{name}={value}"
         for name, value in (
@@ -172,11 +172,11 @@ def _moment(first: datetime, last: datetime) -> str:
     return f"{first:%H:%M}–{last:%H:%M} UTC"
 
 
-def _section(text: str) -> Block:
+def section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
 
 
-def _chunks(lines: list[str]) -> list[str]:
+def chunks(lines: list[str]) -> list[str]:
     """Whole lines per section, each section within Slack's 3,000 characters."""
     chunks: list[str] = []
     current: list[str] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -132,6 +132,43 @@ class EventStore:
     def reject_count(self) -> int:
         with self.db.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(rejects)).scalar_one())
+
+    def hours_with_entries(self, first_hour: int, end_hour: int) -> set[int]:
+        """The hours in [first_hour, end_hour) (seconds since the epoch) holding at least one
+        stored entry, deny or allow, by its timestamp: one indexed probe per hour."""
+        found: set[int] = set()
+        with self.db.connect() as conn:
+            for hour in range(first_hour, end_hour, 3600):
+                start = datetime.fromtimestamp(hour, UTC)
+                probe = (
+                    sa.select(events.c.id)
+                    .where(events.c.timestamp >= start, events.c.timestamp < start + timedelta(hours=1))
+                    .limit(1)
+                )
+                if conn.execute(probe).first() is not None:
+                    found.add(hour)
+        return found
+
+    def reject_counts(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Messages refused in [start, end), by reason code."""
+        query = (
+            sa.select(rejects.c.code, sa.func.count())
+            .where(rejects.c.received_at >= start, rejects.c.received_at < end)
+            .group_by(rejects.c.code)
+        )
+        with self.db.connect() as conn:
+            return {code: int(count) for code, count in conn.execute(query)}
+
+    def arrival_delays(self, start: datetime, end: datetime, sample: int = 1_000) -> list[timedelta]:
+        """How long the newest `sample` entries logged in [start, end) took to arrive."""
+        query = (
+            sa.select(events.c.timestamp, events.c.received_at)
+            .where(events.c.timestamp >= start, events.c.timestamp < end)
+            .order_by(events.c.timestamp.desc())
+            .limit(sample)
+        )
+        with self.db.connect() as conn:
+            return [received - logged for logged, received in conn.execute(query)]
 
     def cluster_activity(self, cluster: str, since: datetime) -> tuple[datetime | None, int]:
         """(timestamp of the newest entry, entries received since `since`) for one cluster."""

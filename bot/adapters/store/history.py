@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from bot.adapters.store.database import Database
 from bot.adapters.store.records import from_micros, micros
 from bot.adapters.store.tables import cursors, flow_history, flow_history_daily
+from bot.core.digest import FlowHour, Identity
 from bot.core.history import (
     TOP_COLUMNS,
     Cell,
@@ -44,6 +45,8 @@ _DAY = 86_400
 DAILY_OPEN = "history_daily_open"
 #: What `flow_nodes` groups by: a flow through a node.
 _FLOW_NODE = ("cluster", "direction", "source", "destination", "dest_port", "protocol", "node")
+#: A flow, all nodes together: what the digest groups by.
+_FLOW = ("cluster", "direction", "source", "destination", "dest_port", "protocol")
 _VALUES = ("namespace", "attempts", "entries", "first_seen", "last_seen", "muted")
 #: A table, its bucket column and the first and last bucket read (inclusive).
 _Range = tuple[sa.Table, str, int, int]
@@ -194,6 +197,65 @@ class HistoryStore:
                 sums[key] = sums.get(key, 0) + int(row[-1])
         return sums
 
+    def flow_hours(self, first_hour: int, end_hour: int) -> list[FlowHour]:
+        """Each flow's denies per hour in [first_hour, end_hour), all nodes together (the digest's
+        hours: read from the hourly rows, which are kept for the whole retention)."""
+        table = flow_history
+        group = [table.c.hour, *(table.c[name] for name in _FLOW)]
+        query = (
+            sa.select(*group, *self._sums(table))
+            .where(table.c.hour >= first_hour, table.c.hour < end_hour)
+            .group_by(*group)
+        )
+        with self.db.connect() as conn:
+            return [_flow_hour(row) for row in conn.execute(query)]
+
+    def flow_sums(self, window: Window) -> list[FlowHour]:
+        """Each flow's denies over the window's hours, all nodes together; `hour` is the window's
+        first. Closed whole days are read from the daily rows."""
+        with self.db.connect() as conn:
+            rows = self._rows(conn, FlowFilter(), window, (*_FLOW, *_VALUES))
+            group = [rows.c[name] for name in _FLOW]
+            query = sa.select(sa.literal(window.first_hour), *group, *self._sums(rows)).group_by(*group)
+            return [_flow_hour(row) for row in conn.execute(query)]
+
+    def seen_before(self, before: datetime, namespaces: Sequence[str]) -> set[Identity]:
+        """The flows policed in `namespaces` that the history holds from before `before` (what
+        makes a digest's flow not new). Narrowed by namespace, which the tables index."""
+        seen: set[Identity] = set()
+        window = Window(from_micros(0), before)
+        wanted = sorted(set(namespaces))
+        with self.db.connect() as conn:
+            ranges = [
+                (table, bucket, low, min(high, hour_of(before) - 1))
+                for table, bucket, low, high in self._ranges(conn, window)
+            ]
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for table, bucket, low, high in ranges:
+                    if high < low:
+                        continue
+                    query = (
+                        sa.select(*(table.c[name] for name in _FLOW))
+                        .where(table.c.namespace.in_(chunk), table.c[bucket] >= low, table.c[bucket] <= high)
+                        .distinct()
+                    )
+                    seen.update(
+                        (row[0], row[1], row[2], row[3], int(row[4]), row[5]) for row in conn.execute(query)
+                    )
+        return seen
+
+    @staticmethod
+    def _sums(rows: Any) -> list[Any]:
+        return [
+            sa.func.max(rows.c.namespace),
+            sa.func.sum(rows.c.attempts),
+            sa.func.sum(rows.c.entries),
+            sa.func.sum(sa.case((rows.c.muted, rows.c.attempts), else_=0)),
+            sa.func.min(rows.c.first_seen),
+            sa.func.max(rows.c.last_seen),
+        ]
+
     def _rows(
         self, conn: Connection, flow_filter: FlowFilter, window: Window, names: Sequence[str]
     ) -> sa.Subquery:
@@ -262,6 +324,24 @@ class HistoryStore:
         daily = flow_history_daily
         conn.execute(daily.delete().where(daily.c.day <= hour - _DAY))
         return int(conn.execute(flow_history.delete().where(flow_history.c.hour < hour)).rowcount)
+
+
+def _flow_hour(row: Any) -> FlowHour:
+    return FlowHour(
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        int(row[5]),
+        row[6],
+        row[7],
+        int(row[8]),
+        int(row[9]),
+        int(row[10]),
+        from_micros(int(row[11])),
+        from_micros(int(row[12])),
+    )
 
 
 def _open_day(conn: Connection) -> int | None:

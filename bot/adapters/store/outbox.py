@@ -14,7 +14,7 @@ from bot.adapters.store.database import Database
 from bot.adapters.store.leases import Fence, check_fence
 from bot.adapters.store.records import decode_message, encode_message
 from bot.adapters.store.tables import outbox, slack_messages
-from bot.core.outbox import OutboxMessage, ThreadReply
+from bot.core.outbox import AlertEdit, AlertPost, OutboxMessage, ThreadReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +107,25 @@ class OutboxStore:
                 )
             if follow_up is not None:
                 conn.execute(outbox.insert().values(**outbox_row(follow_up, now)))
+
+    def alert_counts(self, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
+        """(alert groups opened, resolved) per channel, by the notifications queued in [start, end).
+        Rows are kept until the retention purge, delivered or not."""
+        query = sa.select(outbox.c.record).where(
+            outbox.c.created_at >= start,
+            outbox.c.created_at < end,
+            outbox.c.kind.in_(("alert_post", "alert_edit")),
+        )
+        counts: dict[str, tuple[int, int]] = {}
+        with self.db.connect() as conn:
+            for (record,) in conn.execute(query):
+                message = decode_message(record)
+                if not isinstance(message, AlertPost | AlertEdit):
+                    continue
+                note = message.notification
+                opened, resolved = counts.get(note.channel, (0, 0))
+                counts[note.channel] = (opened + (note.kind == "open"), resolved + (note.kind == "resolve"))
+        return counts
 
     def message_for(self, group_id: str) -> tuple[str, str] | None:
         """(channel ID, ts) of the Slack message a group owns, if it was posted."""
