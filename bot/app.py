@@ -6,6 +6,7 @@ what they run and starts and stops it in order.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import UTC, datetime
@@ -19,13 +20,15 @@ import handlers
 import handlers.home
 from bot.adapters import slack
 from bot.adapters.http import HttpServer, wsgi_app
+from bot.adapters.kube import Clusters
 from bot.adapters.pubsub import Subscriber
-from bot.adapters.store import Store
+from bot.adapters.store import Fence, Store
 from bot.core.grouping import Grouper
-from bot.engine import Engine, replica_name
-from bot.jobs import retention_jobs
+from bot.engine import ALERTS_LEASE, Engine, replica_name
+from bot.jobs import Jobs, last_fires, retention_jobs
 from bot.pipeline import entry_parser, store_messages
 from bot.services import BackgroundTasks, build_netlog, configured_clusters
+from bot.services.digest import Digests, ScheduledDigests
 from bot.services.home import Home
 from bot.settings import Settings, SettingsError
 
@@ -70,6 +73,23 @@ def slack_client(settings: Settings, token: str) -> tuple[WebClient, slack.Slack
     return client, gateway
 
 
+def digest_job(jobs: Jobs, settings: Settings, store: Store, clusters: Clusters, fence: Fence) -> None:
+    """The scheduled digest, when `digest.channels` names some: run by the replica holding the
+    alerts lease (the engine starts and stops the jobs with it), fenced like its other writes."""
+    digest = settings.file.digest
+    if not digest.channels:
+        return
+    scheduled = ScheduledDigests(
+        Digests(store, settings.routing, digest.channels, clusters),
+        functools.partial(last_fires, digest.schedule, digest.timezone),
+        utcnow,
+        timezone=digest.timezone,
+        project=settings.logging_project,
+        fence=fence,
+    )
+    jobs.cron(digest.schedule, digest.timezone, "digest", scheduled.run)
+
+
 def _client_wins_notice(record: logging.LogRecord) -> bool:
     return "`token` will be unused" not in record.getMessage()
 
@@ -98,8 +118,10 @@ class Runtime:
         handlers.home.register(self.bolt, Home(store, clusters, utcnow))
         self.subscriber = subscriber(settings, subscription, store)
         jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
+        holder = replica_name()
+        digest_job(jobs, settings, store, clusters, Fence(ALERTS_LEASE, holder))
         grouper = Grouper(settings.grouping_policy, settings.routing)
-        self.engine = Engine(store, grouper, gateway, utcnow, jobs, replica_name())
+        self.engine = Engine(store, grouper, gateway, utcnow, jobs, holder)
         paths = "/healthz; Slack events arrive over Socket Mode" if app_token else "/slack/events, /healthz"
         self.server = HttpServer(
             wsgi_app(None if app_token else self.bolt, self.health), settings.env.http_port, paths

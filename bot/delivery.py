@@ -20,12 +20,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.adapters.slack import SlackFailure, SlackGateway
 from bot.adapters.store import Fence, LeaseLost, OutboxItem, Store
 from bot.core.grouping import FlowSummary, Notification
-from bot.core.outbox import AlertEdit, AlertPost, AuditLine, ThreadReply, thread_reply
+from bot.core.outbox import (
+    AlertEdit,
+    AlertPost,
+    AuditLine,
+    DigestChart,
+    DigestPost,
+    ThreadReply,
+    digest_chart,
+    thread_reply,
+)
 from bot.render.blocks import SlackMessage, render_alert, render_thread_reply
+from bot.render.chart import render_chart
+from bot.render.digest import CHART_TITLE, digest_blocks, digest_summary
 from bot.render.replies import audit_message
 
 log = logging.getLogger(__name__)
@@ -33,6 +45,9 @@ log = logging.getLogger(__name__)
 PACE = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(seconds=60)
 PERMANENT_RETRY = timedelta(minutes=5)
+#: A digest's chart is tried this many times, this long apart.
+CHART_ATTEMPTS = 2
+CHART_RETRY = timedelta(minutes=10)
 
 
 @dataclass(slots=True)
@@ -58,7 +73,10 @@ class Delivery:
         if self.paused_until and now < self.paused_until:
             return 0
         calls = 0
-        for channel, items in self.store.outbox.pending_by_channel().items():
+        for channel, pending in self.store.outbox.pending_by_channel().items():
+            items = [item for item in pending if _due(item, now)]
+            if not items:
+                continue
             state = self.channels.setdefault(channel, ChannelState())
             if state.next_call and self.clock() < state.next_call:
                 continue
@@ -88,6 +106,70 @@ class Delivery:
                 self._reply(channel_id, head.id, reply)
             case AuditLine() as line:
                 self._post_audit_line(channel_id, state, head.id, line)
+            case DigestPost() as digest:
+                self._post_digest(channel_id, state, head.id, digest)
+            case DigestChart() as chart:
+                self._upload_chart(channel_id, head.id, chart)
+
+    def _post_digest(self, channel_id: str, state: ChannelState, item_id: int, post: DigestPost) -> None:
+        zone = ZoneInfo(post.timezone)
+        message: SlackMessage = {
+            "text": digest_summary(post.digest),
+            "blocks": digest_blocks(post.digest, post.project, zone),
+        }
+        send = functools.partial(self.slack.post, channel_id)
+        ts = self._call(channel_id, state, send, message, post.group_id)
+        self.store.outbox.complete(
+            [item_id],
+            self.clock(),
+            message=(post.group_id, channel_id, ts),
+            follow_up=digest_chart(post),
+            fence=self.fence,
+        )
+
+    def _upload_chart(self, channel_id: str, item_id: int, chart: DigestChart) -> None:
+        """The chart into the digest's thread. It is an extra: a failure (but Slack's 429, which
+        pauses everything as usual) is logged, tried once more later, then given up; the text
+        digest is already in the channel."""
+        known = self.store.outbox.message_for(chart.group_id)
+        zone = ZoneInfo(chart.timezone)
+        try:
+            content = render_chart(chart.series, CHART_TITLE, zone)
+            name = f"{chart.group_id}.png"
+            try:
+                self.slack.upload_file(channel_id, known[1] if known else None, name, content, CHART_TITLE)
+            except SlackFailure as failure:
+                if failure.kind != "not_in_channel":
+                    raise
+                self.slack.join(channel_id)  # sharing a file needs membership, posting may not
+                self.slack.upload_file(channel_id, known[1] if known else None, name, content, CHART_TITLE)
+        except SlackFailure as failure:
+            if failure.kind == "rate_limited":
+                raise
+            self._chart_failed(item_id, chart, failure.advice(channel_id))
+        except Exception as error:  # drawing failed: the digest stands without its chart
+            log.exception("delivery: could not draw the chart of %s", chart.group_id)
+            self._chart_failed(item_id, replace(chart, attempt=CHART_ATTEMPTS), str(error))
+        else:
+            self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
+
+    def _chart_failed(self, item_id: int, chart: DigestChart, reason: str) -> None:
+        if chart.attempt < CHART_ATTEMPTS:
+            log.warning(
+                "delivery: the chart of %s was not uploaded (%s); trying again in %d min",
+                chart.group_id,
+                reason,
+                CHART_RETRY.total_seconds() // 60,
+            )
+            again = replace(chart, attempt=chart.attempt + 1, not_before=self.clock() + CHART_RETRY)
+            self.store.outbox.complete([item_id], self.clock(), follow_up=again, fence=self.fence)
+            return
+        log.error(
+            "delivery: gave up on the chart of %s (%s); the digest was posted without it",
+            chart.group_id,
+            reason,
+        )
+        self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
 
     def _post_alert(self, channel_id: str, state: ChannelState, item_id: int, post: AlertPost) -> None:
         note = post.notification
@@ -223,3 +305,12 @@ def _union(notes: list[Notification]) -> tuple[FlowSummary, ...]:
         for flow in note.new_flows:
             flows[flow.key] = flow
     return tuple(flows.values())
+
+
+def _due(item: OutboxItem, now: datetime) -> bool:
+    """A chart waiting to be tried again is not due before its time; the rest always is (and the
+    channel's other messages go by it meanwhile)."""
+    message = item.message
+    return not (
+        isinstance(message, DigestChart) and message.not_before is not None and now < message.not_before
+    )

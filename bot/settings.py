@@ -11,7 +11,7 @@ import ipaddress
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -132,6 +132,8 @@ COMMANDS = (
     "routes",
     "recent",
     "top",
+    "digest",
+    "digest-now",
 )
 DEFAULT_PERMISSIONS: dict[str, Permission] = {
     "enable": "operators",
@@ -140,6 +142,7 @@ DEFAULT_PERMISSIONS: dict[str, Permission] = {
     "ns-logging": "operators",
     "mute": "operators",
     "unmute": "operators",
+    "digest-now": "operators",
 }
 
 
@@ -168,7 +171,9 @@ class MutesSection(_Section):
 
 
 class DigestSection(_Section):
-    """The daily digest. Validated today; the digest itself is not built yet, so nothing is sent."""
+    """The digest: each channel in `channels` gets, at each time of `schedule` (read in
+    `timezone`), the digest of the period since the schedule's previous time. No channels: no
+    scheduled digest (`netlog-bot digest` and `/netlog digest` still answer)."""
 
     schedule: str = "0 9 * * *"
     """Cron expression (minute hour day month weekday) for the daily digest."""
@@ -179,9 +184,22 @@ class DigestSection(_Section):
     @classmethod
     def _cron(cls, value: str) -> str:
         try:  # the scheduler's own parser, given weekdays as cron means them
-            CronTrigger.from_crontab(standard_weekdays(value), timezone="UTC")
+            trigger = CronTrigger.from_crontab(standard_weekdays(value), timezone="UTC")
         except ValueError as error:
             raise ValueError(f"{value!r} is not a valid cron expression: {error}") from None
+        # A digest covers whole hours of the flow history: times less than an hour apart would
+        # make digests of nothing. Checked over the next 200 times (every gap a schedule has).
+        moment = trigger.get_next_fire_time(None, datetime.now(UTC))
+        for _ in range(200):
+            if moment is None:
+                break
+            following = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+            if following is not None and following - moment < timedelta(hours=1):
+                raise ValueError(
+                    f"{value!r} runs the digest more often than once an hour; a digest covers whole "
+                    "hours, so give times at least an hour apart (e.g. 0 9 * * *)"
+                )
+            moment = following
         return value
 
     @field_validator("timezone")

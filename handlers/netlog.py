@@ -39,7 +39,8 @@ def answer(respond: Respond) -> Callable[[Reply], None]:
 def command(service: Netlog, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
     ack()  # before any Kubernetes or database call: Slack retries or errors after 3 s
     with answering_errors(respond, "command"):
-        respond(**service.handle(command["user_id"], command.get("text", "")).as_kwargs())
+        reply = service.handle(command["user_id"], command.get("text", ""), command.get("channel_id"))
+        respond(**reply.as_kwargs())
 
 
 def apply(service: Netlog, ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -14,7 +14,7 @@ from handlers import netlog
 class Broken:
     """Stands in for the `Netlog` service whose store just went away."""
 
-    def handle(self, user: str, text: str) -> Any:
+    def handle(self, user: str, text: str, channel: str | None = None) -> Any:
         raise ConnectionError("database went away")
 
 

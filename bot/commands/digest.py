@@ -49,7 +49,7 @@ def run_digest(
     try:
         store.ready_to_read()
         digests = Digests(store, settings.routing, digest_settings.channels, clusters)
-        made = digests.make(period, args.channel)
+        made = digests.make(period, [args.channel] if args.channel else None)
     except StoreUnreadable as error:
         print(f"netlog-bot digest: {error}", file=err)
         return 2

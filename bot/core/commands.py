@@ -12,6 +12,8 @@ mutes
 routes test MATCHERS
 recent [FILTERS] [since=1h] [limit=20] [source=history|logging] [share]
 top [FILTERS] [since=24h] [by=namespace|flow|source|destination|node|port] [limit=10] [source=…] [share]
+digest [since=24h] [channel=C]
+digest now [channel=C]
    FILTERS: cluster=C ns=NS src=GLOB dst=GLOB port=N proto=P
 """
 
@@ -42,6 +44,7 @@ HELP = """*`/netlog` commands*
 • `/netlog routes test MATCHERS`: where an event with these fields would be sent, e.g. `/netlog routes test cluster=prod-eu namespace=payments`
 • `/netlog recent [FILTERS] [since=1h] [limit=20]`: the latest denied flows, e.g. `/netlog recent ns=payments since=1h`
 • `/netlog top [FILTERS] [since=24h] [by=namespace|flow|source|destination|node|port] [limit=10]`: biggest contributors and their change, e.g. `/netlog top by=source since=24h`
+• `/netlog digest [since=24h] [channel=C]`: preview this channel's digest (or the one of everything) · `/netlog digest now`: post it here
 Filters: `cluster=C` `ns=NS` `src=GLOB` `dst=GLOB` `port=N` `proto=tcp|udp|icmp|unknown`; add `share` to post the answer in the channel, `source=logging` to ask Cloud Logging.
 Matchers are `field=glob` pairs; fields: {fields}. Durations: `30m`, `4h`, `2d`."""  # noqa: E501
 
@@ -125,8 +128,28 @@ class Top:
     share: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """`digest`: the digest of the last `since` (whole hours) for `channel` (None: the channel
+    asked in), shown to the asker; with `now`, posted in that channel."""
+
+    since: timedelta = timedelta(hours=24)
+    channel: str | None = None
+    now: bool = False
+
+
 Command = (
-    Help | Status | SetLogging | NamespaceLogging | Mute | Unmute | ListMutes | RoutesTest | Recent | Top
+    Help
+    | Status
+    | SetLogging
+    | NamespaceLogging
+    | Mute
+    | Unmute
+    | ListMutes
+    | RoutesTest
+    | Recent
+    | Top
+    | Digest
 )
 MUTATING = (SetLogging, NamespaceLogging, Mute, Unmute)
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -140,6 +163,8 @@ def command_name(command: Command) -> str:
     """The name used for per-command permissions and the audit trail."""
     if isinstance(command, SetLogging):
         return command.action
+    if isinstance(command, Digest):
+        return "digest-now" if command.now else "digest"
     return {
         Help: "help",
         Status: "status",
@@ -216,11 +241,43 @@ def _store_command(verb: str, rest: list[str]) -> Command:
     if verb == "mutes":
         _no_more(rest, "mutes")
         return ListMutes()
+    if verb == "digest":
+        return _digest(rest)
     if verb == "routes":
         if not rest or rest[0].lower() != "test":
             raise CommandError("Did you mean `/netlog routes test MATCHERS`?")
         return RoutesTest(parse_matchers(rest[1:], required=True))
     raise CommandError(f"I don't know the command `{verb}`.")
+
+
+def _digest(words: list[str]) -> Digest:
+    since, channel, now = timedelta(hours=24), None, False
+    for word in words:
+        name, equals, value = word.partition("=")
+        if word.lower() == "now":
+            now = True
+        elif equals and name == "since":
+            since = _since(value)
+            if since < timedelta(hours=1):
+                raise CommandError("A digest covers whole hours: give `since=1h` or more, e.g. `since=24h`.")
+        elif equals and name == "channel":
+            channel = _channel(value)
+        else:
+            raise CommandError(
+                f"`digest` does not take `{word}`: write `/netlog digest [since=24h] [channel=C…]` "
+                "or `/netlog digest now`."
+            )
+    return Digest(since, channel, now)
+
+
+def _channel(value: str) -> str:
+    """A channel ID (`C0123ABCD`), or a `<#C0123ABCD|name>` mention as Slack sends a picked channel."""
+    mention = re.fullmatch(r"<#([CG][A-Z0-9]{2,})(\|[^>]*)?>", value)
+    if mention:
+        return mention.group(1)
+    if re.fullmatch(r"[CG][A-Z0-9]{2,}", value):
+        return value
+    raise CommandError(f"`channel={value}` is not a channel: pick one with `#` or give its ID (C…).")
 
 
 def _cluster_option(words: list[str]) -> tuple[str | None, list[str]]:

@@ -5,9 +5,11 @@ the store keeps them through one codec, with `kind` telling them apart."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from bot.core.audit import AuditEntry
+from bot.core.digest import Digest, Series
 from bot.core.grouping import Notification
 
 
@@ -61,7 +63,49 @@ class AuditLine:
         return f"audit-{self.id}"
 
 
-OutboxMessage = AlertPost | AlertEdit | ThreadReply | AuditLine
+@dataclass(frozen=True, slots=True)
+class DigestPost:
+    """A channel's digest of one period, rendered when sent in `timezone`; its chart follows in
+    the message's thread."""
+
+    channel: str
+    digest: Digest
+    timezone: str = "UTC"
+    project: str | None = None
+    #: Set for a digest someone asked for (`/netlog digest now`): it is its own message, apart
+    #: from the scheduled digest of the same period.
+    requested: str = ""
+    kind: Literal["digest_post"] = "digest_post"
+
+    @property
+    def group_id(self) -> str:
+        ident = digest_id(self.channel, self.digest.period.start)
+        return f"{ident}-{self.requested}" if self.requested else ident
+
+
+@dataclass(frozen=True, slots=True)
+class DigestChart:
+    """A digest's chart, uploaded into the thread of the digest's message (`group_id`). A failed
+    upload is queued once more, `not_before` a while later; the text digest stands without it."""
+
+    channel: str
+    group_id: str
+    series: Series
+    timezone: str = "UTC"
+    attempt: int = 1
+    not_before: datetime | None = None
+    kind: Literal["digest_chart"] = "digest_chart"
+
+
+def digest_id(channel: str, start: datetime) -> str:
+    return f"digest-{channel}-{start:%Y%m%dT%H%MZ}"
+
+
+def digest_chart(post: DigestPost) -> DigestChart:
+    return DigestChart(post.channel, post.group_id, post.digest.series, post.timezone)
+
+
+OutboxMessage = AlertPost | AlertEdit | ThreadReply | AuditLine | DigestPost | DigestChart
 
 
 def alert_message(note: Notification) -> AlertPost | AlertEdit:

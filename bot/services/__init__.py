@@ -20,6 +20,7 @@ from bot.services.access import Access
 from bot.services.audit import Auditor
 from bot.services.background import BackgroundTasks
 from bot.services.confirmations import Confirmations
+from bot.services.digest import DigestCommands, Digests
 from bot.services.history import HistoryQueries
 from bot.services.mutes import Mutes
 from bot.services.netlog import Netlog
@@ -79,4 +80,11 @@ def build_netlog(
         auditor=auditor,
         clock=clock,
         history=history_queries(settings, store, clock),
+        digests=DigestCommands(
+            Digests(store, settings.routing, settings.file.digest.channels, clusters),
+            auditor,
+            clock,
+            timezone=settings.file.digest.timezone,
+            project=settings.logging_project,
+        ),
     )

@@ -23,6 +23,7 @@ from bot.render.replies import Reply
 from bot.services.access import Access
 from bot.services.audit import Auditor
 from bot.services.confirmations import Confirmations, PendingChange
+from bot.services.digest import DigestCommands
 from bot.services.history import HistoryQueries, NoAnswer
 from bot.services.mutes import Mutes
 from bot.services.netlogging import LoggingChanges, Rollout
@@ -42,6 +43,7 @@ class Netlog:
         auditor: Auditor,
         clock: Callable[[], datetime],
         history: HistoryQueries,
+        digests: DigestCommands,
     ) -> None:
         self.access = access
         self.confirmations = confirmations
@@ -52,8 +54,10 @@ class Netlog:
         self.auditor = auditor
         self.clock = clock
         self.history = history
+        self.digests = digests
 
-    def handle(self, user: str, text: str) -> Reply:
+    def handle(self, user: str, text: str, channel: str | None = None) -> Reply:
+        """The answer to `/netlog text` from `user`, asked in `channel`."""
         try:
             command = cmd.parse(text)
         except cmd.CommandError as error:
@@ -64,7 +68,7 @@ class Netlog:
                 self._audit(user, name, "refused", f"/netlog {text}")
             return self.access.refusal(name)
         try:
-            return self._answer(user, command, text)
+            return self._answer(user, command, text, channel)
         except (KubeError, Refused) as error:
             return replies.problem(str(error))
 
@@ -88,7 +92,7 @@ class Netlog:
             return self.access.refusal("mute")
         return self.mutes.mute_alert(user, group_key, duration, channel)
 
-    def _answer(self, user: str, command: cmd.Command, text: str) -> Reply:
+    def _answer(self, user: str, command: cmd.Command, text: str, channel: str | None) -> Reply:
         if isinstance(command, cmd.Help):
             return replies.help_reply(cmd.help_text())
         if isinstance(command, cmd.Status):
@@ -102,6 +106,8 @@ class Netlog:
                 return answer_reply(self.history.answer(user, command))
             except (NoAnswer, LoggingError) as error:
                 return replies.problem(str(error))
+        if isinstance(command, cmd.Digest):
+            return self.digests.answer(user, command, channel)
         if isinstance(command, cmd.Mute | cmd.Unmute):
             return self.confirmations.create(
                 user, PendingChange(command, None, text), self.mutes.card(command)

@@ -344,7 +344,7 @@ def test_revision_0009_down_and_up_again_brings_both_tables_back(store: Store) -
     add(store, generated(days=1))
     downgrade(store.db, "0008")
     assert {"flow_history", "flow_history_daily"}.isdisjoint(sa.inspect(store.db.engine).get_table_names())
-    assert store.migrate() == "0010"
+    assert store.migrate() == "0011"
     assert store.history.flow_nodes(FlowFilter(), Window(DAY0 - DAY, DAY0 + 3 * DAY)) == []
     cells = generated(days=2, seed=9)
     add(store, cells)
@@ -361,7 +361,7 @@ def test_revision_0010_counts_the_days_0009_summed_as_closed(store: Store) -> No
     add(store, cells, DAY0 + DAY + HOUR)  # closes the day before DAY0 and DAY0; DAY0 + 1 d is open
     downgrade(store.db, "0009")  # sums the open days too, as 0009 kept them
     assert sum(daily_attempts(store).values()) == sum(cell.attempts for cell in cells.values())
-    assert store.migrate() == "0010"
+    assert store.migrate() == "0011"
     with store.db.connect() as conn:
         mark = conn.execute(
             sa.text("SELECT position FROM cursors WHERE name = 'history_daily_open'")
@@ -393,7 +393,7 @@ def test_revision_0010_counts_the_days_0009_summed_as_closed(store: Store) -> No
 
 def test_an_empty_history_upgrades_to_no_mark(store: Store) -> None:
     downgrade(store.db, "0009")
-    assert store.migrate() == "0010"
+    assert store.migrate() == "0011"
     with store.db.connect() as conn:
         assert (
             conn.execute(sa.text("SELECT count(*) FROM cursors WHERE name = 'history_daily_open'")).scalar()

@@ -46,7 +46,7 @@ from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-HEAD = "0010"
+HEAD = "0011"
 TABLES = {
     "alembic_version",
     "events",
@@ -62,9 +62,10 @@ TABLES = {
     "mutes",
     "audit",
     "pending_changes",
+    "digests",
 }
 TOO_NEW = (
-    "the database at NETLOG_DB_URL is at schema revision 0011, newer than this netlog-bot (0010): "
+    "the database at NETLOG_DB_URL is at schema revision 0012, newer than this netlog-bot (0011): "
     "run the newer release, or restore a backup"
 )
 
@@ -200,16 +201,17 @@ def test_the_revisions_build_the_schema_the_releases_built(db_url: str) -> None:
         assert table_names(db) == set()
         assert migrations.migrate(db) == Upgrade(None, HEAD)
         built = shape(db)
-        # Revisions 0008 and 0009 add `group_flows` and `flow_history`, which no release before
-        # Alembic had.
+        # Revisions 0008, 0009 and 0011 add `group_flows`, `flow_history` and `digests`, which no
+        # release before Alembic had.
         assert built.pop("group_flows")["primary key"] == ["group_key", "flow"]
+        assert built.pop("digests")["primary key"] == ["channel", "period_start"]
         assert built.pop("flow_history")["primary key"][:2] == ["hour", "cluster"]
         assert built.pop("flow_history_daily")["primary key"][:2] == ["day", "cluster"]
         if db.is_sqlite:
             built["sqlite_master"] = [
                 row
                 for row in built["sqlite_master"]
-                if "group_flows" not in row[1] and "flow_history" not in row[1]
+                if "group_flows" not in row[1] and "flow_history" not in row[1] and "digests" not in row[1]
             ]
         assert built == released
     assert released["outbox"]["indexes"] == [("ix_outbox_delivered_at", ["delivered_at"], False)]
@@ -363,7 +365,7 @@ def test_two_stores_migrating_one_database_at_once_both_succeed(db_url: str) -> 
 
 def stamp_newer(db: Database) -> None:
     with db.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0011'"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0012'"))
 
 
 def test_a_database_at_an_unknown_revision_is_refused_with_a_sentence(store: Store) -> None:
@@ -371,15 +373,15 @@ def test_a_database_at_an_unknown_revision_is_refused_with_a_sentence(store: Sto
     with pytest.raises(SchemaTooNew) as refused:
         store.migrate()
     assert str(refused.value) == TOO_NEW
-    assert revisions(store.db) == ["0011"]
+    assert revisions(store.db) == ["0012"]
 
 
 def test_a_database_from_an_unknown_release_before_alembic_is_refused(db_url: str) -> None:
     with database(db_url) as db:
         legacy.migrate(db)
         with db.engine.begin() as conn:
-            conn.execute(legacy.schema_version.insert().values(version=11))
-        with pytest.raises(SchemaTooNew, match="schema revision 0011, newer than this netlog-bot"):
+            conn.execute(legacy.schema_version.insert().values(version=12))
+        with pytest.raises(SchemaTooNew, match="schema revision 0012, newer than this netlog-bot"):
             migrations.migrate(db)
         assert "schema_version" in table_names(db)
 

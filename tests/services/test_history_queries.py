@@ -176,7 +176,7 @@ def test_the_terminal_reads_without_upgrading_the_store(
     empty.touch()  # a database no bot has started on: the reader must not build its schema
     monkeypatch.setenv("NETLOG_DB_URL", f"sqlite:///{empty}")
     assert main(["recent"]) == 2
-    assert "is at schema revision none, and this netlog-bot reads 0010: run netlog-bot db upgrade" in (
+    assert "is at schema revision none, and this netlog-bot reads 0011: run netlog-bot db upgrade" in (
         capsys.readouterr().err
     )
     with closing(sqlite3.connect(empty)) as db:

@@ -9,12 +9,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.adapters.store.database import Database
 from bot.adapters.store.leases import Fence, check_fence
 from bot.adapters.store.records import decode_message, encode_message
-from bot.adapters.store.tables import outbox, slack_messages
-from bot.core.outbox import AlertEdit, AlertPost, OutboxMessage, ThreadReply
+from bot.adapters.store.tables import digests, outbox, slack_messages
+from bot.core.history import hour_of
+from bot.core.outbox import AlertEdit, AlertPost, DigestChart, DigestPost, OutboxMessage, ThreadReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +86,11 @@ class OutboxStore:
         now: datetime,
         *,
         message: tuple[str, str, str] | None = None,
-        follow_up: ThreadReply | None = None,
+        follow_up: ThreadReply | DigestChart | None = None,
         fence: Fence | None = None,
     ) -> None:
         """After a Slack call succeeded: mark `ids` delivered, remember the group's message
-        (group_id, channel, ts) and queue a follow-up (a thread reply), all or nothing.
+        (group_id, channel, ts) and queue a follow-up (a thread reply, a digest's chart), all or nothing.
 
         With a `fence`, a replica that lost the lease during the call records nothing: its
         successor owns the group's message now, and must not have it swapped for a duplicate."""
@@ -107,6 +109,34 @@ class OutboxStore:
                 )
             if follow_up is not None:
                 conn.execute(outbox.insert().values(**outbox_row(follow_up, now)))
+
+    def queue_digest(self, post: DigestPost, now: datetime, fence: Fence | None = None) -> bool:
+        """Queue a channel's digest unless that channel's digest of that period was queued before:
+        the record and the message in one transaction, so two replicas (or a restart) never send
+        it twice. Returns whether it was queued now."""
+        period = post.digest.period
+        record = {
+            "channel": post.channel,
+            "period_start": hour_of(period.start),
+            "period_end": hour_of(period.end),
+            "queued_at": now,
+            "late": post.digest.late,
+        }
+        dialect = self.db.engine.dialect.name
+        insert = postgresql.insert(digests) if dialect == "postgresql" else sqlite.insert(digests)
+        with self.db.begin() as conn:
+            check_fence(conn, fence, now)
+            if conn.execute(insert.values(**record).on_conflict_do_nothing()).rowcount != 1:
+                return False
+            conn.execute(outbox.insert().values(**outbox_row(post, now)))
+        return True
+
+    def digest_queued(self, channel: str, start: datetime) -> bool:
+        query = sa.select(digests.c.channel).where(
+            digests.c.channel == channel, digests.c.period_start == hour_of(start)
+        )
+        with self.db.connect() as conn:
+            return conn.execute(query).first() is not None
 
     def alert_counts(self, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
         """(alert groups opened, resolved) per channel, by the notifications queued in [start, end).

@@ -1,4 +1,4 @@
-"""The schema as the code expects it (revision 0010); the Alembic revisions in `migrations/` build it."""
+"""The schema as the code expects it (revision 0011); the Alembic revisions in `migrations/` build it."""
 
 from __future__ import annotations
 
@@ -171,4 +171,17 @@ pending_changes = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("command", sa.Text, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+)
+
+
+# The digests queued, one per channel and period (seconds since the epoch, UTC): written with the
+# digest's outbox row, so a period is sent once per channel whatever restarts or replicas do.
+digests = sa.Table(
+    "digests",
+    metadata,
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("period_start", sa.BigInteger, primary_key=True),
+    sa.Column("period_end", sa.BigInteger, nullable=False),
+    sa.Column("queued_at", UTCDateTime, nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
 )
