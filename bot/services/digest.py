@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ from bot.core.digest import (
     silent_hours,
     typical_lag,
 )
-from bot.core.history import DAY, Window
+from bot.core.history import DAY, HOUR, Window
 from bot.core.netlogging import LoggingSpec
 from bot.core.outbox import DigestPost
 from bot.core.routing import RoutingTable
@@ -194,9 +195,13 @@ class DigestCommands:
         if command.now and not target:
             return replies.problem("Say which channel to post it in: `/netlog digest now channel=C…`.")
         now = self.clock()
-        period = Period.ending(now, command.since)
+        # Asked for now: the current hour is read too, so far (a scheduled digest reads whole hours).
+        period = Period.ending(now + HOUR, command.since)
         scope = target if target in self.digests.channels else None
         (digest,) = self.digests.make(period, [scope])
+        digest = replace(
+            digest, notes=(*digest.notes, f"Read at {now:%H:%M} UTC, including the current hour so far.")
+        )
         if not command.now:
             zone = ZoneInfo(self.timezone)
             return Reply(digest_summary(digest), digest_blocks(digest, self.project, zone))

@@ -91,7 +91,7 @@ def test_an_outbox_row_of_a_real_run_keeps_its_message(row: dict[str, Any]) -> N
         assert (reply.text, reply.blocks) == (record["message"]["text"], record["message"]["blocks"])
     else:
         message = upgraded(row["kind"], record)
-        assert not isinstance(message, AuditLine)
+        assert isinstance(message, AlertPost | AlertEdit | ThreadReply)
         assert message.notification == old_notification(row["kind"], record)
 
 
@@ -151,7 +151,7 @@ def test_every_notification_the_old_code_queued_converts_to_the_same_notificatio
     for note in notes:
         record = json.loads(json.dumps(notification_to_record(note)))
         message = upgraded(note.kind, record)
-        assert not isinstance(message, AuditLine)
+        assert isinstance(message, AlertPost | AlertEdit | ThreadReply)
         assert message.notification == note
         if note.new_flows:  # what delivery queued after sending it
             reply = upgraded("thread", {**record, "kind": "thread"})
@@ -276,6 +276,7 @@ def test_a_database_written_by_the_old_code_reads_typed_after_revision_0007(stor
         if isinstance(message, AuditLine):
             assert message.entry == old_entry(row["entry"])
         else:
+            assert isinstance(message, AlertPost | AlertEdit | ThreadReply)
             assert message.notification == old_notification(row["kind"], record)
     expected = {key: group_from_record(json.loads(text)) for key, text in saved.items()}
     assert len(expected) > 1

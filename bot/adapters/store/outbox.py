@@ -126,7 +126,9 @@ class OutboxStore:
         insert = postgresql.insert(digests) if dialect == "postgresql" else sqlite.insert(digests)
         with self.db.begin() as conn:
             check_fence(conn, fence, now)
-            if conn.execute(insert.values(**record).on_conflict_do_nothing()).rowcount != 1:
+            # RETURNING, not rowcount: psycopg reports -1 for a statement with ON CONFLICT here.
+            statement = insert.values(**record).on_conflict_do_nothing().returning(digests.c.channel)
+            if conn.execute(statement).first() is None:
                 return False
             conn.execute(outbox.insert().values(**outbox_row(post, now)))
         return True
