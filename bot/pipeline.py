@@ -22,7 +22,7 @@ from bot.adapters.logentry import FastEntryParser
 from bot.adapters.store import Fence, IngestResult, Reject, Store
 from bot.core.events import EntryParser, NetworkNames, PolicyEvent, RawMessage, RejectedEntry
 from bot.core.grouping import Grouper, Notification
-from bot.core.history import roll_up
+from bot.core.history import capped_nodes, roll_up
 from bot.core.mutes import muted_at_all, muted_by, muted_groups
 from bot.core.outbox import alert_message
 from bot.core.routing import event_fields
@@ -105,6 +105,7 @@ class GroupingWorker:
         events = [event for _, event in rows]
         # The history counts every deny, muted ones marked as such.
         history = roll_up(events, (lambda e: muted_at_all(event_fields(e), mutes, now)) if mutes else None)
+        caps = capped_nodes(events)
         if mutes:  # a muted event is stored and counted, but it alerts nobody
             events = [event for event in events if not muted_by(event_fields(event), mutes, now)]
         self.grouper.fold_all(events, now, groups)
@@ -115,7 +116,7 @@ class GroupingWorker:
             messages = [alert_message(n) for n in notifications]
             try:
                 self.store.grouping.commit(
-                    GROUPING_CURSOR, position, upserts, deletes, messages, now, self.fence, history
+                    GROUPING_CURSOR, position, upserts, deletes, messages, now, self.fence, history, caps
                 )
             except Exception:
                 self._stale = True  # memory ran ahead of the store: go back to what is committed

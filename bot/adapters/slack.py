@@ -112,7 +112,7 @@ class SlackGateway:
         Slack's v2 upload flow (files.getUploadURLExternal, a POST of the bytes to the URL it returns,
         files.completeUploadExternal); the legacy files.upload is retired. Returns the file's ID.
 
-        Nothing calls this yet: the daily digest's chart will (issue 10). Failures are SlackFailures as
+        Delivery uploads each digest's chart with it. Failures are SlackFailures as
         for `post`; a failed upload is restarted from the beginning (Slack drops uncompleted uploads), and
         a failed POST to the upload URL, which is not the Web API, counts as "unavailable". Sharing needs
         membership even where posting does not (chat:write.public): "not_in_channel" means join first.

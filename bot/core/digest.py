@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from bot.core.history import DAY, HOUR, hour_of, hour_start
+from bot.core.history import DAY, HOUR, NodeCap, hour_of, hour_start
 from bot.core.netlogging import LoggingSpec
 from bot.core.routing import RoutingTable
 
@@ -133,6 +133,8 @@ class Health:
     rejects: tuple[tuple[str, int], ...] = ()
     #: Typical delay from an entry's timestamp to its arrival (None: nothing arrived).
     lag: timedelta | None = None
+    #: Nodes seen at GKE's 500 lines/s cap in the period: their lines past it were dropped.
+    capped: tuple[NodeCap, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ hour. Answers say so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -107,6 +107,38 @@ def roll_up(
         elif at > cell.last_seen:
             cell.last_seen = at
     return {CellKey(*key): cell for key, cell in cells.items()}
+
+
+#: GKE logs at most this many lines per second per node and drops the rest.
+NODE_LINE_CAP = 500
+
+
+class NodeCap(NamedTuple):
+    """A node that logged `NODE_LINE_CAP` lines within one second of an hour: it hit GKE's cap,
+    so lines past it were dropped. `peak` is the most lines seen in one second that hour."""
+
+    hour: int
+    cluster: str
+    node: str
+    peak: int
+
+
+def capped_nodes(events: Sequence[PolicyEvent]) -> list[NodeCap]:
+    """The nodes that hit GKE's per-node line cap in these events (denies and allows alike: the
+    cap counts every line). Events are counted per node and second by their timestamps, within the
+    batch; a batch too small to hold a capped second costs nothing."""
+    if len(events) < NODE_LINE_CAP:
+        return []
+    seconds: dict[tuple[str, str, int], int] = {}
+    for event in events:
+        at = (event.cluster or "", event.node or "", int(event.timestamp.timestamp()))
+        seconds[at] = seconds.get(at, 0) + 1
+    peaks: dict[tuple[int, str, str], int] = {}
+    for (cluster, node, second), lines in seconds.items():
+        if lines >= NODE_LINE_CAP and node:
+            key = (second - second % 3600, cluster, node)
+            peaks[key] = max(peaks.get(key, 0), lines)
+    return [NodeCap(hour, cluster, node, peak) for (hour, cluster, node), peak in sorted(peaks.items())]
 
 
 @dataclass(frozen=True, slots=True)

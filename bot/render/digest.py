@@ -207,6 +207,17 @@ def _health(digest: Digest, markup: Markup) -> list[str]:
         lines.append("No messages rejected.")
     if health.lag is not None:
         lines.append(f"Entries arrived typically {_duration(health.lag)} after they were logged.")
+    if health.capped:
+        peaks: dict[tuple[str, str], int] = {}
+        for cap in health.capped:
+            peaks[(cap.cluster, cap.node)] = max(peaks.get((cap.cluster, cap.node), 0), cap.peak)
+        nodes = ", ".join(
+            f"{markup.code(node)}{f' ({markup.code(cluster)})' if cluster else ''}" for cluster, node in peaks
+        )
+        lines.append(
+            f"{plural(len(peaks), 'node')} hit GKE's 500 lines/s cap, so lines past it were dropped and "
+            f"the counts above are short: {nodes}."
+        )
     return lines
 
 

@@ -79,6 +79,7 @@ class Digests:
             silent_hours(period, store.events.hours_with_entries(period.first_hour, period.end_hour)),
             tuple(sorted(store.events.reject_counts(period.start, period.end).items())),
             typical_lag(store.events.arrival_delays(period.start, period.end)),
+            tuple(store.history.node_caps(period.first_hour, period.end_hour)),
         )
         ending = tuple(
             ExpiringMute(mute.label, mute.expires_at, mute.created_by)

@@ -119,3 +119,21 @@ def test_alert_counts_come_from_the_queued_notifications(store: Store) -> None:
     assert store.outbox.alert_counts(DAY2, DAY2 + 3 * HOUR) == {"C0PAY": (1, 1), "C0DEFAULT": (1, 1)}
     assert store.outbox.alert_counts(DAY2, DAY2 + HOUR) == {"C0PAY": (1, 0), "C0DEFAULT": (1, 0)}
     assert store.outbox.alert_counts(DAY2 + 3 * HOUR, DAY2 + 4 * HOUR) == {}
+
+
+def test_a_node_at_the_line_cap_is_kept_with_the_history_and_named(store: Store) -> None:
+    burst = [raw_message(at=DAY2 + HOUR, node="gke-pool-7", insert_id=f"b{n}") for n in range(520)]
+    feed(store, burst, DAY2 + 2 * HOUR)
+    feed(
+        store,
+        [raw_message(at=DAY2 + HOUR, node="gke-pool-7", insert_id=f"c{n}") for n in range(500)],
+        DAY2 + 3 * HOUR,
+    )
+    (digest,) = Digests(store, ROUTING, ()).make(Period(DAY2, DAY2 + 6 * HOUR))
+    # Two batches of one second: the hour keeps the higher peak (batches are counted apart).
+    assert [(c.node, c.peak, c.hour) for c in digest.health.capped] == [
+        ("gke-pool-7", 520, hour_of(DAY2 + HOUR))
+    ]
+    assert store.history.node_caps(hour_of(DAY2 + 2 * HOUR), hour_of(DAY2 + 6 * HOUR)) == []
+    store.purge(DAY2 + 2 * HOUR + timedelta(days=91), timedelta(days=7), timedelta(days=90))
+    assert store.history.node_caps(0, hour_of(DAY2 + 6 * HOUR)) == []

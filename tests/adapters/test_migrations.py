@@ -63,6 +63,7 @@ TABLES = {
     "audit",
     "pending_changes",
     "digests",
+    "node_caps",
 }
 TOO_NEW = (
     "the database at NETLOG_DB_URL is at schema revision 0012, newer than this netlog-bot (0011): "
@@ -201,17 +202,21 @@ def test_the_revisions_build_the_schema_the_releases_built(db_url: str) -> None:
         assert table_names(db) == set()
         assert migrations.migrate(db) == Upgrade(None, HEAD)
         built = shape(db)
-        # Revisions 0008, 0009 and 0011 add `group_flows`, `flow_history` and `digests`, which no
-        # release before Alembic had.
+        # Revisions 0008, 0009 and 0011 add `group_flows`, `flow_history`, `digests` and
+        # `node_caps`, which no release before Alembic had.
         assert built.pop("group_flows")["primary key"] == ["group_key", "flow"]
         assert built.pop("digests")["primary key"] == ["channel", "period_start"]
+        assert built.pop("node_caps")["primary key"] == ["hour", "cluster", "node"]
         assert built.pop("flow_history")["primary key"][:2] == ["hour", "cluster"]
         assert built.pop("flow_history_daily")["primary key"][:2] == ["day", "cluster"]
         if db.is_sqlite:
             built["sqlite_master"] = [
                 row
                 for row in built["sqlite_master"]
-                if "group_flows" not in row[1] and "flow_history" not in row[1] and "digests" not in row[1]
+                if "group_flows" not in row[1]
+                and "flow_history" not in row[1]
+                and "digests" not in row[1]
+                and "node_caps" not in row[1]
             ]
         assert built == released
     assert released["outbox"]["indexes"] == [("ix_outbox_delivered_at", ["delivered_at"], False)]

@@ -6,6 +6,7 @@ and Slack: escaped, within Block Kit limits, time zones and DST in the title).""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,10 +24,12 @@ from bot.core.digest import (
     silent_hours,
     typical_lag,
 )
-from bot.core.history import hour_of
+from bot.core.events import EntryParser, PolicyEvent
+from bot.core.history import NodeCap, capped_nodes, hour_of
 from bot.core.netlogging import LoggingSpec
 from bot.core.routing import Route, RoutingTable
 from bot.render.digest import digest_blocks, digest_summary, digest_text
+from tests.logentries import encoded
 
 END = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -279,3 +282,36 @@ def test_slack_blocks_escape_log_text_and_stay_within_limits() -> None:
     assert "&lt;!channel&gt;" in str(blocks)
     assert "Logs Explorer" in str(blocks)
     assert digest_summary(digest).startswith("Network policy digest: at least")
+
+
+def _events(count: int, node: str, at: datetime, spread: timedelta = timedelta(0)) -> list[PolicyEvent]:
+    parser = EntryParser()
+    return [
+        parser.parse(
+            encoded(at=at + spread * n / max(count, 1), node=node, insert_id=f"{node}-{n}-{at:%H%M%S}")
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("batch", "capped"),
+    [
+        (lambda: _events(499, "n1", END), []),  # too few in the batch to hold a capped second
+        (lambda: _events(500, "n1", END), [("n1", 500)]),  # 500 lines in one second: at the cap
+        (lambda: _events(700, "n1", END, timedelta(seconds=1.9)), []),  # 700 over two seconds
+        (lambda: _events(300, "n1", END) + _events(300, "n2", END), []),  # per node, not per cluster
+        (lambda: _events(520, "n2", END) + _events(510, "n2", END + HOUR), [("n2", 520), ("n2", 510)]),
+    ],
+)
+def test_nodes_at_gkes_line_cap_are_found_per_second(batch: Any, capped: list[tuple[str, int]]) -> None:
+    caps = capped_nodes(batch())
+    assert [(cap.node, cap.peak) for cap in caps] == capped
+    assert all(cap.cluster == "prod" for cap in caps)
+
+
+def test_capped_nodes_are_named_in_the_digest() -> None:
+    cap = NodeCap(hour_of(END - HOUR), "prod", "gke-pool-7", 500)
+    digest = build_digest(inputs([row(END - HOUR, 1)], health=Health(capped=(cap,))), EVERYWHERE, None)
+    assert "1 node hit GKE's 500 lines/s cap" in digest_text(digest)
+    assert "gke-pool-7 (prod)" in digest_text(digest)

@@ -30,7 +30,7 @@ from bot.adapters.store.records import (
 )
 from bot.adapters.store.tables import cursors, group_flows, groups, outbox
 from bot.core.grouping import Group, GroupChange
-from bot.core.history import Cell, CellKey
+from bot.core.history import Cell, CellKey, NodeCap
 from bot.core.outbox import OutboxMessage
 
 
@@ -91,9 +91,11 @@ class GroupStateStore:
         now: datetime,
         fence: Fence | None = None,
         history: Mapping[CellKey, Cell] | None = None,
+        caps: Sequence[NodeCap] = (),
     ) -> None:
-        """Advance the cursor, save group state, add the events' flow history and queue the
-        messages it produced: all or nothing, so the history counts each event exactly once.
+        """Advance the cursor, save group state, add the events' flow history (and the nodes they
+        show at GKE's line cap) and queue the messages it produced: all or nothing, so the history
+        counts each event exactly once.
         A bare `Group` in `upserts` is saved whole, replacing what its key held.
 
         With a `fence`, the transaction first proves this replica still holds that lease, so a
@@ -109,6 +111,7 @@ class GroupStateStore:
                 if not marked:
                     _mark_history_start(conn, min(now, *(cell.first_seen for cell in history.values())))
                     marked = True
+            self.history.add_caps(conn, caps)
             if notifications:
                 conn.execute(outbox.insert(), [outbox_row(n, now) for n in notifications])
         self._history_marked = marked  # only once the transaction that marked it has committed

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from bot.adapters.store.database import Database
 from bot.adapters.store.records import from_micros, micros
-from bot.adapters.store.tables import cursors, flow_history, flow_history_daily
+from bot.adapters.store.tables import cursors, flow_history, flow_history_daily, node_caps
 from bot.core.digest import FlowHour, Identity
 from bot.core.history import (
     TOP_COLUMNS,
@@ -30,6 +30,7 @@ from bot.core.history import (
     CellKey,
     FlowFilter,
     FlowNode,
+    NodeCap,
     TopBy,
     Window,
     glob_to_like,
@@ -197,6 +198,28 @@ class HistoryStore:
                 sums[key] = sums.get(key, 0) + int(row[-1])
         return sums
 
+    def add_caps(self, conn: Connection, caps: Sequence[NodeCap]) -> None:
+        """Nodes seen at GKE's line cap (in the caller's transaction): an hour keeps its highest peak."""
+        if not caps:
+            return
+        mark = "%s" if self._postgres else "?"
+        high = "GREATEST" if self._postgres else "max"
+        statement = (
+            f"INSERT INTO node_caps (hour, cluster, node, peak) VALUES ({mark}, {mark}, {mark}, {mark}) "
+            f"ON CONFLICT (hour, cluster, node) DO UPDATE SET peak = {high}(node_caps.peak, excluded.peak)"
+        )
+        conn.exec_driver_sql(statement, [tuple(cap) for cap in caps])
+
+    def node_caps(self, first_hour: int, end_hour: int) -> list[NodeCap]:
+        """Nodes seen at the cap in [first_hour, end_hour), oldest hour first."""
+        query = (
+            sa.select(node_caps.c.hour, node_caps.c.cluster, node_caps.c.node, node_caps.c.peak)
+            .where(node_caps.c.hour >= first_hour, node_caps.c.hour < end_hour)
+            .order_by(node_caps.c.hour, node_caps.c.cluster, node_caps.c.node)
+        )
+        with self.db.connect() as conn:
+            return [NodeCap(int(h), c, n, int(p)) for h, c, n, p in conn.execute(query)]
+
     def flow_hours(self, first_hour: int, end_hour: int) -> list[FlowHour]:
         """Each flow's denies per hour in [first_hour, end_hour), all nodes together (the digest's
         hours: read from the hourly rows, which are kept for the whole retention)."""
@@ -323,6 +346,7 @@ class HistoryStore:
         hour = hour_of(cutoff)
         daily = flow_history_daily
         conn.execute(daily.delete().where(daily.c.day <= hour - _DAY))
+        conn.execute(node_caps.delete().where(node_caps.c.hour < hour))
         return int(conn.execute(flow_history.delete().where(flow_history.c.hour < hour)).rowcount)
 
 

@@ -185,3 +185,15 @@ digests = sa.Table(
     sa.Column("queued_at", UTCDateTime, nullable=False),
     sa.Column("late", sa.Boolean, nullable=False),
 )
+
+
+# Nodes seen at GKE's 500 lines/s cap, per hour (seconds since the epoch) and the most lines seen
+# in one second that hour; written with the flow history, kept as long.
+node_caps = sa.Table(
+    "node_caps",
+    metadata,
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("cluster", sa.Text, primary_key=True),
+    sa.Column("node", sa.Text, primary_key=True),
+    sa.Column("peak", sa.Integer, nullable=False),
+)

@@ -1,6 +1,7 @@
 """The digests queued: one row per channel and period, written in the transaction that queues the
 digest's message, so each channel gets each period's digest exactly once across restarts and
-replicas (the primary key refuses a second).
+replicas (the primary key refuses a second). And the nodes seen at GKE's 500 lines/s cap, per hour
+(`node_caps`, written with the flow history), which the digest names.
 
 Revision ID: 0011
 Revises: 0010
@@ -26,7 +27,15 @@ def upgrade() -> None:
         sa.Column("queued_at", sa.DateTime, nullable=False),
         sa.Column("late", sa.Boolean, nullable=False),
     )
+    op.create_table(
+        "node_caps",
+        sa.Column("hour", sa.BigInteger, primary_key=True),
+        sa.Column("cluster", sa.Text, primary_key=True),
+        sa.Column("node", sa.Text, primary_key=True),
+        sa.Column("peak", sa.Integer, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("node_caps")
     op.drop_table("digests")
