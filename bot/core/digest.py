@@ -291,7 +291,8 @@ def build_digest(
     attempts = sum(row.attempts for row in current)
     new = [flow for identity, flow in flows.items() if identity not in inputs.seen_before]
     ranked = sorted(flows.values(), key=_rank)
-    covered = inputs.history_start
+    # The history's buckets are hours: one that starts within an hour covers that hour.
+    covered = None if inputs.history_start is None else hour_start(hour_of(inputs.history_start))
     previous_attempts = (
         sum(row.attempts for row in earlier) if covered is not None and covered <= previous.start else None
     )
@@ -309,7 +310,7 @@ def build_digest(
             "this digest applies them as if the field were empty."
         )
     if covered is not None and covered > period.start:
-        notes.append(f"The flow history starts at {covered:%Y-%m-%d %H:%M} UTC, within this period.")
+        notes.append(f"The flow history starts at {inputs.history_start:%Y-%m-%d %H:%M} UTC, within this period.")
     if channel is not None and scoped:
         opened, resolved = inputs.alerts.get(channel, (0, 0))
     else:

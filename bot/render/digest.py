@@ -74,8 +74,8 @@ def _sections(digest: Digest, markup: Markup, project: str | None) -> list[tuple
     link = _linker(digest, markup, project)
     parts: list[tuple[str, list[str]]] = [("Summary", _headline(digest, markup, link))]
     if not digest.quiet:
-        parts.append(("New flows", _new(digest, markup)))
-        parts.append(("Top flows", [_flow(flow, markup) for flow in digest.top_flows]))
+        parts.append(("New flows", _new(digest, markup, link)))
+        parts.append(("Top flows", [_flow(flow, markup, link) for flow in digest.top_flows]))
         parts.append(("Noisiest namespaces", _shares(digest.namespaces, markup, link, "namespace")))
         parts.append(("Noisiest sources", _shares(digest.sources, markup, link, "source")))
     parts.append(("Alerts and mutes", _alerts(digest, markup)))
@@ -106,7 +106,7 @@ def _headline(digest: Digest, markup: Markup, link: _Link) -> list[str]:
         change = _change(digest.period_change, digest.previous_attempts)
         comparisons.append(f"{change} on the previous {plural(hours, 'hour')} ({digest.previous_attempts:,})")
     if digest.daily_average is not None:
-        days = plural(digest.average_days, "day")
+        days = "day" if digest.average_days == 1 else f"{digest.average_days} days"
         change = _change(digest.average_change, digest.daily_average)
         comparisons.append(
             f"{change} on the daily average of the {days} before ({round(digest.daily_average):,}/day)"
@@ -143,23 +143,37 @@ def _change(change: float | None, before: float) -> str:
     return f"{arrow} {abs(change):.0%}"
 
 
-def _new(digest: Digest, markup: Markup) -> list[str]:
+def _new(digest: Digest, markup: Markup, link: _Link) -> list[str]:
     if not digest.new_flows:
         return ["None: every flow denied in this period was denied before."]
     lines = [
-        f"{_flow(flow, markup)} · first seen {flow.first_seen:%m-%d %H:%M} UTC" for flow in digest.new_flows
+        f"{_flow(flow, markup, link, f'first seen {flow.first_seen:%m-%d %H:%M} UTC')}"
+        for flow in digest.new_flows
     ]
     if digest.new_flow_count > len(digest.new_flows):
         lines.append(f"+{digest.new_flow_count - len(digest.new_flows):,} more new flows.")
     return lines
 
 
-def _flow(flow: DigestFlow, markup: Markup) -> str:
+def _flow(flow: DigestFlow, markup: Markup, link: _Link, seen: str = "") -> str:
     cluster = f"{markup.code(flow.cluster)} " if flow.cluster else ""
-    return (
+    line = (
         f"• {cluster}{markup.code(flow.source)} → {markup.code(flow.destination)} :{flow.port_label}, "
         f"{flow.direction} · {plural(flow.attempts, 'attempt')}"
     )
+    if seen:
+        line += f" · {seen}"
+    if markup is not PLAIN:  # a link per flow in Slack, where it is a word
+        flow_filter = FlowFilter(
+            cluster=flow.cluster or None,
+            src=flow.source,
+            dst=flow.destination,
+            port=flow.dest_port or 0,
+            protocol=flow.protocol,
+        )
+        if url := link(flow_filter):
+            line += f" · {url}"
+    return line
 
 
 def _shares(shares: Sequence[Share], markup: Markup, link: _Link, by: str) -> list[str]:
