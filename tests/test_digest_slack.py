@@ -2,7 +2,8 @@
 fake Slack behind, signed slash commands), configured with digest channels and an hourly schedule.
 
 - At start the leading replica sends each channel its digest of the last whole hour, with the chart
-  in its thread; two replicas on one PostgreSQL send it once, and a takeover sends nothing again.
+  in its thread; two replicas on one PostgreSQL send it once, and neither a takeover nor a restart
+  sends it again.
 - `/netlog digest` previews the digest to whoever asks (ephemeral), the asking channel's when it
   gets digests; `digest now` is for operators, posts it in the channel and is audited.
 """
@@ -132,3 +133,11 @@ def test_a_preview_for_anyone_and_digest_now_for_operators(
     assert slash(bot, slack, "U0READER", "digest since=soon", "bad") == 200
     [bad] = answers(slack, "bad")
     assert "`since=soon` is not a duration" in text(bad)
+
+    # A restart runs the digest job again at start: the hour's digest is not sent twice.
+    assert bot.stop(signal.SIGTERM) == 0
+    bot.start()
+    until(lambda: bot.text().count("this replica groups and delivers alerts") == 2, 40, "the restart", bot)
+    time.sleep(3)
+    assert len(digests_in(slack, "C0PAY")) == 2  # the start's and the one posted now
+    assert len(digests_in(slack, "C0WEB")) == 1

@@ -309,8 +309,9 @@ def build_digest(
             f"Routes match on {', '.join(unkept)}, which the flow history does not keep: "
             "this digest applies them as if the field were empty."
         )
-    if covered is not None and covered > period.start:
-        notes.append(f"The flow history starts at {inputs.history_start:%Y-%m-%d %H:%M} UTC, within this period.")
+    if inputs.history_start is not None and covered is not None and covered > period.start:
+        started = f"{inputs.history_start:%Y-%m-%d %H:%M}"
+        notes.append(f"The flow history starts at {started} UTC, within this period.")
     if channel is not None and scoped:
         opened, resolved = inputs.alerts.get(channel, (0, 0))
     else:
