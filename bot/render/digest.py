@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.core.digest import Digest, DigestFlow, Share
 from bot.core.history import FlowFilter
 from bot.core.logquery import history_url
-from bot.render.blocks import HEADER_LIMIT, LOWER_BOUND_NOTE, SECTION_LIMIT, clip
+from bot.render.blocks import HEADER_LIMIT, LOWER_BOUND_NOTE, SECTION_LIMIT, clip, escape
 from bot.render.history import PLAIN, SLACK, Markup, chunks, section
 from bot.render.replies import Block
 from bot.render.text import plural
@@ -38,7 +38,7 @@ def digest_title(digest: Digest, zone: ZoneInfo | None = None) -> str:
 
 def digest_text(digest: Digest, project: str | None = None, zone: ZoneInfo | None = None) -> str:
     """The digest as the terminal prints it."""
-    where = f"#{digest.channel}" if digest.channel else "all channels"
+    where = f"#{digest.channel}" if digest.scoped else "all channels"
     lines = [f"{digest_title(digest, zone)} · {where}", ""]
     for title, body in _sections(digest, PLAIN, project):
         lines.extend([title, *body, ""])
@@ -51,6 +51,7 @@ def digest_blocks(digest: Digest, project: str | None = None, zone: ZoneInfo | N
     lower-bound note; never more than Slack's 50 blocks."""
     title = clip(digest_title(digest, zone), HEADER_LIMIT)
     blocks: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
+    blocks.append(section(_scope(digest)))
     for title, body in _sections(digest, SLACK, project):
         for n, chunk in enumerate(chunks(body or [""])):
             blocks.append(section(f"*{title}*\n{chunk}" if n == 0 else chunk))
@@ -68,6 +69,12 @@ def digest_summary(digest: Digest) -> str:
         f"Network policy digest: at least {plural(digest.attempts, 'denied attempt')} in "
         f"{plural(digest.flow_count, 'flow')}, {digest.new_flow_count:,} new"
     )
+
+
+def _scope(digest: Digest) -> str:
+    if digest.scoped and digest.channel:
+        return f"The denies routing sends to <#{escape(digest.channel)}>."
+    return "Every deny, whatever channel routing sends it to."
 
 
 def _sections(digest: Digest, markup: Markup, project: str | None) -> list[tuple[str, list[str]]]:

@@ -64,7 +64,7 @@ class Netlog:
             return replies.syntax_error(str(error), cmd.help_text())
         name = cmd.command_name(command)
         if not self.access.allowed(user, name):
-            if isinstance(command, cmd.MUTATING):
+            if isinstance(command, cmd.MUTATING) or (isinstance(command, cmd.Digest) and command.now):
                 self._audit(user, name, "refused", f"/netlog {text}")
             return self.access.refusal(name)
         try:

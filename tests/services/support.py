@@ -73,6 +73,7 @@ def settings_for(kubeconfig: Path, clusters: tuple[str, ...]) -> Settings:
         "clusters": {name: {"context": name} for name in clusters},
         "routes": [{"match": {"namespace": "payments*"}, "channel": "C0PAY"}],
         "mutes": {"default_duration": "1h", "max_duration": "1d"},
+        "digest": {"channels": ["C0PAY"]},
     }
     return Settings(EnvSettings(KUBECONFIG=str(kubeconfig)), parse_file_config(config))
 
