@@ -250,6 +250,10 @@ def _store_command(verb: str, rest: list[str]) -> Command:
     raise CommandError(f"I don't know the command `{verb}`.")
 
 
+#: A digest reads every flow hour of its period and the one before: a week is plenty to ask for.
+MAX_DIGEST_SINCE = timedelta(days=7)
+
+
 def _digest(words: list[str]) -> Digest:
     since, channel, now = timedelta(hours=24), None, False
     for word in words:
@@ -260,6 +264,11 @@ def _digest(words: list[str]) -> Digest:
             since = _since(value)
             if since < timedelta(hours=1):
                 raise CommandError("A digest covers whole hours: give `since=1h` or more, e.g. `since=24h`.")
+            if since > MAX_DIGEST_SINCE:
+                raise CommandError(
+                    f"A digest covers at most {format_duration(MAX_DIGEST_SINCE)}; for longer, "
+                    "`/netlog top since=30d` sums the history."
+                )
         elif equals and name == "channel":
             channel = _channel(value)
         else:

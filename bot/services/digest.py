@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.adapters.kube import Clusters, KubeError
-from bot.adapters.store import Fence, Store
+from bot.adapters.store import Fence, LeaseLost, Store
 from bot.core import commands as cmd
 from bot.core.audit import AuditEntry
 from bot.core.digest import (
@@ -140,6 +140,9 @@ class ScheduledDigests:
         """Queue what is due; returns how many digests were queued now."""
         try:
             return self._run()
+        except LeaseLost:
+            log.info("digest: this replica no longer holds the alerts lease; the new holder sends it")
+            return 0
         except Exception:  # a job must never stop the scheduler; the next run tries again
             log.exception("digest: could not make or queue the digests; will try again at the next run")
             return 0

@@ -47,6 +47,7 @@ def test_bad_digest_words_get_a_sentence(bench: Bench) -> None:
         ("digest since=10m", "A digest covers whole hours"),
         ("digest channel=general", "`channel=general` is not a channel"),
         ("digest weekly", "`digest` does not take `weekly`"),
+        ("digest since=30d", "A digest covers at most 7d"),
     ):
         assert says in text_of(bench.netlog.handle(STRANGER, words, "C0PAY"))
     picked = text_of(bench.netlog.handle(STRANGER, "digest channel=<#C0PAY|payments>", "C0WEB"))

@@ -143,10 +143,15 @@ class OutboxStore:
     def alert_counts(self, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
         """(alert groups opened, resolved) per channel, by the notifications queued in [start, end).
         Rows are kept until the retention purge, delivered or not."""
+        # Edits are most of an alert's rows (one per update): only those that resolve are decoded,
+        # found by their text first (the codec writes `"kind":"resolve"` in the notification).
         query = sa.select(outbox.c.record).where(
             outbox.c.created_at >= start,
             outbox.c.created_at < end,
-            outbox.c.kind.in_(("alert_post", "alert_edit")),
+            sa.or_(
+                outbox.c.kind == "alert_post",
+                sa.and_(outbox.c.kind == "alert_edit", outbox.c.record.contains('"kind":"resolve"')),
+            ),
         )
         counts: dict[str, tuple[int, int]] = {}
         with self.db.connect() as conn:
