@@ -24,9 +24,10 @@ from bot.adapters.kube import Clusters
 from bot.adapters.pubsub import Subscriber
 from bot.adapters.store import Fence, Store
 from bot.core.grouping import Grouper
+from bot.core.rejects import RejectReport
 from bot.engine import ALERTS_LEASE, Engine, replica_name
 from bot.jobs import Jobs, last_fires, retention_jobs
-from bot.pipeline import entry_parser, store_messages
+from bot.pipeline import entry_parser, ingest_batch
 from bot.services import BackgroundTasks, build_netlog, configured_clusters
 from bot.services.digest import Digests, ScheduledDigests
 from bot.services.home import Home
@@ -52,10 +53,10 @@ def open_store(settings: Settings, url: str | None = None) -> Store:
 def subscriber(settings: Settings, subscription: str, store: Store) -> Subscriber:
     """Pulls `subscription` into `store`, holding at most `max_outstanding` messages and extending
     their leases by `lease_extension`, as the settings say."""
-    pubsub, parser = settings.file.pubsub, entry_parser(settings.networks)
+    pubsub, parser, report = settings.file.pubsub, entry_parser(settings.networks), RejectReport()
     return Subscriber(
         subscription,
-        lambda batch: store_messages(store, batch, parser, utcnow()),
+        lambda batch: ingest_batch(store, batch, parser, utcnow(), report),
         max_outstanding=pubsub.max_outstanding,
         lease_seconds=int(pubsub.lease_extension.total_seconds()),
     )

@@ -1,4 +1,4 @@
-"""Command line: `netlog-bot {run,demo,replay,ingest,check,db,recent,top,digest}` (also `python -m bot`)."""
+"""Command line: `netlog-bot COMMAND` (also `python -m bot`); `netlog-bot --help` lists them."""
 
 from __future__ import annotations
 
@@ -59,6 +59,12 @@ def digest_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     clusters = configured_clusters(settings) if settings.file.clusters else None
     return run_digest(settings, args, sys.stdout, sys.stderr, clusters)
+
+
+def rejects_command(args: argparse.Namespace) -> int:
+    from bot.commands.rejects import run_rejects
+
+    return run_rejects(load_settings(), args, sys.stdout, sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +150,13 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--chart", metavar="FILE", help="also write the chart as PNG (with several channels: FILE-C….png)"
     )
     digest.set_defaults(body=digest_command)
+    rejects = commands.add_parser(
+        "rejects", parents=[common], help="the messages the bot refused, why, and what they held"
+    )
+    rejects.add_argument("--since", default="1h", help="how far back (default 1h)")
+    rejects.add_argument("--code", help="only this reason code, e.g. wrong_log or not_json")
+    rejects.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    rejects.set_defaults(body=rejects_command)
 
 
 def tune_gc() -> None:
@@ -163,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay",
         "recent",
         "top",
+        "digest",
+        "rejects",
     )  # their output is the product; logs only for trouble
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,

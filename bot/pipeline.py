@@ -25,9 +25,11 @@ from bot.core.grouping import Grouper, Notification
 from bot.core.history import capped_nodes, roll_up
 from bot.core.mutes import muted_at_all, muted_by, muted_groups
 from bot.core.outbox import alert_message
+from bot.core.rejects import RejectReport
 from bot.core.routing import event_fields
 
 log = logging.getLogger(__name__)
+reject_log = logging.getLogger("bot.rejects")
 
 GROUPING_CURSOR = "grouping"
 
@@ -60,6 +62,19 @@ def store_messages(
     """Parse and durably store a batch. Malformed messages are kept as rejects, never raised."""
     parsed, rejected = parse_batch(messages, parser)
     return store_parsed(store, parsed, rejected, now)
+
+
+def ingest_batch(
+    store: Store, messages: Sequence[RawMessage], parser: EntryParser, now: datetime, report: RejectReport
+) -> IngestResult:
+    """`store_messages` for the ingest loop: its rejects are also told to people through `report`
+    (the first of each reason, then a summary a minute), on the `bot.rejects` logger, which every
+    command keeps at WARNING: a sink sending the wrong logs must show in `run` and `ingest`."""
+    parsed, rejected = parse_batch(messages, parser)
+    result = store_parsed(store, parsed, rejected, now)
+    for line in report.add(((r.code, r.reason, r.message_id) for r in rejected), now):
+        reject_log.warning("%s", line)
+    return result
 
 
 def store_parsed(

@@ -49,6 +49,10 @@ def test_ingest_drains_and_exits_cleanly_on_a_signal(
         process.kill()
     assert process.returncode == 0, stderr
     assert "ingest: stopped after acking" in stderr
+    # The junk left a trace: the first message of each reason, said at once.
+    assert "(not_json): the message is not JSON" in stderr
+    assert "(wrong_log): logName 'projects/p/logs/kubelet' is not a policy-action log" in stderr
+    assert "`netlog-bot rejects` lists them" in stderr
 
 
 def test_ingest_names_the_missing_subscription(db_url: str, emulator_host: str, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ User-typed text (matchers, reasons, names) is escaped like log text: it must not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -207,7 +207,14 @@ class ClusterStatus:
     open_groups: int
 
 
-def status(clusters: Sequence[ClusterStatus], active: Sequence[Mute], rejects: int, now: datetime) -> Reply:
+def status(
+    clusters: Sequence[ClusterStatus],
+    active: Sequence[Mute],
+    rejects: int,
+    now: datetime,
+    recent_rejects: Mapping[str, int] | None = None,
+) -> Reply:
+    """`recent_rejects`: the last hour's rejects by reason, which a misrouted sink fills."""
     blocks: list[Block] = []
     for item in clusters:
         lines = [f"*{escape(item.name)}*"]
@@ -226,6 +233,14 @@ def status(clusters: Sequence[ClusterStatus], active: Sequence[Mute], rejects: i
     if not clusters:
         blocks.append(_section("No clusters are configured (`clusters:` in the config)."))
     blocks.append(_section(f"Active mutes: {len(active)} · rejected messages kept: {rejects:,}"))
+    if recent_rejects:
+        reasons = ", ".join(f"{code(reason)} ×{n:,}" for reason, n in sorted(recent_rejects.items()))
+        blocks.append(
+            _section(
+                f":warning: Rejected in the last hour: {reasons}. `netlog-bot rejects` shows them "
+                "with what they held."
+            )
+        )
     return Reply(text="netlog status", blocks=blocks[:50])
 
 

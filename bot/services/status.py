@@ -43,7 +43,13 @@ class Status:
             open_groups = sum(1 for g in groups if dict(g.labels).get("cluster") == name)
             spec, delegated = self._settings(name)
             sections.append(replies.ClusterStatus(name, spec, delegated, newest, last_hour / 60, open_groups))
-        return replies.status(sections, self.store.mutes.active(now), self.store.events.reject_count(), now)
+        return replies.status(
+            sections,
+            self.store.mutes.active(now),
+            self.store.events.reject_count(),
+            now,
+            self.store.events.reject_counts(now - timedelta(hours=1), now + timedelta(seconds=1)),
+        )
 
     def route_test(self, command: cmd.RoutesTest) -> Reply:
         fields = dict(command.matchers)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.adapters.store import Store
+from bot.core.events import NetworkNames, RawMessage
+from bot.pipeline import entry_parser, store_messages
 from tests.fakes.kube import FakeKube
 from tests.services.support import OPERATOR, STRANGER, Bench, text_of
 
@@ -31,3 +35,16 @@ def test_status_of_an_unreadable_cluster_says_why(bench: Bench, kube: FakeKube, 
     assert "I don't manage a cluster `nowhere`" in text_of(
         bench.netlog.handle(STRANGER, "status --cluster nowhere")
     )
+
+
+def test_status_names_the_last_hours_rejects_by_reason(bench: Bench, store: Store) -> None:
+    parser = entry_parser(NetworkNames())
+    store_messages(
+        store, [RawMessage(b"junk"), RawMessage(b"[1]")], parser, bench.clock() - timedelta(hours=2)
+    )
+    status = text_of(bench.netlog.handle(STRANGER, "status"))
+    assert "rejected messages kept: 2" in status
+    assert "Rejected in the last hour" not in status  # two hours ago: not what is happening now
+    store_messages(store, [RawMessage(b"junk again")], parser, bench.clock())
+    status = text_of(bench.netlog.handle(STRANGER, "status"))
+    assert "Rejected in the last hour: `not_json` ×1. `netlog-bot rejects` shows them" in status

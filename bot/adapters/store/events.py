@@ -123,9 +123,16 @@ class EventStore:
             rows = conn.execute(query)  # unpacked like tuples: cheaper than a Row's attributes
             return [(position, decode_event(record)) for position, record in rows]
 
-    def rejects(self, limit: int = 100) -> list[StoredReject]:
+    def rejects(
+        self, limit: int = 100, *, since: datetime | None = None, code: str | None = None
+    ) -> list[StoredReject]:
+        """The newest rejects first, received since `since` and of `code` when given."""
         shown = [rejects.c[name] for name in StoredReject.__dataclass_fields__]
         query = sa.select(*shown).order_by(rejects.c.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(rejects.c.received_at >= since)
+        if code is not None:
+            query = query.where(rejects.c.code == code)
         with self.db.connect() as conn:
             return [StoredReject(**row._mapping) for row in conn.execute(query)]
 
