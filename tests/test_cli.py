@@ -236,6 +236,15 @@ def test_replay_prints_the_alerts_and_the_summary(env: Path, capsys: pytest.Capt
     assert not (env / "netlog.db").exists()  # replay uses a temporary store unless --db
 
 
+def test_replay_of_one_entry_says_it_in_the_singular(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = env / "one.jsonl"
+    source.write_text(json.dumps(log_entries()[0]) + "\n", encoding="utf-8")
+    assert main(["replay", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "1 message: 1 event stored, 0 duplicates skipped (same insertId), 0 rejected" in out
+    assert "Slack messages: 1 new message, 1 marked quiet" in out
+
+
 def test_replay_of_gcloud_json_output_gives_the_same_alerts(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -297,7 +297,7 @@ class Subscriber:
         if self._client is not None:
             self._client.close()
         self.stopped.set()
-        log.info("ingest: stopped after acking %d messages", self.acked)
+        log.info("ingest: stopped after acking %d message%s", self.acked, "" if self.acked == 1 else "s")
 
 
 def describe_pubsub_error(error: BaseException, subscription: str) -> str:

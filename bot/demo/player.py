@@ -18,6 +18,7 @@ from bot.core.grouping import Grouper
 from bot.core.outbox import AlertEdit, AlertPost
 from bot.pipeline import GroupingWorker, entry_parser, store_messages, store_parsed
 from bot.render.console import render_notification
+from bot.render.text import plural
 from bot.settings import Settings
 
 #: Events folded per grouping step: a storm's tick holds more than one step, so the player folds
@@ -121,15 +122,17 @@ def _print_outbox(store: Store, out: TextIO, summary: PlaySummary, now: datetime
 
 
 def print_summary(summary: PlaySummary, store: Store, out: TextIO) -> None:
-    words = {"open": "new messages", "update": "edits", "repeat": "reposts", "resolve": "marked quiet"}
+    words = {"open": "new message", "update": "edit", "repeat": "repost"}
+    counts = summary.notifications
     kinds = ", ".join(
-        f"{summary.notifications[kind]} {words[kind]}" for kind in words if summary.notifications[kind]
+        [plural(counts[kind], word) for kind, word in words.items() if counts[kind]]
+        + ([f"{counts['resolve']:,} marked quiet"] if counts["resolve"] else [])
     )
     channels = ", ".join(f"{channel} ({count})" for channel, count in sorted(summary.channels.items()))
     print("── summary ─────", file=out)
     print(
-        f"  {summary.messages:,} messages: {summary.stored:,} events stored, "
-        f"{summary.duplicates:,} duplicates skipped (same insertId), {summary.rejected:,} rejected",
+        f"  {plural(summary.messages, 'message')}: {plural(summary.stored, 'event')} stored, "
+        f"{plural(summary.duplicates, 'duplicate')} skipped (same insertId), {summary.rejected:,} rejected",
         file=out,
     )
     print(f"  Slack messages: {kinds or 'none'}", file=out)

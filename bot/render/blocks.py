@@ -95,7 +95,7 @@ def render_alert(note: Notification) -> SlackMessage:
     if actions:
         blocks.append({"type": "actions", "block_id": "netlog_alert_actions", "elements": actions})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": LOWER_BOUND_NOTE}]})
-    fallback = f"{title} ({text.state(note)}): at least {note.total:,} denied attempts"
+    fallback = f"{title} ({text.state(note)}): at least {text.plural(note.total, 'denied attempt')}"
     return {"text": escape(fallback), "blocks": blocks}
 
 

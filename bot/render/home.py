@@ -112,7 +112,8 @@ def _top(top: Top) -> str:
     if not top.rows:
         return f"{heading}\nNo denied attempts recorded."
     lines = [
-        f"• {code(row.key)} · {row.attempts:,} attempts ({row.share(top.total):.0%})" for row in top.rows
+        f"• {code(row.key)} · {plural(row.attempts, 'attempt')} ({row.share(top.total):.0%})"
+        for row in top.rows
     ]
     return f"{heading} (at least {plural(top.total, 'denied attempt')})\n" + fit(lines, _more, top.more)
 

@@ -57,5 +57,5 @@ def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None) -> s
 def more_flows(hidden: int, other_count: int = 0) -> str | None:
     """`+3 more flows`; past the tracking cap, the attempts of flows not tracked one by one."""
     if other_count:
-        return f"+{hidden:,} more flows and {other_count:,} attempts in flows not tracked"
+        return f"+{plural(hidden, 'more flow')} and {plural(other_count, 'attempt')} in flows not tracked"
     return f"+{plural(hidden, 'more flow')}" if hidden else None
