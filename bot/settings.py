@@ -391,7 +391,7 @@ def parse_yaml_config(text: str, source: str, *, read_from: str | None = None) -
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise SettingsError(f"{read_from or source}: not valid YAML ({error})") from None
+        raise SettingsError(f"{read_from or source}: not valid YAML: {_yaml_problem(error)}") from None
     return parse_file_config(document, source)
 
 
@@ -408,6 +408,32 @@ def parse_file_config(document: object, source: str = "config") -> FileConfig:
         raise SettingsError(_describe(error, f"{source}: ")) from None
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what, in the file's own lines and columns (not PyYAML's `<unicode string>`)."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return str(error)
+    mark = error.problem_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    context = ""
+    if error.context and error.context_mark is not None:
+        started = error.context_mark
+        context = f" ({error.context} that starts at line {started.line + 1}, column {started.column + 1})"
+    return f"{where}: {error.problem}{context}"
+
+
+#: Pydantic's words for a value of the wrong kind, in the words of a YAML file.
+_KINDS = {
+    "tuple_type": "a list, e.g. [a, b]",
+    "list_type": "a list, e.g. [a, b]",
+    "dict_type": "a mapping of keys to values, e.g. {key: value}",
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
 def _describe(error: ValidationError, prefix: str) -> str:
     lines = []
     for problem in error.errors():
@@ -415,5 +441,9 @@ def _describe(error: ValidationError, prefix: str) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key (check the spelling against config/netlog.example.yaml)"
+        elif problem["type"] in _KINDS:
+            shown = repr(problem["input"])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            message = f"should be {_KINDS[problem['type']]}, not {shown}"
         lines.append(f"{prefix}{key}: {message}")
     return "\n".join(lines)

@@ -174,7 +174,7 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({"slak": {"default_channel": "C1"}}, "slak", "unknown key (check the spelling"),
     ({"slack": {"default_chanel": "C1"}}, "slack.default_chanel", "unknown key"),
     ({"clusters": {"prod": {"contxt": "c"}}}, "clusters.prod.contxt", "unknown key"),
-    ({"access": {"operators": "U1"}}, "access.operators", "tuple"),
+    ({"access": {"operators": "U1"}}, "access.operators", "should be a list, e.g. [a, b], not 'U1'"),
 ]
 
 
@@ -210,6 +210,33 @@ def test_a_yaml_syntax_error_names_the_file(tmp_path: Path, monkeypatch: pytest.
         load_settings()
     assert str(caught.value).startswith(f"NETLOG_CONFIG={path}: not valid YAML")
     assert "line" in str(caught.value)
+    # The file's own lines, not PyYAML's "<unicode string>".
+    assert "<unicode string>" not in str(caught.value)
+    assert str(caught.value).endswith(
+        "line 3, column 1: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence that starts at line 2, column 15)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ({"routes": {"match": {}, "channel": "C1"}}, "routes: should be a list, e.g. [a, b], not {"),
+        (
+            {"grouping": {"group_by": "cluster"}},
+            "grouping.group_by: should be a list, e.g. [a, b], not 'cluster'",
+        ),
+        (
+            {"grouping": {"max_flows_shown": "lots"}},
+            "grouping.max_flows_shown: should be a whole number, not 'lots'",
+        ),
+        ({"slack": {"default_channel": 7}}, "slack.default_channel: should be a string, not 7"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_named_in_yaml_words(document: dict[str, object], says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_file_config(document, "netlog.yaml")
+    assert f"netlog.yaml: {says}" in str(caught.value)
 
 
 def test_a_missing_file_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,10 +309,10 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("port", "hint"),
     [
-        ("http", "valid integer"),
+        ("http", "should be a whole number, not 'http'"),
         ("0", "greater than or equal to 1"),
         ("65536", "less than or equal to 65535"),
-        ("80.5", "valid integer"),
+        ("80.5", "should be a whole number"),
     ],
 )
 def test_an_invalid_http_port_is_named(monkeypatch: pytest.MonkeyPatch, port: str, hint: str) -> None:

@@ -222,7 +222,7 @@ class EntryParser:
             document, checked = self._load(data, strict)
         if not isinstance(document, dict):
             raise RejectedEntry(
-                "not_log_entry", f"expected a JSON object (a LogEntry), got {type(document).__name__}"
+                "not_log_entry", f"expected a JSON object (a LogEntry), got {json_kind(document)}"
             )
         return self.entry(document, data, checked_text=checked)
 
@@ -403,6 +403,23 @@ def parse_entry(
     return EntryParser(networks).entry(entry, fallback_id=fallback_id)
 
 
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, in JSON's words: `a number`, not `int`; `null`, not `NoneType`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"a number ({value!r:.40})"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def _load_json(data: bytes | str) -> Any:
     try:
         return json.loads(data)
@@ -441,7 +458,7 @@ def _mapping(value: object, where: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise RejectedEntry("bad_type", f"{where} should be an object, got {type(value).__name__}")
+        raise RejectedEntry("bad_type", f"{where} should be an object, got {json_kind(value)}")
     return value
 
 
@@ -452,7 +469,7 @@ def _text(source: Mapping[str, Any], key: str, where: str = "") -> str | None:
         return value or None
     if value is None:
         return None
-    raise RejectedEntry("bad_type", f"{where}{key} should be a string, got {type(value).__name__}")
+    raise RejectedEntry("bad_type", f"{where}{key} should be a string, got {json_kind(value)}")
 
 
 def _opt_str(source: Mapping[str, Any], key: str, where: str = "") -> str | None:
@@ -460,7 +477,7 @@ def _opt_str(source: Mapping[str, Any], key: str, where: str = "") -> str | None
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise RejectedEntry("bad_type", f"{where}{key} should be a string, got {type(value).__name__}")
+        raise RejectedEntry("bad_type", f"{where}{key} should be a string, got {json_kind(value)}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: no database can store it
@@ -472,7 +489,7 @@ def _timestamp(raw: object) -> datetime:
     if raw is None:
         raise RejectedEntry("no_timestamp", "neither the LogEntry nor its payload has a timestamp")
     if not isinstance(raw, str):
-        raise RejectedEntry("bad_type", f"timestamp should be an RFC 3339 string, got {type(raw).__name__}")
+        raise RejectedEntry("bad_type", f"timestamp should be an RFC 3339 string, got {json_kind(raw)}")
     return parse_timestamp(raw)
 
 
@@ -513,7 +530,7 @@ def _protocol(connection: Mapping[str, Any]) -> str:
     if value is None:
         return "unknown"
     if not isinstance(value, str):
-        raise RejectedEntry("bad_type", f"connection.protocol should be a string, got {type(value).__name__}")
+        raise RejectedEntry("bad_type", f"connection.protocol should be a string, got {json_kind(value)}")
     lowered = value.lower()
     return lowered if lowered in KNOWN_PROTOCOLS else "unknown"
 
@@ -590,7 +607,7 @@ def _policies(raw: object) -> tuple[Policy, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise RejectedEntry("bad_type", f"policies should be a list, got {type(raw).__name__}")
+        raise RejectedEntry("bad_type", f"policies should be a list, got {json_kind(raw)}")
     policies = []
     for item in raw:
         policy = _mapping(item, "policies[]")

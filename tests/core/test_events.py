@@ -684,10 +684,10 @@ BAD = [
     _bad("invalid UTF-8", encode(BASE).replace(b"client-deny", b"client-\xff"), "not_json", "can't decode"),
     _bad("deeply nested", b"[" * 100_000 + b"]" * 100_000, "not_json", "not JSON"),
     _bad("integer past the digit limit", b'{"count": ' + b"9" * 5000 + b"}", "not_json", "not JSON"),
-    _bad("array", [BASE], "not_log_entry", "got list"),
-    _bad("number", 42, "not_log_entry", "got int"),
-    _bad("string", "entry", "not_log_entry", "got str"),
-    _bad("null", None, "not_log_entry", "got NoneType"),
+    _bad("array", [BASE], "not_log_entry", "got a list"),
+    _bad("number", 42, "not_log_entry", "got a number (42)"),
+    _bad("string", "entry", "not_log_entry", "got a string"),
+    _bad("null", None, "not_log_entry", "got null"),
     _bad(
         "kubelet log", with_field("logName", "projects/my-project/logs/kubelet"), "wrong_log", "logs/kubelet'"
     ),
@@ -737,21 +737,23 @@ BAD = [
         "resource.labels not an object",
         with_field("resource.labels", ["demo"]),
         "bad_type",
-        "resource.labels should be an object, got list",
+        "resource.labels should be an object, got a list",
     ),
     _bad(
         "cluster_name not a string",
         with_field("resource.labels.cluster_name", 3),
         "bad_type",
-        "resource.labels.cluster_name should be a string, got int",
+        "resource.labels.cluster_name should be a string, got a number (3)",
     ),
     _bad(
         "src not an object",
         with_field("jsonPayload.src", "pod"),
         "bad_type",
-        "src should be an object, got str",
+        "src should be an object, got a string",
     ),
-    _bad("dest a list", with_field("jsonPayload.dest", []), "bad_type", "dest should be an object, got list"),
+    _bad(
+        "dest a list", with_field("jsonPayload.dest", []), "bad_type", "dest should be an object, got a list"
+    ),
     _bad(
         "pod_name a number", with_field("jsonPayload.src.pod_name", 5), "bad_type", "src.pod_name should be"
     ),
@@ -779,7 +781,7 @@ BAD = [
     _bad("push without data", {"message": {"messageId": "1"}}, "bad_envelope", "no message.data string"),
     _bad("push data a number", {"message": {"data": 5}}, "bad_envelope", "no message.data string"),
     _bad("push of non-JSON", push(b"plain text"), "not_json", "not JSON"),
-    _bad("push of an array", push(b"[]"), "not_log_entry", "got list"),
+    _bad("push of an array", push(b"[]"), "not_log_entry", "got a list"),
     _bad("push of another log", push(encode(without("logName"))), "wrong_log", "no logName"),
 ]
 
