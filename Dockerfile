@@ -16,9 +16,11 @@ ENV PATH=/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     NETLOG_DB_URL=sqlite:////var/lib/netlog/netlog.db
 EXPOSE 8080
-USER netlog
+# Numeric, so Kubernetes' runAsNonRoot can check it (it refuses a user name it cannot resolve).
+USER 10001
 WORKDIR /var/lib/netlog
 # Exec form: the bot is PID 1 and gets SIGTERM directly; it stops pulling, stores and
-# acks what it took, and exits within ~20 s (Kubernetes' default grace period is 30 s).
+# acks what it took, and exits within 25 s (bot/app.py's SHUTDOWN_BUDGET; Kubernetes' default
+# grace period is 30 s).
 ENTRYPOINT ["netlog-bot"]
 CMD ["run"]

@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/netlog-bot demo
 
-# Starts the Pub/Sub emulator on a free port, checks PostgreSQL, then lint, types, layering, all tests.
+# Starts the Pub/Sub emulator on a free port, checks PostgreSQL, then lint (Python and the Dockerfile),
+# types, layering, all tests.
 test: $(STAMP)
 	tests/services.sh $(MAKE) --no-print-directory lint types imports suite
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 types: $(STAMP)
 	$(BIN)/mypy
