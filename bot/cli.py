@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from bot.adapters.store.migrations import SchemaTooNew
 from bot.commands import db
 from bot.commands.check import check
 from bot.commands.replay import run_replay
+from bot.render.text import printable
 from bot.settings import SettingsError, load_settings
 
 
@@ -168,6 +171,20 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+class PrintableOut:
+    """stdout for the terminal commands: whatever they print (log content included) goes through
+    `printable`, so a pod name holding `\x1b[2J` is shown, not obeyed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        return self._out.write(printable(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._out, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
@@ -187,8 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         logging.getLogger("bot.pipeline").setLevel(logging.ERROR)  # rejects are summarised instead
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # "Running job ..." every run
+    stdout = sys.stdout
+    sys.stdout = cast(TextIO, PrintableOut(stdout))
     try:
         return int(args.body(args))
+    except BrokenPipeError:
+        # `netlog-bot replay big.jsonl | head`: the reader has what it wanted. Point stdout at
+        # /dev/null so Python's own flush at exit does not complain either.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: a stream with no descriptor
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        return 0
     except (SettingsError, SchemaTooNew) as error:
         print(f"netlog-bot: {error}", file=sys.stderr)
         return 2
@@ -202,3 +227,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = getattr(args, "file", "the input")
         print(f"netlog-bot: {name}: not UTF-8 text (byte {error.start})", file=sys.stderr)
         return 2
+    finally:
+        sys.stdout = stdout

@@ -397,3 +397,32 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
         main([])
     assert exited.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+# --- the terminal ---------------------------------------------------------------------------------
+
+
+def test_control_characters_from_log_content_are_shown_not_obeyed(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = env / "hostile.jsonl"
+    entry = log_entries()[0]
+    entry["jsonPayload"]["src"]["workload_name"] = "evil\x1b[2J\x07"
+    source.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    assert main(["replay", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "evil\\x1b[2J\\x07" in out
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(env: Path) -> None:
+    source = env / "many.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in log_entries() * 200), encoding="utf-8")
+    command = f"{sys.executable} -m bot replay {source} | head -1"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("── ")

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 
 from bot.core.grouping import FlowSummary, Notification
 
 STATE_WORDS = {"open": "active", "update": "active", "repeat": "still active", "resolve": "quiet"}
+
+
+#: C0 and C1 control characters but newline and tab: log content must not drive the terminal
+#: (`\x1b[2J` would clear it), so they are shown escaped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` for a terminal: control characters shown as escapes (`\x1b`), everything else kept."""
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def hhmm(moment: datetime) -> str:
