@@ -102,6 +102,8 @@ class Runtime:
         app_token = credentials.app_token
         subscription = settings.subscription_path()
         client, gateway = slack_client(settings, credentials.bot_token)
+        if warning := settings.file.access.warning():
+            log.warning("run: %s", warning)
         self.store = store = open_store(settings)
         # Bolt reads SLACK_BOT_TOKEN itself, then warns that our client (which carries that very
         # token, with the API URL and timeouts we chose) wins: true, and noise on every start.

@@ -7,7 +7,10 @@ bot stops before it touches Slack, Pub/Sub or Kubernetes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -30,7 +34,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core.durations import parse_duration
+from bot.core.durations import format_duration, parse_duration
 from bot.core.events import NetworkNames
 from bot.core.grouping import GroupingPolicy
 from bot.core.routing import EVENT_FIELDS, Route, RoutingTable
@@ -68,10 +72,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: A Slack channel ID (C…, G… for older private channels), or a `#name` the bot looks up.
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]+")
+_CHANNEL_NAME = re.compile(r"#[a-z0-9][a-z0-9._-]{0,79}")
+
+
+def _channel(value: str) -> str:
+    if _CHANNEL_ID.fullmatch(value) or _CHANNEL_NAME.fullmatch(value):
+        return value
+    hint = f" or #{value.lstrip('#').lower()}" if re.fullmatch(r"#?[A-Za-z0-9._-]{1,80}", value) else ""
+    raise ValueError(
+        f"{value!r} is not a channel: use the channel ID (C…, at the bottom of the channel's details){hint}"
+    )
+
+
+Channel = Annotated[str, AfterValidator(_channel)]
+
+
 class SlackSection(_Section):
-    default_channel: str = "#netlog"
+    default_channel: Channel = "#netlog"
     """Where alerts go when no route matches (a channel ID like C0123 or a #name)."""
-    audit_channel: str | None = None
+    audit_channel: Channel | None = None
     """Where changes made through /netlog are announced."""
 
 
@@ -109,7 +130,7 @@ class GroupingSection(_Section):
 class RouteSection(_Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     match: dict[str, Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]]
-    channel: str
+    channel: Channel
     continue_: bool = Field(False, alias="continue")
 
     @field_validator("match")
@@ -162,12 +183,36 @@ class AccessSection(_Section):
     def permission(self, command: str) -> Permission:
         return self.permissions.get(command, DEFAULT_PERMISSIONS.get(command, "everyone"))
 
+    def warning(self) -> str | None:
+        """What a deployment without operators should hear (it starts, but changes nothing)."""
+        if self.operators or self.operator_groups:
+            return None
+        return (
+            "no operators are configured (access.operators, access.operator_groups): every change "
+            "through /netlog and every Mute button will be refused"
+        )
+
+
+#: The longest mute an alert's buttons set (Mute 1 h, Mute 24 h).
+LONGEST_MUTE_BUTTON = timedelta(hours=24)
+
 
 class MutesSection(_Section):
     default_duration: Duration = timedelta(hours=1)
     """How long a mute lasts when no `for DURATION` is given."""
     max_duration: Duration = timedelta(days=7)
     """The longest mute anyone may set."""
+
+    @model_validator(mode="after")
+    def _possible(self) -> MutesSection:
+        if self.max_duration < LONGEST_MUTE_BUTTON:
+            raise ValueError(
+                f"max_duration must be at least {format_duration(LONGEST_MUTE_BUTTON)}: the alerts' "
+                "Mute 24 h button would be refused otherwise"
+            )
+        if self.default_duration <= timedelta(0) or self.default_duration > self.max_duration:
+            raise ValueError("default_duration must be longer than 0s and no longer than max_duration")
+        return self
 
 
 class DigestSection(_Section):
@@ -178,7 +223,7 @@ class DigestSection(_Section):
     schedule: str = "0 9 * * *"
     """Cron expression (minute hour day month weekday) for the daily digest."""
     timezone: str = "UTC"
-    channels: tuple[str, ...] = ()
+    channels: tuple[Channel, ...] = ()
 
     @field_validator("schedule")
     @classmethod
@@ -247,6 +292,30 @@ class ClusterSection(_Section):
     """GKE mode, from outside any cluster: the control plane's address (uses Google credentials)."""
     ca_certificate: str | None = None
     """GKE mode: the CA certificate (PEM, or base64 as in `masterAuth.clusterCaCertificate`)."""
+
+    @model_validator(mode="after")
+    def _gke_mode(self) -> ClusterSection:
+        if self.endpoint and not self.ca_certificate:
+            raise ValueError(
+                "endpoint needs ca_certificate (gcloud container clusters describe NAME "
+                "--format='value(masterAuth.clusterCaCertificate)')"
+            )
+        if self.ca_certificate and not _is_pem(self.ca_certificate):
+            raise ValueError(
+                "ca_certificate is neither a PEM certificate nor base64 of one "
+                "(masterAuth.clusterCaCertificate)"
+            )
+        return self
+
+
+def _is_pem(text: str) -> bool:
+    if "-----BEGIN CERTIFICATE-----" in text:
+        return True
+    try:
+        decoded = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b"-----BEGIN CERTIFICATE-----" in decoded
 
 
 class FileConfig(_Section):

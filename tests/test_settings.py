@@ -152,7 +152,7 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
         "choose from cluster",
     ),
     ({"routes": [{"match": {"cluster": "a"}}]}, "routes.0.channel", "Field required"),
-    ({"routes": [{"match": {"cluster": "a"}, "channel": "C", "chanel": "D"}]}, "routes.0.chanel", "unknown"),
+    ({"routes": [{"match": {"cluster": "a"}, "channel": "C1", "chanel": "D"}]}, "routes.0.chanel", "unknown"),
     ({"networks": {"10.0.0.0/33": "too-long-prefix"}}, "networks", "is not an IP network like 10.0.0.0/8"),
     ({"networks": {"corp": "10.0.0.0/8"}}, "networks", "'corp' is not an IP network"),
     ({"digest": {"timezone": "Mars/Olympus"}}, "digest.timezone", "IANA time zone like UTC or Europe/Berlin"),
@@ -527,3 +527,43 @@ def test_durations_that_would_misbehave_are_refused(document: dict[str, Any], ex
 )
 def test_cron_weekdays_as_cron_writes_them_are_accepted(schedule: str) -> None:
     assert parse_file_config({"digest": {"schedule": schedule}}).digest.schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ({"slack": {"default_channel": "general"}}, "'general' is not a channel: use the channel ID (C…"),
+        ({"slack": {"default_channel": "general"}}, "or #general"),
+        ({"slack": {"audit_channel": ""}}, "'' is not a channel"),
+        ({"routes": [{"match": {}, "channel": "<!channel>"}]}, "'<!channel>' is not a channel"),
+        (
+            {"digest": {"channels": ["C0123", "Team Alerts"]}},
+            "digest.channels.1: 'Team Alerts' is not a channel",
+        ),
+        ({"mutes": {"max_duration": "0s"}}, "max_duration must be at least 1d"),
+        ({"mutes": {"max_duration": "12h"}}, "the alerts' Mute 24 h button would be refused"),
+        ({"mutes": {"default_duration": "3d", "max_duration": "2d"}}, "no longer than max_duration"),
+        ({"clusters": {"prod": {"endpoint": "203.0.113.20"}}}, "endpoint needs ca_certificate"),
+        (
+            {"clusters": {"prod": {"endpoint": "203.0.113.20", "ca_certificate": "not-base64!"}}},
+            "ca_certificate is neither a PEM certificate nor base64 of one",
+        ),
+    ],
+)
+def test_settings_that_can_never_work_are_refused_at_start(document: dict[str, object], says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_file_config(document, "netlog.yaml")
+    assert says in str(caught.value)
+
+
+@pytest.mark.parametrize("channel", ["C0123ABCD", "G0123", "#netlog", "#team_payments-eu.2"])
+def test_channel_ids_and_names_are_taken(channel: str) -> None:
+    assert parse_file_config({"slack": {"default_channel": channel}}).slack.default_channel == channel
+
+
+def test_no_operators_is_a_warning_not_a_refusal() -> None:
+    config = parse_file_config({})
+    warning = config.access.warning()
+    assert warning is not None
+    assert "every change through /netlog and every Mute button will be refused" in warning
+    assert parse_file_config({"access": {"operators": ["U01"]}}).access.warning() is None

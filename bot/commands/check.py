@@ -28,6 +28,8 @@ def check(settings: Settings, out: TextIO) -> int:
         )
         if subscription:
             print(f"subscription: {subscription}", file=out)
+        if warning := settings.file.access.warning():
+            print(f"warning: {warning}", file=out)
     finally:
         store.close()
     return 0

@@ -337,13 +337,19 @@ def _mute(words: list[str], reason: str) -> Mute:
 
 
 def parse_matchers(words: list[str], *, required: bool) -> Matchers:
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for word in words:
         name, equals, pattern = word.partition("=")
         if not equals or not name or not pattern:
             raise CommandError(f"`{word}` is not a matcher; write `field=value`, e.g. `namespace=payments`.")
         if name not in EVENT_FIELDS:
             raise CommandError(f"`{name}` is not a field I know; use one of {', '.join(EVENT_FIELDS)}.")
+        if any(name == seen for seen, _ in pairs):
+            # Matchers all have to match: two values of one field would match nothing at all.
+            raise CommandError(
+                f"`{name}` is given twice; an event has one {name}. Use a glob for several, "
+                f"e.g. `{name}=pay*`, or one command each."
+            )
         pairs.append((name, pattern))
     if required and not pairs:
         raise CommandError("Give at least one matcher, e.g. `namespace=payments`.")

@@ -316,3 +316,10 @@ def test_parse_of_any_text_raises_only_command_error(text: str) -> None:
 def test_parse_of_near_commands_raises_only_command_error(words: list[str]) -> None:
     with contextlib.suppress(CommandError):
         parse(" ".join(words))
+
+
+def test_a_field_given_twice_is_refused_with_what_to_do_instead() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse("mute namespace=a namespace=b for 1h")
+    assert "`namespace` is given twice; an event has one namespace" in str(caught.value)
+    assert "`namespace=pay*`" in str(caught.value)
