@@ -382,6 +382,22 @@ class Grouper:
             notifications.extend(self._due(group, now))
         return notifications
 
+    def next_deadline(self) -> datetime | None:
+        """The earliest time a `tick` could have something to say (an open, an update, a repeat or
+        a resolve), whatever arrives meanwhile; None without groups. A replay jumps to it over idle
+        stretches instead of ticking through them."""
+        policy = self.policy
+        deadlines = []
+        for group in self.groups.values():
+            if group.announced_at is None:
+                deadlines.append(group.started_at + policy.group_wait)
+                continue
+            deadlines.append(group.last_activity + policy.resolve_after)
+            deadlines.append(group.announced_at + policy.repeat_interval)
+            if group.total > group.notified_total and group.notified_at is not None:
+                deadlines.append(group.notified_at + policy.group_interval)
+        return min(deadlines, default=None)
+
     def _due(self, group: Group, now: datetime) -> Iterable[Notification]:
         policy = self.policy
         if not group.is_open:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,6 +74,30 @@ def test_a_storm_tick_is_folded_whole_before_the_clock_moves_on(
     out = replayed("\n".join(lines).encode(), tmp_path / "storm.db")
     first_alert = out.split("\n\n", 1)[0]
     assert "ingress  ×1,500" in first_alert, first_alert  # not the 100 of one grouping step
+
+
+def test_idle_stretches_are_skipped_not_ticked_through(tmp_path: Path) -> None:
+    """A sample from 2020 beside one from today: six years of 10 s ticks (19 million) before;
+    now the clock jumps to the next arrival or grouping deadline, on the same tick grid."""
+    old, new = datetime(2020, 6, 13, 21, 30, tzinfo=UTC), T0
+    timeline = [
+        Timed(old, RawMessage(json.dumps(log_entry(at=old, insert_id="old")).encode())),
+        Timed(new, RawMessage(json.dumps(log_entry(at=new, insert_id="new", source="api")).encode())),
+    ]
+    settings = demo_settings(f"sqlite:///{tmp_path / 'sparse.db'}")
+    store = open_store(settings)
+    ticks: list[int] = []
+    out = io.StringIO()
+    try:
+        summary = play(timeline, settings, store, out, on_tick=lambda s: ticks.append(s.messages))
+    finally:
+        store.close()
+    assert len(ticks) < 20
+    shown = out.getvalue()
+    assert shown.count("new message") == 2
+    assert shown.count("[quiet since") == 2
+    assert summary.ended_at is not None
+    assert summary.ended_at - new < timedelta(minutes=10)
 
 
 def test_a_terminal_gets_a_progress_line_that_is_cleared_at_the_end(
