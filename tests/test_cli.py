@@ -426,3 +426,23 @@ def test_output_cut_short_by_the_reader_ends_quietly(env: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout.startswith("── ")
+
+
+def test_replay_db_reused_across_files_keeps_each_files_junk_and_counts_only_its_own(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{env / 'kept.db'}"
+    good = json.dumps(log_entries()[0])
+    for name, junk in (("a.jsonl", "junk from a"), ("b.jsonl", "junk from b")):
+        (env / name).write_text(f"{good}\n{junk}\n", encoding="utf-8")
+    assert main(["replay", str(env / "a.jsonl"), "--db", url]) == 0
+    capsys.readouterr()
+    assert main(["replay", str(env / "b.jsonl"), "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "rejected messages kept for inspection: not_json ×1" in out  # b's, not a's as well
+    store = Store(url)
+    try:
+        kept = sorted(reject.raw for reject in store.events.rejects())
+    finally:
+        store.close()
+    assert kept == [b"junk from a", b"junk from b"]  # line 2 of b is not line 2 of a

@@ -17,7 +17,7 @@ from bot.adapters.store import Reject, Store
 from bot.core.events import EntryParser, PolicyEvent, RawMessage
 from bot.core.grouping import Grouper
 from bot.core.outbox import AlertEdit, AlertPost
-from bot.pipeline import GroupingWorker, entry_parser, store_messages, store_parsed
+from bot.pipeline import GroupingWorker, entry_parser, parse_batch, store_parsed
 from bot.render.console import render_notification
 from bot.render.text import plural
 from bot.settings import Settings
@@ -44,6 +44,8 @@ class PlaySummary:
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
+    #: This play's rejects by reason (a store reused by `replay --db` also holds earlier ones).
+    reject_codes: Counter[str] = field(default_factory=Counter)
     notifications: Counter[str] = field(default_factory=Counter)
     channels: Counter[str] = field(default_factory=Counter)
     #: The virtual time the play ended at (None when nothing played).
@@ -107,15 +109,15 @@ def _store(
     raw = [item for item in due if isinstance(item, RawMessage)]
     events = [item for item in due if isinstance(item, PolicyEvent)]
     rejects = [item for item in due if isinstance(item, Reject)]
+    if raw:  # the demo's messages are parsed here; replay's were parsed to place them in time
+        parsed, refused = parse_batch(raw, parser)
+        events, rejects = [*events, *parsed], [*rejects, *refused]
     summary.messages += len(due)
-    for result in (
-        store_messages(store, raw, parser, now) if raw else None,
-        store_parsed(store, events, rejects, now) if events or rejects else None,
-    ):
-        if result is not None:
-            summary.stored += result.stored
-            summary.duplicates += result.duplicates
-            summary.rejected += result.rejected
+    summary.reject_codes.update(reject.code for reject in rejects)
+    result = store_parsed(store, events, rejects, now)
+    summary.stored += result.stored
+    summary.duplicates += result.duplicates
+    summary.rejected += result.rejected
 
 
 def _print_outbox(store: Store, out: TextIO, summary: PlaySummary, now: datetime) -> None:
@@ -147,7 +149,7 @@ def print_summary(summary: PlaySummary, store: Store, out: TextIO) -> None:
     )
     print(f"  Slack messages: {kinds or 'none'}", file=out)
     print(f"  channels: {channels or 'none'}", file=out)
-    rejects = Counter(item.code for item in store.events.rejects(limit=1000))
+    rejects = summary.reject_codes
     if rejects:
         listed = ", ".join(f"{code} ×{count}" for code, count in sorted(rejects.items()))
         print(f"  rejected messages kept for inspection: {listed}", file=out)

@@ -174,7 +174,7 @@ def place(messages: Iterable[RawMessage], parser: EntryParser, fallback: datetim
         try:
             event = parse(message.data)
         except RejectedEntry as error:
-            reject = Reject(error.code, error.reason, message.data, message.message_id)
+            reject = Reject(error.code, error.reason, message.data, message.message_id, named_by_place=True)
             if at is not None:
                 yield Timed(at, reject)
             elif len(waiting) < REORDER_WINDOW:

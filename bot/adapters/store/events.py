@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,8 +37,14 @@ class Reject:
     insert_id: str | None = None
     """Set when the entry parsed but the database refused it."""
 
+    #: The message's name is only its place in a file (`line 3`), which another file shares: the
+    #: same reject is then the same bytes.
+    named_by_place: bool = False
+
     @property
     def dedupe_key(self) -> str | None:
+        if self.named_by_place:
+            return "content:" + hashlib.sha256(self.raw).hexdigest()[:32]
         if self.message_id is not None:
             return f"message:{self.message_id}"
         return f"insertId:{self.insert_id}" if self.insert_id is not None else None
