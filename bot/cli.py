@@ -118,9 +118,13 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     commands.add_parser(
         "ingest", parents=[common], help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM"
     ).set_defaults(body=ingest_command)
-    commands.add_parser(
-        "check", parents=[common], help="validate the settings and the store, then exit"
-    ).set_defaults(body=lambda args: check(load_settings(), sys.stdout))
+    doctor = commands.add_parser(
+        "check", parents=[common], help="validate the settings and look at the store, then exit"
+    )
+    doctor.add_argument(
+        "--migrate", action="store_true", help="also create the store or upgrade its schema (as a start does)"
+    )
+    doctor.set_defaults(body=lambda args: check(load_settings(), sys.stdout, migrate=args.migrate))
     database = commands.add_parser("db", help="the store's schema").add_subparsers(
         dest="db_command", required=True, metavar="COMMAND"
     )

@@ -352,7 +352,7 @@ def test_check_reports_the_settings_and_the_store(
     monkeypatch.setenv("NETLOG_CONFIG", str(config))
     monkeypatch.setenv("NETLOG_SUBSCRIPTION", "netlog-bot")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
-    assert main(["check"]) == 0
+    assert main(["check", "--migrate"]) == 0  # creates the store, as a start would
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"settings: OK (config file: {config})"
     assert re.fullmatch(
@@ -361,6 +361,34 @@ def test_check_reports_the_settings_and_the_store(
     assert out[2] == "routes: 1, default channel C0123"
     assert out[3] == "subscription: projects/my-project/subscriptions/netlog-bot"
     assert (env / "netlog.db").exists()
+
+
+def test_check_creates_nothing_unless_asked(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "store: sqlite:///" in out
+    assert "does not exist yet: the bot creates it at its first start" in out
+    assert "warning: no operators are configured" in out
+    assert list(env.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("garbage", "NETLOG_DB_URL 'garbage' is not a database URL"),
+        ("mysql://db/netlog", "not a database this bot supports"),
+        ("sqlite:////no/such/folder/netlog.db", "whose folder /no/such/folder does not exist"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/test", "could not reach the database at NETLOG_DB_URL"),
+    ],
+)
+def test_check_names_a_store_it_cannot_use_and_exits_non_zero(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("NETLOG_DB_URL", url)
+    assert main(["check"]) == 1
+    captured = capsys.readouterr()
+    assert says in captured.out
+    assert "Traceback" not in captured.err
 
 
 def test_check_without_a_config_says_built_in_defaults(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

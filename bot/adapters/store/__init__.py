@@ -10,6 +10,7 @@ leases (`leases`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -38,6 +39,56 @@ __all__ = [
 
 class StoreUnreadable(Exception):
     """The store cannot answer a reader as it is; `str()` says what to do, in a sentence."""
+
+
+def inspect_store(url: str, *, migrate: bool = False) -> tuple[bool, str]:
+    """(fine, one line for `netlog-bot check`) about the store at `url`, without creating or
+    upgrading anything unless `migrate`. Every failure is a sentence naming NETLOG_DB_URL; a schema
+    a newer release wrote raises `migrations.SchemaTooNew`, as a start would."""
+    try:
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return (
+            False,
+            f"NETLOG_DB_URL {url!r} is not a database URL: use sqlite:///PATH or postgresql+psycopg://…",
+        )
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None and not sqlite_file.parent.is_dir():
+        return False, f"NETLOG_DB_URL names {sqlite_file}, whose folder {sqlite_file.parent} does not exist"
+    if sqlite_file is not None and not sqlite_file.exists() and not migrate:
+        return True, (
+            f"{shown} does not exist yet: the bot creates it at its first start "
+            "(or run `netlog-bot check --migrate`)"
+        )
+    try:
+        store = Store(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):  # a driver not installed
+        return (
+            False,
+            f"NETLOG_DB_URL {shown}: not a database this bot supports (sqlite or postgresql+psycopg)",
+        )
+    try:
+        if migrate:
+            return True, f"{shown} at schema revision {store.migrate()}"
+        current, head = revisions(store.db, refuse_newer=True)  # SchemaTooNew: the caller says it
+    except sa.exc.SQLAlchemyError as error:
+        reason = str(error.orig if isinstance(error, sa.exc.DBAPIError) else error).splitlines()[0]
+        return False, f"could not reach the database at NETLOG_DB_URL ({shown}): {reason}"
+    finally:
+        store.close()
+    if current != head:
+        return True, (
+            f"{shown} at schema revision {current or 'none'}; this netlog-bot upgrades it to {head} at "
+            "its start (or `netlog-bot db upgrade`)"
+        )
+    return True, f"{shown} at schema revision {current}"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
 
 
 class Store:

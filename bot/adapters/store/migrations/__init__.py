@@ -57,11 +57,15 @@ def migrate(db: Database) -> Upgrade:
     return Upgrade(before, str(scripts.get_current_head()))
 
 
-def revisions(db: Database) -> tuple[str | None, str]:
-    """(the database's schema revision, the newest this code knows), without changing anything."""
+def revisions(db: Database, *, refuse_newer: bool = False) -> tuple[str | None, str]:
+    """(the database's schema revision, the newest this code knows), without changing anything.
+    `refuse_newer`: raise `SchemaTooNew` for a revision a newer release wrote, as `migrate` does."""
     scripts = ScriptDirectory.from_config(_config())
     with db.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision(), str(scripts.get_current_head())
+        current = MigrationContext.configure(conn).get_current_revision()
+    if refuse_newer:
+        _refuse_unknown(current, scripts)
+    return current, str(scripts.get_current_head())
 
 
 def write_sql(url: str, out: TextIO) -> None:
