@@ -33,6 +33,7 @@ grouping: {group_wait: 2s, group_interval: 2s, resolve_after: 10m}
 pubsub: {lease_extension: 10s}
 routes:
   - {match: {namespace: "payments*"}, channel: "#payments-oncall"}
+access: {operators: [U0OPS]}
 """
 
 

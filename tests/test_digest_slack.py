@@ -28,7 +28,6 @@ DIGEST_CONFIG = (
     CONFIG
     + """
 digest: {schedule: "0 * * * *", timezone: Europe/Berlin, channels: [C0PAY, C0WEB]}
-access: {operators: [U0OPS]}
 slack: {default_channel: C0WEB, audit_channel: C0AUDIT}
 """
 ).replace("slack: {default_channel: C0WEB}\n", "", 1)
