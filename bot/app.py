@@ -21,7 +21,7 @@ import handlers.home
 from bot.adapters import slack
 from bot.adapters.http import HttpServer, wsgi_app
 from bot.adapters.kube import Clusters
-from bot.adapters.pubsub import Subscriber
+from bot.adapters.pubsub import Subscriber, credentials_problem
 from bot.adapters.store import Fence, Store
 from bot.core.grouping import Grouper
 from bot.core.rejects import RejectReport
@@ -48,6 +48,13 @@ def open_store(settings: Settings, url: str | None = None) -> Store:
     store = Store(url or settings.env.db_url)
     store.migrate()
     return store
+
+
+def require_google_credentials(settings: Settings) -> None:
+    """Stops the start with a sentence when Pub/Sub would find no Google credentials."""
+    problem = credentials_problem(emulator=bool(settings.env.pubsub_emulator_host))
+    if problem:
+        raise SettingsError(problem)
 
 
 def subscriber(settings: Settings, subscription: str, store: Store) -> Subscriber:
@@ -101,6 +108,7 @@ class Runtime:
     def __init__(self, settings: Settings, credentials: slack.SlackCredentials) -> None:
         app_token = credentials.app_token
         subscription = settings.subscription_path()
+        require_google_credentials(settings)  # before Slack is asked or the port opens
         client, gateway = slack_client(settings, credentials.bot_token)
         if warning := settings.file.access.warning():
             log.warning("run: %s", warning)
@@ -126,9 +134,15 @@ class Runtime:
         grouper = Grouper(settings.grouping_policy, settings.routing)
         self.engine = Engine(store, grouper, gateway, utcnow, jobs, holder)
         paths = "/healthz; Slack events arrive over Socket Mode" if app_token else "/slack/events, /healthz"
-        self.server = HttpServer(
-            wsgi_app(None if app_token else self.bolt, self.health), settings.env.http_port, paths
-        )
+        try:
+            self.server = HttpServer(
+                wsgi_app(None if app_token else self.bolt, self.health), settings.env.http_port, paths
+            )
+        except OSError as error:
+            raise SettingsError(
+                f"cannot listen on NETLOG_HTTP_PORT={settings.env.http_port} ({error.strerror}): another "
+                "process has it, or it needs privileges; set NETLOG_HTTP_PORT to a free port"
+            ) from None
         self.socket_mode: Any = None
         if app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +163,11 @@ def test_a_slack_outage_delays_alerts_but_loses_and_duplicates_nothing(
         ({"SLACK_SIGNING_SECRET": None}, "SLACK_SIGNING_SECRET is not set"),
         ({"SLACK_BOT_TOKEN": "xoxb-revoked"}, "Slack refused SLACK_BOT_TOKEN at auth.test"),
         ({"NETLOG_SUBSCRIPTION": None}, "NETLOG_SUBSCRIPTION is not set"),
+        # The network down is not a bad token.
+        (
+            {"NETLOG_SLACK_API_URL": "http://127.0.0.1:1/api/"},
+            "could not reach Slack to check SLACK_BOT_TOKEN",
+        ),
     ],
 )
 def test_startup_fails_fast_with_a_sentence(
@@ -177,3 +183,34 @@ def test_startup_fails_fast_with_a_sentence(
     assert result.returncode == 2
     assert expected in result.stderr
     assert slack.token not in result.stderr
+
+
+def test_a_port_in_use_is_named(tmp_path: Path, slack: FakeSlack, subscription: tuple[str, str]) -> None:
+    bot = Bot(tmp_path, slack, subscription[1])
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", bot.port))
+        taken.listen()
+        result = bot.run_to_exit()
+    assert result.returncode == 2
+    assert f"cannot listen on NETLOG_HTTP_PORT={bot.port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_google_credentials_is_said_before_anything_starts(tmp_path: Path, slack: FakeSlack) -> None:
+    bot = Bot(tmp_path, slack, "projects/p/subscriptions/netlog-bot")
+    bot.env.pop("PUBSUB_EMULATOR_HOST", None)
+    bot.env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+    bot.env.update(
+        {
+            "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),  # no application-default credentials there
+            "HOME": str(tmp_path),
+            "GCE_METADATA_HOST": "127.0.0.1:1",  # not on GCP: nothing answers as the metadata server
+            "GCE_METADATA_IP": "127.0.0.1:1",
+        }
+    )
+    result = bot.run_to_exit()
+    assert result.returncode == 2
+    assert "no Google credentials were found for Pub/Sub" in result.stderr
+    assert "gcloud auth application-default login" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert slack.calls_to("auth.test") == []  # before Slack was asked

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import google.auth
+import google.auth.exceptions
 from google.api_core import exceptions as google_errors
 from google.cloud import pubsub_v1
 from google.pubsub_v1.types import PullResponse
@@ -54,6 +56,27 @@ _FATAL = (google_errors.NotFound, google_errors.PermissionDenied, google_errors.
 
 class SubscriptionError(RuntimeError):
     """The subscription cannot be read; the message says what to fix."""
+
+
+#: What to do when the Pub/Sub client would find no Google credentials.
+NO_CREDENTIALS = (
+    "no Google credentials were found for Pub/Sub: on a workstation run `gcloud auth "
+    "application-default login`; on GKE use Workload Identity (the pod's Kubernetes ServiceAccount "
+    "bound to a Google service account); elsewhere set GOOGLE_APPLICATION_CREDENTIALS to a key file"
+)
+
+
+def credentials_problem(emulator: bool) -> str | None:
+    """A sentence when the client would fail for want of credentials, asked before anything starts
+    (the client itself only finds out at its first call); None when it will find some, or when
+    `emulator` (PUBSUB_EMULATOR_HOST) needs none."""
+    if emulator:
+        return None
+    try:
+        google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        return NO_CREDENTIALS
+    return None
 
 
 @dataclass(eq=False, slots=True)

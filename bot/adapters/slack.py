@@ -191,8 +191,17 @@ def classify(error: SlackApiError) -> SlackFailure:
     return SlackFailure("permanent", code)
 
 
+#: What to do when Slack cannot be reached at start: the token may be fine.
+UNREACHABLE = (
+    "check the network (and HTTPS_PROXY, if this host needs one) and NETLOG_SLACK_API_URL if it is set; "
+    "the token was not checked"
+)
+
+
 def bot_token_refusal(failure: SlackFailure) -> str:
-    """What to fix when auth.test refuses SLACK_BOT_TOKEN at start."""
+    """What to fix when auth.test refuses SLACK_BOT_TOKEN at start (or cannot be asked at all)."""
+    if failure.kind in ("unavailable", "rate_limited"):
+        return f"could not reach Slack to check SLACK_BOT_TOKEN ({failure.error}): {UNREACHABLE}"
     return f"Slack refused SLACK_BOT_TOKEN at auth.test ({failure.error}): {failure.what_to_do}"
 
 
@@ -209,4 +218,6 @@ def app_token_refusal(error: SlackClientError | OSError) -> str:
         else "set it to an app-level token (xapp-...) with the connections:write scope, from the app's "
         "Basic Information page"
     )
+    if failure.kind in ("unavailable", "rate_limited"):
+        return f"could not reach Slack to open the Socket Mode connection ({failure.error}): {UNREACHABLE}"
     return f"Slack refused SLACK_APP_TOKEN at apps.connections.open ({failure.error}): {advice}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from bot.adapters.pubsub import SubscriptionError
-from bot.app import open_store, subscriber, utcnow
+from bot.app import open_store, require_google_credentials, subscriber, utcnow
 from bot.jobs import retention_jobs
 from bot.loops import shutdown_on_signals, wait_for_shutdown
 from bot.settings import Settings
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 def run_ingest(settings: Settings) -> int:
     subscription = settings.subscription_path()  # refused before a database file is made
+    require_google_credentials(settings)
     store = open_store(settings)
     pulling = subscriber(settings, subscription, store)
     jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
