@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.adapters.kube import Clusters
 from bot.adapters.store import Store, StoreUnreadable
-from bot.commands.history import missing_sqlite_file
+from bot.commands.history import missing_store
 from bot.core.digest import Digest, Period
 from bot.core.durations import parse_duration
 from bot.render.chart import render_chart
@@ -35,13 +35,7 @@ def run_digest(
     except ValueError as error:
         print(f"netlog-bot digest: {error}", file=err)
         return 2
-    missing = missing_sqlite_file(settings.env.db_url)
-    if missing:
-        print(
-            f"netlog-bot digest: NETLOG_DB_URL names {missing}, which does not exist: point it at the "
-            "bot's store",
-            file=err,
-        )
+    if missing_store(settings.env.db_url, "digest", err):
         return 2
     digest_settings = settings.file.digest
     zone = ZoneInfo(digest_settings.timezone)

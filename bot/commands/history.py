@@ -26,13 +26,7 @@ def run_query(settings: Settings, verb: str, words: list[str], out: TextIO, err:
         print(f"netlog-bot {verb}: {_plain(str(error))}", file=err)
         return 2
     assert isinstance(command, cmd.Recent | cmd.Top)
-    missing = missing_sqlite_file(settings.env.db_url)
-    if missing:
-        print(
-            f"netlog-bot {verb}: NETLOG_DB_URL names {missing}, which does not exist: point it at the "
-            "bot's store",
-            file=err,
-        )
+    if missing_store(settings.env.db_url, verb, err):
         return 2
     store = Store(settings.env.db_url)
     try:
@@ -46,6 +40,19 @@ def run_query(settings: Settings, verb: str, words: list[str], out: TextIO, err:
         store.close()
     out.write(answer_text(answer))
     return 0
+
+
+def missing_store(url: str, verb: str, err: TextIO) -> bool:
+    """For the commands that read the store: says so, and True, when NETLOG_DB_URL names a SQLite
+    file that is not there (opening it would create an empty store and answer "nothing")."""
+    missing = missing_sqlite_file(url)
+    if missing:
+        print(
+            f"netlog-bot {verb}: NETLOG_DB_URL names {missing}, which does not exist: point it at the "
+            "bot's store",
+            file=err,
+        )
+    return missing is not None
 
 
 def missing_sqlite_file(url: str) -> str | None:

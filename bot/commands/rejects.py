@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.adapters.store import Store, StoreUnreadable
-from bot.commands.history import missing_sqlite_file
+from bot.commands.history import missing_store
 from bot.core.durations import parse_duration
 from bot.settings import Settings
 
@@ -23,13 +23,7 @@ def run_rejects(settings: Settings, args: argparse.Namespace, out: TextIO, err: 
     except ValueError as error:
         print(f"netlog-bot rejects: --since: {error}", file=err)
         return 2
-    missing = missing_sqlite_file(settings.env.db_url)
-    if missing:
-        print(
-            f"netlog-bot rejects: NETLOG_DB_URL names {missing}, which does not exist: point it at the "
-            "bot's store",
-            file=err,
-        )
+    if missing_store(settings.env.db_url, "rejects", err):
         return 2
     store = Store(settings.env.db_url)
     try:
