@@ -21,6 +21,7 @@ import handlers.home
 from bot.adapters import slack
 from bot.adapters.http import HttpServer, wsgi_app
 from bot.adapters.kube import Clusters
+from bot.adapters.metrics import Metrics, State
 from bot.adapters.pubsub import Subscriber, credentials_problem
 from bot.adapters.store import Fence, Store
 from bot.core.grouping import Grouper
@@ -57,22 +58,30 @@ def require_google_credentials(settings: Settings) -> None:
         raise SettingsError(problem)
 
 
-def subscriber(settings: Settings, subscription: str, store: Store) -> Subscriber:
+#: Slack or the store failing this long (seconds, without a success between) makes /readyz fail.
+NOT_READY_AFTER = 15.0
+
+
+def subscriber(
+    settings: Settings, subscription: str, store: Store, metrics: Metrics | None = None
+) -> Subscriber:
     """Pulls `subscription` into `store`, holding at most `max_outstanding` messages and extending
     their leases by `lease_extension`, as the settings say."""
     pubsub, parser, report = settings.file.pubsub, entry_parser(settings.networks), RejectReport()
     return Subscriber(
         subscription,
-        lambda batch: ingest_batch(store, batch, parser, utcnow(), report),
+        lambda batch: ingest_batch(store, batch, parser, utcnow(), report, metrics),
         max_outstanding=pubsub.max_outstanding,
         lease_seconds=int(pubsub.lease_extension.total_seconds()),
     )
 
 
-def slack_client(settings: Settings, token: str) -> tuple[WebClient, slack.SlackGateway]:
+def slack_client(
+    settings: Settings, token: str, observe: slack.CallObserver | None = None
+) -> tuple[WebClient, slack.SlackGateway]:
     """The Web API client, once auth.test accepted the token; a refusal stops the start with a sentence."""
     client = slack.make_client(token, settings.env.slack_api_url)
-    gateway = slack.SlackGateway(client)
+    gateway = slack.SlackGateway(client, observe)
     try:
         identity = gateway.auth_test()
     except slack.SlackFailure as failure:
@@ -109,10 +118,16 @@ class Runtime:
         app_token = credentials.app_token
         subscription = settings.subscription_path()
         require_google_credentials(settings)  # before Slack is asked or the port opens
-        client, gateway = slack_client(settings, credentials.bot_token)
+        self.store = store = open_store(settings)  # a NETLOG_DB_URL that cannot work, before Slack too
+        self.metrics = metrics = Metrics()
+        try:
+            client, gateway = slack_client(settings, credentials.bot_token, metrics.slack_call)
+        except SettingsError:
+            store.close()
+            raise
+        self.gateway = gateway
         if warning := settings.file.access.warning():
             log.warning("run: %s", warning)
-        self.store = store = open_store(settings)
         # Bolt reads SLACK_BOT_TOKEN itself, then warns that our client (which carries that very
         # token, with the API URL and timeouts we chose) wins: true, and noise on every start.
         logging.getLogger("slack_bolt.App").addFilter(_client_wins_notice)
@@ -124,20 +139,23 @@ class Runtime:
         )
         self.background = BackgroundTasks()  # rollout reports, answered after the click's listener returned
         clusters = configured_clusters(settings)
-        self.netlog = build_netlog(settings, store, gateway, clusters, utcnow, self.background)
+        self.netlog = build_netlog(
+            settings, store, gateway, clusters, utcnow, self.background, metrics=metrics
+        )
         handlers.register(self.bolt, self.netlog)
         handlers.home.register(self.bolt, Home(store, clusters, utcnow))
-        self.subscriber = subscriber(settings, subscription, store)
+        self.subscriber = subscriber(settings, subscription, store, metrics)
         jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
         holder = replica_name()
         digest_job(jobs, settings, store, clusters, Fence(ALERTS_LEASE, holder))
         grouper = Grouper(settings.grouping_policy, settings.routing)
         self.engine = Engine(store, grouper, gateway, utcnow, jobs, holder)
-        paths = "/healthz; Slack events arrive over Socket Mode" if app_token else "/slack/events, /healthz"
+        metrics.watch(self.state, utcnow)
+        probes = "/healthz, /readyz, /metrics"
+        paths = f"{probes}; Slack events arrive over Socket Mode" if app_token else f"/slack/events, {probes}"
         try:
-            self.server = HttpServer(
-                wsgi_app(None if app_token else self.bolt, self.health), settings.env.http_port, paths
-            )
+            app = wsgi_app(None if app_token else self.bolt, self.live, self.ready, metrics.exposition)
+            self.server = HttpServer(app, settings.env.http_port, paths)
         except OSError as error:
             raise SettingsError(
                 f"cannot listen on NETLOG_HTTP_PORT={settings.env.http_port} ({error.strerror}): another "
@@ -149,21 +167,50 @@ class Runtime:
 
             self.socket_mode = SocketModeHandler(self.bolt, app_token)
 
-    def health(self) -> tuple[bool, dict[str, object]]:
+    def live(self) -> tuple[bool, dict[str, object]]:
+        """Liveness: the threads that do the work run. Nothing outside the process is asked: a
+        restart would not bring back an unreachable Pub/Sub, store or Slack (that is `ready`)."""
         loops = self.engine.alive
         ingesting = not self.subscriber.stopped.is_set()
-        details: dict[str, object] = {"ingest": ingesting, "loops": loops, "leading": self.engine.leading}
-        connected = True
-        if self.socket_mode is not None:
-            # A Socket Mode bot whose WebSocket stays down hears no slash command: not healthy.
-            connected = bool(self.socket_mode.client.is_connected())
-            details["socket_mode"] = connected
+        return loops and ingesting, {"ingest": ingesting, "loops": loops}
+
+    def ready(self) -> tuple[bool, dict[str, object]]:
+        """Readiness: this replica can do its job now. Each check says what it saw."""
+        now = time.monotonic()
+        checks: dict[str, object] = {}
+        ready, checks["pubsub"] = self.subscriber.health.ready(now)
         try:
-            details["outbox_backlog"] = self.store.outbox.backlog()
+            checks["outbox_backlog"] = self.store.outbox.backlog()
+            checks["store"] = "ok"
+        except Exception as error:
+            checks["store"] = f"not answering: {type(error).__name__}"
+            ready = False
+        since = self.gateway.unavailable_since
+        if since is not None and now - since >= NOT_READY_AFTER:
+            checks["slack"] = f"not answering for {now - since:.0f} s: {self.gateway.last_failure}"
+            ready = False
+        else:
+            checks["slack"] = "ok"
+        if self.socket_mode is not None:
+            # A Socket Mode bot whose WebSocket stays down hears no slash command.
+            connected = bool(self.socket_mode.client.is_connected())
+            checks["socket_mode"] = "connected" if connected else "disconnected"
+            ready = ready and connected
+        checks["leading"] = self.engine.leading
+        return ready, checks
+
+    def state(self) -> State:
+        """What /metrics reads at each scrape."""
+        try:
+            outbox: tuple[int, datetime | None] | None = self.store.outbox.backlog_since()
         except Exception:
-            details["store"] = "unreachable"
-            return False, details
-        return loops and ingesting and connected, details
+            outbox = None
+        return State(
+            leading=self.engine.leading,
+            open_groups=len(self.engine.worker.grouper.groups),
+            outbox=outbox,
+            pull_failures=self.subscriber.health.total_failures,
+        )
 
     def start(self) -> None:
         self.server.start()

@@ -117,10 +117,10 @@ def test_bad_syntax_gets_the_helpful_ephemeral_reply(
     assert "/netlog status" in text(reply)  # the help comes with it
 
 
-def test_the_http_port_keeps_healthz_but_serves_no_slack_events(bot: Bot) -> None:
-    status, health = bot.get("/healthz")
-    assert status == 200
-    assert json.loads(health)["socket_mode"] is True
+def test_the_http_port_keeps_the_probes_but_serves_no_slack_events(bot: Bot) -> None:
+    assert bot.get("/healthz")[0] == 200
+    until(lambda: bot.get("/readyz")[0] == 200, 20, "/readyz to pass", bot)
+    assert json.loads(bot.get("/readyz")[1])["socket_mode"] == "connected"
     assert bot.post_signed(b"command=%2Fnetlog&text=help") == 404  # even signed: Slack uses the socket
     assert bot.get("/slack/events") == (404, b"not found\n")
 
@@ -165,8 +165,9 @@ def test_a_wrong_app_token_fails_fast_with_a_sentence(
     assert app_token not in result.stderr
 
 
-def test_healthz_fails_while_the_socket_is_down(bot: Bot, socket_mode: FakeSocketMode) -> None:
+def test_readyz_fails_while_the_socket_is_down(bot: Bot, socket_mode: FakeSocketMode) -> None:
     """Without its WebSocket the bot hears no command: an orchestrator should see that."""
     socket_mode.stop()  # Slack's end goes away and does not come back
-    until(lambda: bot.get("/healthz")[0] == 503, 30, "/healthz to report the lost socket", bot)
-    assert json.loads(bot.get("/healthz")[1])["socket_mode"] is False
+    until(lambda: bot.get("/readyz")[0] == 503, 30, "/readyz to report the lost socket", bot)
+    assert json.loads(bot.get("/readyz")[1])["socket_mode"] == "disconnected"
+    assert bot.get("/healthz")[0] == 200  # the process itself works; the socket client reconnects

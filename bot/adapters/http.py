@@ -1,5 +1,13 @@
-"""The bot's HTTP port: `/slack/events` (HTTP mode) and `/healthz` (always), served by waitress,
-a production WSGI server, in a background thread so the composition root can stop it."""
+"""The bot's HTTP port, served by waitress (a production WSGI server) in a background thread so the
+composition root can stop it:
+
+- `/healthz`, liveness: the process works (its threads run). Failing it means "restart me".
+- `/readyz`, readiness: the bot can do its job now (Pub/Sub answers, the store answers, Slack answers,
+  the Socket Mode WebSocket is up). Failing it means "wait, or look": a restart would not fix an
+  unreachable Pub/Sub.
+- `/metrics`, Prometheus' text format.
+- `/slack/events` in HTTP mode.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +24,30 @@ from waitress.server import create_server
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
-Health = Callable[[], tuple[bool, dict[str, object]]]
+#: A probe: whether it passes, and what it saw (shown as JSON to whoever asks).
+Probe = Callable[[], tuple[bool, dict[str, object]]]
+#: The metrics exposition: body and content type.
+Exposition = Callable[[], tuple[bytes, str]]
 
 
-def wsgi_app(bolt: App | None, health: Health) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def wsgi_app(
+    bolt: App | None, live: Probe, ready: Probe, metrics: Exposition | None = None
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     slack = SlackRequestHandler(bolt) if bolt is not None else None
+    probes = {"/healthz": (live, "ok", "unhealthy"), "/readyz": (ready, "ready", "not ready")}
 
     def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == "/healthz":
-            healthy, details = health()
-            body = json.dumps({"status": "ok" if healthy else "unhealthy", **details}).encode()
-            status = "200 OK" if healthy else "503 Service Unavailable"
+        if path in probes:
+            probe, good, bad = probes[path]
+            passed, details = probe()
+            body = json.dumps({"status": good if passed else bad, **details}).encode()
+            status = "200 OK" if passed else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if metrics is not None and path == "/metrics":
+            body, content_type = metrics()
+            start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
             return [body]
         if slack is not None and path == "/slack/events":
             return slack(environ, start_response)
@@ -43,7 +62,7 @@ class HttpServer:
         self,
         app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
         port: int,
-        paths: str = "/slack/events, /healthz",
+        paths: str = "/slack/events, /healthz, /readyz, /metrics",
     ) -> None:
         # Bolt acks within 3 s from the request thread and runs listeners in its own pool, so a
         # handful of request threads is plenty.

@@ -52,6 +52,82 @@ _LEASE_MARGIN = 5.0
 _PAUSE_AFTER_FAILURE = 1.0
 #: Errors no retry will fix: the subscriber stops and says what to do.
 _FATAL = (google_errors.NotFound, google_errors.PermissionDenied, google_errors.Unauthenticated)
+#: Pulls failing without a break this long make the subscriber not ready (`/readyz`) and log a
+#: warning, repeated every `_WARN_EVERY` while it lasts: a blip of a few seconds is neither.
+FAILING_AFTER = 15.0
+_WARN_EVERY = 300.0
+
+
+class PullHealth:
+    """Whether Pull calls have been answering: the first failure is logged, a run of failures longer
+    than `failing_after` is a warning (and not ready), and the recovery is logged too. Thread-safe;
+    `now` is monotonic seconds, passed in so tests need not wait."""
+
+    def __init__(self, subscription: str, failing_after: float = FAILING_AFTER) -> None:
+        self.subscription = subscription
+        self.failing_after = failing_after
+        self._lock = threading.Lock()
+        self.answered = False  # some Pull got an answer (messages, or none before its deadline)
+        self.failures = 0  # failed Pulls since the last answer
+        self.total_failures = 0
+        self.last_error = ""
+        self._failing_since: float | None = None
+        self._warned_at: float | None = None
+
+    def ok(self, now: float) -> None:
+        with self._lock:
+            failures, since, warned = self.failures, self._failing_since, self._warned_at
+            self.answered, self.failures, self._failing_since, self._warned_at = True, 0, None, None
+        if failures and since is not None:
+            (log.warning if warned is not None else log.info)(
+                "ingest: Pub/Sub answers again after %d failed pull%s over %.0f s",
+                failures,
+                "" if failures == 1 else "s",
+                now - since,
+            )
+
+    def failed(self, error: BaseException, now: float) -> None:
+        with self._lock:
+            self.failures += 1
+            self.total_failures += 1
+            self.last_error = short_error(error)
+            if self._failing_since is None:
+                self._failing_since = now
+            first = self.failures == 1
+            due = now - self._failing_since >= self.failing_after and (
+                self._warned_at is None or now - self._warned_at >= _WARN_EVERY
+            )
+            if due:
+                self._warned_at = now
+            failures, since = self.failures, self._failing_since
+        if first:
+            log.info("ingest: Pull failed, retrying: %s", self.last_error)
+        if due:
+            log.warning(
+                "ingest: every pull from %s has failed for %.0f s (%d attempts; last: %s): nothing is "
+                "being ingested. Check that this host reaches Pub/Sub (pubsub.googleapis.com:443, or "
+                "PUBSUB_EMULATOR_HOST when set) and that the subscription exists",
+                self.subscription,
+                now - since,
+                failures,
+                self.last_error,
+            )
+
+    def ready(self, now: float) -> tuple[bool, str]:
+        """Ready once a Pull was answered, unless pulls have been failing for `failing_after` or more."""
+        with self._lock:
+            since, answered, error = self._failing_since, self.answered, self.last_error
+        if since is not None and now - since >= self.failing_after:
+            return False, f"Pub/Sub pulls failing for {now - since:.0f} s: {error}"
+        if not answered:
+            return False, f"waiting for Pub/Sub's first answer{f' ({error})' if error else ''}"
+        return True, "pulling"
+
+
+def short_error(error: BaseException) -> str:
+    """One line for a gRPC failure: its status and the first line of its message."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:200]
 
 
 class SubscriptionError(RuntimeError):
@@ -128,6 +204,7 @@ class Subscriber:
         self._closed = threading.Event()  # the lease keeper stops
         self._client: pubsub_v1.SubscriberClient | None = None
         self._failure: BaseException | None = None
+        self.health = PullHealth(subscription)
         self.stopped = threading.Event()
         self.acked = 0
 
@@ -154,14 +231,16 @@ class Subscriber:
                 return
             try:
                 pulled = self._pull(wanted)
+                self.health.ok(time.monotonic())
             except google_errors.DeadlineExceeded:
                 pulled = None  # nothing arrived within the deadline: ask again
+                self.health.ok(time.monotonic())
             except _FATAL as error:
                 self._release(wanted)
                 self._fail(error)
                 return
             except Exception as error:  # transient (unavailable, internal): ask again shortly
-                log.warning("ingest: Pull failed, retrying: %s", error)
+                self.health.failed(error, time.monotonic())
                 self._stopping.wait(_PAUSE_AFTER_FAILURE)
                 pulled = None
             self._release(wanted - (len(pulled.ack_ids) if pulled else 0))

@@ -8,7 +8,9 @@ alerts instead of blocking a thread or dropping them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,10 +85,19 @@ def make_client(token: str, base_url: str) -> WebClient:
     return WebClient(token=token, base_url=base_url, retry_handlers=[], timeout=8)
 
 
+#: Told of every Web API call: its method (`chat.postMessage`) and outcome (`ok` or a FailureKind).
+CallObserver = Callable[[str, str], None]
+
+
 class SlackGateway:
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, observe: CallObserver | None = None) -> None:
         self.client = client
+        self.observe = observe
         self._channel_ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+        #: Since when (monotonic) every call has found Slack unavailable; None while it answers.
+        self.unavailable_since: float | None = None
+        self.last_failure = ""
 
     def auth_test(self) -> Identity:
         response = self._call("auth_test")
@@ -160,11 +171,28 @@ class SlackGateway:
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         try:
-            return getattr(self.client, method)(**{k: v for k, v in kwargs.items() if v is not None})
+            response = getattr(self.client, method)(**{k: v for k, v in kwargs.items() if v is not None})
         except SlackApiError as error:
-            raise classify(error) from None
+            failure = classify(error)
         except (SlackClientError, OSError) as error:  # connection refused, timeouts, TLS
-            raise SlackFailure("unavailable", type(error).__name__) from None
+            failure = SlackFailure("unavailable", type(error).__name__)
+        else:
+            self._outcome(method, "ok")
+            return response
+        self._outcome(method, failure.kind, failure.error)
+        raise failure
+
+    def _outcome(self, method: str, outcome: str, error: str = "") -> None:
+        with self._lock:
+            if outcome != "unavailable":
+                self.unavailable_since = None  # Slack answered, even if it said no
+            elif self.unavailable_since is None:
+                self.unavailable_since = time.monotonic()
+            if error:
+                self.last_failure = error
+        if self.observe is not None:
+            # The SDK's method name as Slack spells it: chat_postMessage -> chat.postMessage.
+            self.observe(method.replace("_", ".", 1), outcome)
 
 
 def classify(error: SlackApiError) -> SlackFailure:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from bot.adapters.cloudlogging import CloudLoggingSource
 from bot.adapters.kube import ClusterAccess, Clusters
+from bot.adapters.metrics import Metrics
 from bot.adapters.slack import SlackGateway
 from bot.adapters.store import Store
 from bot.services.access import Access
@@ -68,6 +69,7 @@ def build_netlog(
     background: BackgroundTasks,
     *,
     rollout_wait: int = EVENT_WAIT,
+    metrics: Metrics | None = None,
 ) -> Netlog:
     auditor = Auditor(store, settings.file.slack.audit_channel)
     return Netlog(
@@ -87,4 +89,5 @@ def build_netlog(
             timezone=settings.file.digest.timezone,
             project=settings.logging_project,
         ),
+        metrics=metrics,
     )

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.adapters.cloudlogging import LoggingError
 from bot.adapters.kube import KubeError
+from bot.adapters.metrics import Metrics
 from bot.core import commands as cmd
 from bot.core.audit import AuditEntry, AuditResult
 from bot.core.netlogging import Refused
@@ -44,6 +45,7 @@ class Netlog:
         clock: Callable[[], datetime],
         history: HistoryQueries,
         digests: DigestCommands,
+        metrics: Metrics | None = None,
     ) -> None:
         self.access = access
         self.confirmations = confirmations
@@ -55,22 +57,28 @@ class Netlog:
         self.clock = clock
         self.history = history
         self.digests = digests
+        self.metrics = metrics
 
     def handle(self, user: str, text: str, channel: str | None = None) -> Reply:
         """The answer to `/netlog text` from `user`, asked in `channel`."""
         try:
             command = cmd.parse(text)
         except cmd.CommandError as error:
+            self._count("(invalid)", "syntax_error")
             return replies.syntax_error(str(error), cmd.help_text())
         name = cmd.command_name(command)
         if not self.access.allowed(user, name):
             if isinstance(command, cmd.MUTATING) or (isinstance(command, cmd.Digest) and command.now):
                 self._audit(user, name, "refused", f"/netlog {text}")
+            self._count(name, "refused")
             return self.access.refusal(name)
         try:
-            return self._answer(user, command, text, channel)
+            reply = self._answer(user, command, text, channel)
         except (KubeError, Refused) as error:
+            self._count(name, "failed")
             return replies.problem(str(error))
+        self._count(name, "confirm" if isinstance(command, cmd.MUTATING) else "answered")
+        return reply
 
     def apply(self, user: str, change_id: str, respond: Respond) -> None:
         """Answers the click on `respond`, then, for a NetworkLogging change, the rollout report."""
@@ -81,6 +89,7 @@ class Netlog:
 
     def cancel(self, user: str, change_id: str) -> Reply:
         outcome, _ = self.confirmations.claim(change_id, "cancelled")
+        self._count("cancel", "cancelled" if outcome == "claimed" else outcome)
         return replies.note(
             "Cancelled; nothing was changed." if outcome == "claimed" else f"Already {outcome}."
         )
@@ -89,8 +98,14 @@ class Netlog:
         """A mute button on an alert: mute exactly that group (its labels) for `duration`."""
         if not self.access.allowed(user, "mute"):
             self._audit(user, "mute", "refused", f"button on {group_key}")
+            self._count("mute button", "refused")
             return self.access.refusal("mute")
+        self._count("mute button", "applied")
         return self.mutes.mute_alert(user, group_key, duration, channel)
+
+    def _count(self, name: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.command(name, outcome)
 
     def _answer(self, user: str, command: cmd.Command, text: str, channel: str | None) -> Reply:
         if isinstance(command, cmd.Help):
@@ -119,20 +134,26 @@ class Netlog:
         saved = self.confirmations.peek(change_id)  # an unknown card: the claim below answers it
         if saved is not None and not self.access.allowed(user, cmd.command_name(saved.command)):
             self._audit(user, "apply", "refused", f"card {change_id}")
+            self._count("apply", "refused")
             return self.access.refusal("apply"), None
         outcome, change = self.confirmations.claim(change_id, "applied")
         if outcome == "expired":
+            self._count("apply", "expired")
             return replies.problem(
                 "This card is older than 10 minutes and has expired. Run the command again."
             ), None
         if change is None:
+            self._count("apply", f"already {outcome}")
             return replies.note(f"Nothing to do: this change was already {outcome}."), None
+        name = cmd.command_name(change.command)
         try:
-            return self._execute(user, change)
+            done = self._execute(user, change)
         except (KubeError, Refused) as error:
-            name = cmd.command_name(change.command)
             self._audit(user, name, "failed", str(error), change.cluster)
+            self._count(name, "failed")
             return replies.problem(str(error)), None
+        self._count(name, "applied")
+        return done
 
     def _execute(self, user: str, change: PendingChange) -> tuple[Reply, Rollout | None]:
         command, cluster, text = change.command, change.cluster, change.text

@@ -76,6 +76,14 @@ class OutboxStore:
             query = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
             return int(conn.execute(query).scalar_one())
 
+    def backlog_since(self) -> tuple[int, datetime | None]:
+        """Undelivered messages and when the oldest of them was queued (None when there is none)."""
+        oldest = sa.func.min(outbox.c.created_at, type_=outbox.c.created_at.type)
+        query = sa.select(sa.func.count(), oldest).where(outbox.c.delivered_at.is_(None))
+        with self.db.connect() as conn:
+            count, since = conn.execute(query).one()
+        return int(count), since
+
     def note_error(self, ids: Sequence[int], error: str) -> None:
         with self.db.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(last_error=error[:2000]))
