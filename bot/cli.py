@@ -12,12 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from bot.adapters.store import StoreUnusable
 from bot.adapters.store.migrations import SchemaTooNew
 from bot.commands import db
 from bot.commands.check import check
 from bot.commands.replay import run_replay
+from bot.render.logs import formatter, log_format, masked
 from bot.render.text import printable
 from bot.settings import SettingsError, load_settings
+
+log = logging.getLogger("netlog-bot")
 
 
 def replay_file(args: argparse.Namespace) -> int:
@@ -189,6 +193,16 @@ class PrintableOut:
         return getattr(self._out, name)
 
 
+def fatal(kind: str, sentence: str) -> int:
+    """The sentence a start-up mistake ends with (exit 2): a plain line for a person at a terminal,
+    an ERROR entry where the log is read as JSON (Cloud Logging shows it with the right severity)."""
+    if kind == "json":
+        log.error("netlog-bot: %s", sentence)
+    else:
+        print(f"netlog-bot: {masked(sentence)}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
@@ -200,14 +214,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "digest",
         "rejects",
     )  # their output is the product; logs only for trouble
+    kind, format_warning = log_format(os.environ)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(kind))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[handler],
     )
+    if format_warning:
+        log.warning("%s", format_warning)
     if not args.verbose:
         logging.getLogger("bot.pipeline").setLevel(logging.ERROR)  # rejects are summarised instead
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # "Running job ..." every run
+        # The Slack SDK logs every failed request at ERROR before raising it; the gateway turns the
+        # failure into a sentence (or a retry) itself, so the SDK's line only doubles it.
+        logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
     stdout = sys.stdout
     sys.stdout = cast(TextIO, PrintableOut(stdout))
     try:
@@ -218,18 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):  # ValueError: a stream with no descriptor
             os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
         return 0
-    except (SettingsError, SchemaTooNew) as error:
-        print(f"netlog-bot: {error}", file=sys.stderr)
-        return 2
+    except (SettingsError, SchemaTooNew, StoreUnusable) as error:
+        return fatal(kind, str(error))
     except FileNotFoundError as error:
-        print(f"netlog-bot: {error.filename}: no such file", file=sys.stderr)
-        return 2
+        return fatal(kind, f"{error.filename}: no such file")
     except OSError as error:
-        print(f"netlog-bot: {error}", file=sys.stderr)
-        return 2
+        return fatal(kind, str(error))
     except UnicodeDecodeError as error:  # replay of a gzip file or another binary
         name = getattr(args, "file", "the input")
-        print(f"netlog-bot: {name}: not UTF-8 text (byte {error.start})", file=sys.stderr)
-        return 2
+        return fatal(kind, f"{name}: not UTF-8 text (byte {error.start})")
     finally:
         sys.stdout = stdout

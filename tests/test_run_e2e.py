@@ -214,3 +214,34 @@ def test_no_google_credentials_is_said_before_anything_starts(tmp_path: Path, sl
     assert "gcloud auth application-default login" in result.stderr
     assert "Traceback" not in result.stderr
     assert slack.calls_to("auth.test") == []  # before Slack was asked
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "garbage",
+            "NETLOG_DB_URL 'garbage' is not a database URL: use sqlite:///PATH or postgresql+psycopg://",
+        ),
+        (
+            "mysql://netlog@db/netlog",
+            "NETLOG_DB_URL mysql://netlog@db/netlog: not a database this bot supports",
+        ),
+        ("sqlite:////no/such/folder/netlog.db", "whose folder /no/such/folder does not exist"),
+        (
+            "postgresql+psycopg://netlog:s3cret@127.0.0.1:1/netlog",
+            "could not reach the database at NETLOG_DB_URL (postgresql+psycopg://netlog:***@127.0.0.1:1/netlog)",
+        ),
+    ],
+)
+def test_a_store_that_cannot_work_is_a_sentence_before_slack_is_asked(
+    tmp_path: Path, slack: FakeSlack, url: str, expected: str
+) -> None:
+    bot = Bot(tmp_path, slack, "netlog-bot")
+    bot.env["NETLOG_DB_URL"] = url
+    result = bot.run_to_exit()
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr
+    assert slack.calls_to("auth.test") == []

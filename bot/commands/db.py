@@ -16,7 +16,7 @@ def upgrade(settings: Settings, out: TextIO, *, sql: bool = False) -> int:
         return 0
     store = Store(settings.env.db_url)
     try:
-        change = migrations.migrate(store.db)
+        change = store.upgrade()
         where = store.db.engine.url.render_as_string(hide_password=True)
     finally:
         store.close()

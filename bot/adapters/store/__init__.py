@@ -20,7 +20,7 @@ from bot.adapters.store.events import EventStore, IngestResult, Reject, StoredRe
 from bot.adapters.store.grouping import HISTORY_START, GroupStateStore
 from bot.adapters.store.history import DAILY_OPEN, HistoryStore
 from bot.adapters.store.leases import Fence, LeaseHold, LeaseLost, Leases
-from bot.adapters.store.migrations import migrate, revisions
+from bot.adapters.store.migrations import Upgrade, migrate, revisions
 from bot.adapters.store.outbox import OutboxItem, OutboxStore
 from bot.adapters.store.tables import cursors, events, outbox, rejects, slack_messages
 
@@ -33,6 +33,7 @@ __all__ = [
     "Reject",
     "Store",
     "StoreUnreadable",
+    "StoreUnusable",
     "StoredReject",
 ]
 
@@ -41,20 +42,41 @@ class StoreUnreadable(Exception):
     """The store cannot answer a reader as it is; `str()` says what to do, in a sentence."""
 
 
+class StoreUnusable(Exception):
+    """NETLOG_DB_URL names no database this bot can use (not a URL, an unsupported database, a
+    missing folder, a server that does not answer); `str()` says which, in a sentence."""
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with `url` before any connection is tried, in a sentence; None if nothing."""
+    try:
+        sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return f"NETLOG_DB_URL {url!r} is not a database URL: use sqlite:///PATH or postgresql+psycopg://…"
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None and not sqlite_file.parent.is_dir():
+        return f"NETLOG_DB_URL names {sqlite_file}, whose folder {sqlite_file.parent} does not exist"
+    return None
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be shown: without its password."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _reason(error: sa.exc.SQLAlchemyError) -> str:
+    return str(error.orig if isinstance(error, sa.exc.DBAPIError) else error).splitlines()[0]
+
+
 def inspect_store(url: str, *, migrate: bool = False) -> tuple[bool, str]:
     """(fine, one line for `netlog-bot check`) about the store at `url`, without creating or
     upgrading anything unless `migrate`. Every failure is a sentence naming NETLOG_DB_URL; a schema
     a newer release wrote raises `migrations.SchemaTooNew`, as a start would."""
-    try:
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return (
-            False,
-            f"NETLOG_DB_URL {url!r} is not a database URL: use sqlite:///PATH or postgresql+psycopg://…",
-        )
+    problem = url_problem(url)
+    if problem:
+        return False, problem
+    shown = shown_url(url)
     sqlite_file = _sqlite_file(url)
-    if sqlite_file is not None and not sqlite_file.parent.is_dir():
-        return False, f"NETLOG_DB_URL names {sqlite_file}, whose folder {sqlite_file.parent} does not exist"
     if sqlite_file is not None and not sqlite_file.exists() and not migrate:
         return True, (
             f"{shown} does not exist yet: the bot creates it at its first start "
@@ -62,18 +84,16 @@ def inspect_store(url: str, *, migrate: bool = False) -> tuple[bool, str]:
         )
     try:
         store = Store(url)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):  # a driver not installed
-        return (
-            False,
-            f"NETLOG_DB_URL {shown}: not a database this bot supports (sqlite or postgresql+psycopg)",
-        )
+    except StoreUnusable as error:
+        return False, str(error)
     try:
         if migrate:
             return True, f"{shown} at schema revision {store.migrate()}"
         current, head = revisions(store.db, refuse_newer=True)  # SchemaTooNew: the caller says it
+    except StoreUnusable as error:
+        return False, str(error)
     except sa.exc.SQLAlchemyError as error:
-        reason = str(error.orig if isinstance(error, sa.exc.DBAPIError) else error).splitlines()[0]
-        return False, f"could not reach the database at NETLOG_DB_URL ({shown}): {reason}"
+        return False, f"could not reach the database at NETLOG_DB_URL ({shown}): {_reason(error)}"
     finally:
         store.close()
     if current != head:
@@ -95,8 +115,18 @@ class Store:
     """One database, its parts by table family, schema upgrades and retention."""
 
     def __init__(self, url: str, *, scratch: bool = False) -> None:
-        """`scratch`: a SQLite file thrown away afterwards, whose commits need not reach the disk."""
-        self.db = Database(url, scratch=scratch)
+        """`scratch`: a SQLite file thrown away afterwards, whose commits need not reach the disk.
+        Raises `StoreUnusable` for a URL no connection could come of."""
+        problem = url_problem(url)
+        if problem:
+            raise StoreUnusable(problem)
+        try:
+            self.db = Database(url, scratch=scratch)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):  # a driver not installed
+            raise StoreUnusable(
+                f"NETLOG_DB_URL {shown_url(url)}: not a database this bot supports "
+                "(sqlite or postgresql+psycopg)"
+            ) from None
         self.events = EventStore(self.db)
         self.history = HistoryStore(self.db)
         self.grouping = GroupStateStore(self.db, self.history)
@@ -112,8 +142,18 @@ class Store:
 
     def migrate(self) -> str:
         """Create or upgrade the schema; returns the revision now in place. Safe on every start.
-        Raises `migrations.SchemaTooNew` for a database a newer release upgraded."""
-        return migrate(self.db).after
+        Raises `migrations.SchemaTooNew` for a database a newer release upgraded, and
+        `StoreUnusable` when the database cannot be reached."""
+        return self.upgrade().after
+
+    def upgrade(self) -> Upgrade:
+        """`migrate`, saying from which revision to which."""
+        try:
+            return migrate(self.db)
+        except sa.exc.OperationalError as error:  # refused, unknown host, bad password, unwritable file
+            raise StoreUnusable(
+                f"could not reach the database at NETLOG_DB_URL ({shown_url(self.db.url)}): {_reason(error)}"
+            ) from None
 
     def ready_to_read(self) -> None:
         """For commands that only read (they never upgrade a schema a running bot depends on):
@@ -122,8 +162,7 @@ class Store:
         try:
             current, head = revisions(self.db)
         except sa.exc.SQLAlchemyError as error:
-            reason = str(error.orig if isinstance(error, sa.exc.DBAPIError) else error).splitlines()[0]
-            raise StoreUnreadable(f"could not read the store at NETLOG_DB_URL ({reason})") from None
+            raise StoreUnreadable(f"could not read the store at NETLOG_DB_URL ({_reason(error)})") from None
         if current != head:
             raise StoreUnreadable(
                 f"the store at NETLOG_DB_URL is at schema revision {current or 'none'}, and this "
