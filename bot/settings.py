@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.adapters.secrets import SecretError, SecretManager, is_reference
 from bot.core.durations import format_duration, parse_duration
 from bot.core.events import NetworkNames
 from bot.core.grouping import GroupingPolicy
@@ -364,6 +365,7 @@ class EnvSettings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias="NETLOG_SLACK_API_URL")
     logging_api_url: str | None = Field(None, validation_alias="NETLOG_LOGGING_API_URL")
+    secret_manager_url: str | None = Field(None, validation_alias="NETLOG_SECRET_MANAGER_URL")
     http_port: int = Field(8080, ge=1, le=65535, validation_alias=AliasChoices("NETLOG_HTTP_PORT"))
     kubeconfig: str | None = Field(None, validation_alias="KUBECONFIG")
     kubernetes_service_host: str | None = Field(None, validation_alias="KUBERNETES_SERVICE_HOST")
@@ -440,7 +442,52 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         env = EnvSettings(**dict(overrides or {}))
     except ValidationError as error:
         raise SettingsError(_describe(error, "environment: ")) from None
+    env, config_text = _read_secret_references(env)
+    if config_text is not None:
+        reference = str(env.config_path)
+        return Settings(
+            env, parse_yaml_config(config_text, reference, read_from=f"NETLOG_CONFIG={reference}")
+        )
     return Settings(env, load_file_config(env.config_path))
+
+
+def _read_secret_references(env: EnvSettings) -> tuple[EnvSettings, str | None]:
+    """Variables holding `secretmanager:` references replaced by the secrets' values (see
+    `bot.adapters.secrets`), and NETLOG_CONFIG's YAML when it is one. Nothing is asked of Secret
+    Manager when no variable is a reference."""
+
+    def plain(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    references = {
+        name: value
+        for name, value in {
+            "SLACK_BOT_TOKEN": plain(env.slack_bot_token),
+            "SLACK_SIGNING_SECRET": plain(env.slack_signing_secret),
+            "SLACK_APP_TOKEN": plain(env.slack_app_token),
+            "NETLOG_DB_URL": env.db_url,
+            "NETLOG_CONFIG": str(env.config_path) if env.config_path is not None else None,
+        }.items()
+        if is_reference(value)
+    }
+    if not references:
+        return env, None
+    try:
+        values = SecretManager(env.secret_manager_url).resolve(references, env.project)
+    except SecretError as error:
+        raise SettingsError(str(error)) from None
+    fields = {
+        "SLACK_BOT_TOKEN": "slack_bot_token",
+        "SLACK_SIGNING_SECRET": "slack_signing_secret",
+        "SLACK_APP_TOKEN": "slack_app_token",
+        "NETLOG_DB_URL": "db_url",
+    }
+    update: dict[str, object] = {
+        fields[name]: SecretStr(value) if name.startswith("SLACK_") else value
+        for name, value in values.items()
+        if name in fields
+    }
+    return env.model_copy(update=update), values.get("NETLOG_CONFIG")
 
 
 def load_file_config(path: Path | None) -> FileConfig:

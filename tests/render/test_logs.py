@@ -92,7 +92,12 @@ def test_secrets_are_masked_in_both_formats(text: str, shown: str) -> None:
 def test_a_start_up_mistake_is_one_json_error_line_where_logs_are_json() -> None:
     environ = scrubbed(drop=HOST_SETTINGS) | {"NETLOG_LOG_FORMAT": "json"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "ingest"], env=environ, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "ingest"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     [line] = [json.loads(text) for text in result.stderr.splitlines()]
