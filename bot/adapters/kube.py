@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 CLUSTER_ROLE_HINT = (
-    "apply the ClusterRole `netlog-bot` from deploy/rbac.yaml (README: 'RBAC for the bot') "
+    "apply the ClusterRole `netlog-bot` from deploy/kubernetes/rbac.yaml (README: 'RBAC for the bot') "
     "and bind it to the bot's identity"
 )
 

@@ -753,13 +753,16 @@ def _handler_for(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
         def _stream(self, stream: _Stream, headers: JSON) -> None:
-            """A watch: chunked transfer encoding, which needs HTTP/1.1; one JSON line per chunk."""
+            """A watch: chunked transfer encoding, which needs HTTP/1.1; one JSON line per chunk.
+            The connection is closed after it, and said so: a client that pooled it would otherwise
+            send its next request on a socket about to close (and fail it, with no retry)."""
             self.protocol_version = "HTTP/1.1"
             with contextlib.suppress(OSError):  # the client may stop watching at any time
                 self.send_response(200)
                 for name, value in (headers | {"Content-Type": "application/json"}).items():
                     self.send_header(name, str(value))
                 self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
                 self.end_headers()
                 for line in stream.lines:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
