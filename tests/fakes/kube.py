@@ -25,6 +25,11 @@ It is faithful where our code can tell the difference:
   one as it is recorded, until the server ends the stream after `timeoutSeconds`;
   `simulate_nodes` makes anetd's per-node `UpdateNetworkLogging` events and the `InvalidNetworkLogging`
   warning appear after each change.
+- `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` answers whether the caller may do what
+  `spec.resourceAttributes` names, as the API server does: 201 with the review echoed and
+  `status.allowed` (plus `status.reason` when allowed, worded as the RBAC authorizer words it), from
+  `grants` (a set of (verb, group, resource); None, the default, allows everything), and 422 for a
+  spec that names neither or both of resourceAttributes and nonResourceAttributes.
 Faults (any status, optionally filtered by method and path) and slow answers can be injected.
 """
 
@@ -54,6 +59,7 @@ from tests.fakes.server import LoopbackServer
 JSON = dict[str, Any]
 GROUP, VERSION, PLURAL, KIND = "networking.gke.io", "v1alpha1", "networkloggings", "NetworkLogging"
 NL_API_VERSION = f"{GROUP}/{VERSION}"
+REVIEW_GROUP = "authorization.k8s.io"
 USER = "netlog-bot@example-project.iam.gserviceaccount.com"  # who 403 messages say was refused
 REASONS = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
@@ -314,6 +320,9 @@ class FakeKube(LoopbackServer):
                 }
             },
         }
+        #: What SelfSubjectAccessReview allows, as (verb, group, resource) with "" for the core
+        #: group; None allows everything, as a cluster-admin binding does.
+        self.grants: set[tuple[str, str, str]] | None = None
         self.namespaces: dict[str, JSON] = {}
         for name in ("default", "kube-node-lease", "kube-public", "kube-system"):
             self.add_namespace(name)
@@ -427,6 +436,11 @@ class FakeKube(LoopbackServer):
         with self._lock:
             self._faults.append(_Fault(status, count, methods, path_contains))
 
+    def grant_only(self, *grants: tuple[str, str, str]) -> None:
+        """From now on the bot may do only these (verb, group, resource), as its RBAC bindings say."""
+        with self._lock:
+            self.grants = set(grants)
+
     def accept_only(self, *tokens: str) -> None:
         """From now on, only these bearer tokens are valid (say, as the earlier ones expire)."""
         with self._lock:
@@ -517,6 +531,8 @@ class FakeKube(LoopbackServer):
                 "GET": self._get_namespace,
                 "PATCH": self._patch_namespace,
             }
+        if path == f"/apis/{REVIEW_GROUP}/v1/selfsubjectaccessreviews":
+            return _Target(REVIEW_GROUP, "selfsubjectaccessreviews"), {"POST": self._review}
         if events := re.fullmatch(r"/api/v1(?:/namespaces/([^/]+))?/events", path):
             return _Target("", "events", namespace=events[1] or ""), {"GET": self._list_events}
         return None, {}
@@ -618,6 +634,30 @@ class FakeKube(LoopbackServer):
         if self._nodes:
             self._nodes_react(current, new)
         return 200, copy.deepcopy(new)
+
+    def _review(self, target: _Target, request: Request, _: JSON) -> tuple[int, JSON]:
+        body: JSON = request.body if isinstance(request.body, dict) else {}
+        spec: JSON = body["spec"] if isinstance(body.get("spec"), dict) else {}
+        attributes = spec.get("resourceAttributes")
+        if (attributes is None) == (spec.get("nonResourceAttributes") is None):
+            raise ApiError(
+                422,
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: '
+                'Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes '
+                "must be specified",
+            )
+        key = (
+            str((attributes or {}).get("verb", "")),
+            str((attributes or {}).get("group", "")),
+            str((attributes or {}).get("resource", "")),
+        )
+        allowed = attributes is not None and (self.grants is None or key in self.grants)
+        status: JSON = {"allowed": allowed}
+        if allowed:
+            binding = 'ClusterRoleBinding "netlog-bot" of ClusterRole "netlog-bot"'
+            status["reason"] = f'RBAC: allowed by {binding} to User "{USER}"'
+        review = {"kind": "SelfSubjectAccessReview", "apiVersion": f"{REVIEW_GROUP}/v1"}
+        return 201, review | {"metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
 
     def _nodes_react(self, old: JSON, new: JSON) -> None:
         def logging(obj: JSON) -> bool:

@@ -15,6 +15,11 @@ and `files.completeUploadExternal` shares the file into a channel or thread; `fi
 what landed. The upload URL takes faults under the name `UPLOAD` (a status only: it is not the API).
 With a `FakeSocketMode` attached, `apps.connections.open` (the app-level token's only method here)
 hands out its ws:// URLs as Slack hands out wss:// ones.
+OAuth scopes are Slack's: the bot token holds `scopes` (by default what the app manifests ask for),
+every answer to it carries them in the `x-oauth-scopes` header (and the method's own in
+`x-accepted-oauth-scopes`), and a method whose scope the token lacks answers `missing_scope` with
+`needed` and `provided`; conversations.info and conversations.list need `channels:read` for public
+channels and `groups:read` for private ones, as Slack asks per channel type.
 """
 
 from __future__ import annotations
@@ -41,6 +46,31 @@ APP_TOKEN_METHODS = {"apps.connections.open"}  # take the app-level token (xapp-
 UPLOAD = "upload"  # the upload URL, as named in `calls` and in fault injection's `methods`
 UPLOAD_PATH = "/upload/v1/"
 _Answer = tuple[int, dict[str, str], JSON]  # HTTP status, extra headers, body
+#: The bot token scopes of the app manifests in config/: what a token has unless a test says otherwise.
+MANIFEST_SCOPES = frozenset(
+    {
+        "chat:write",
+        "files:write",
+        "channels:join",
+        "channels:read",
+        "groups:read",
+        "commands",
+        "usergroups:read",
+    }
+)
+#: The scope each method needs, as Slack's method reference lists it (channel-type ones apart).
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "conversations.join": "channels:join",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "usergroups.users.list": "usergroups:read",
+    "users.info": "users:read",
+}
+#: The read scope per channel type, for conversations.info and conversations.list.
+TYPE_SCOPES = {"public_channel": "channels:read", "private_channel": "groups:read"}
 
 
 @dataclass
@@ -194,6 +224,7 @@ class FakeSlack(LoopbackServer):
         super().__init__(_handler_for(self))
         self.token, self.team, self.bot_user, self.bot_id = token, team, bot_user, f"B{bot_user[1:]}"
         self.app_token = app_token
+        self.scopes: set[str] = set(MANIFEST_SCOPES)  # the bot token's; change to test missing ones
         self.socket_mode: FakeSocketMode | None = None
         self.channels: dict[str, Channel] = {}
         self.ephemerals: list[Ephemeral] = []
@@ -354,6 +385,7 @@ class FakeSlack(LoopbackServer):
         fault = self._injected_fault(method)
         if fault is not None:
             return fault
+        headers: dict[str, str] = {}
         try:
             if bad_json:
                 raise _ApiError("invalid_json")
@@ -362,14 +394,38 @@ class FakeSlack(LoopbackServer):
             if token != (self.app_token if method in APP_TOKEN_METHODS else self.token):
                 known = token in (self.token, self.app_token)
                 raise _ApiError("not_allowed_token_type" if known else "invalid_auth")
+            if token == self.token:
+                headers = self._scope_headers(method)
             if self._errors.get(method):
                 raise _ApiError(self._errors[method].pop(0))
             api: Callable[[JSON], JSON] | None = getattr(self, f"_api_{method.replace('.', '_')}", None)
             if api is None:
                 raise _ApiError("unknown_method")
-            return 200, {}, {"ok": True, **api(params)}
+            if token == self.token:
+                self._require_scope(method, params)
+            return 200, headers, {"ok": True, **api(params)}
         except _ApiError as error:
-            return 200, {}, error.body
+            return 200, headers, error.body
+
+    def _scope_headers(self, method: str) -> dict[str, str]:
+        """What Slack sends with every answer to a bot token: its scopes, and the method's."""
+        headers = {"x-oauth-scopes": ",".join(sorted(self.scopes))}
+        accepted = METHOD_SCOPES.get(method) or (
+            ",".join(TYPE_SCOPES.values()) if "conversations." in method else ""
+        )
+        return headers | {"x-accepted-oauth-scopes": accepted}
+
+    def _require_scope(self, method: str, params: JSON) -> None:
+        needed = METHOD_SCOPES.get(method)
+        if method == "conversations.info":
+            channel = self.channels.get(str(params.get("channel", "")))
+            kind = "private_channel" if channel is not None and channel.is_private else "public_channel"
+            needed = TYPE_SCOPES[kind]
+        elif method == "conversations.list":
+            kinds = str(params.get("types") or "public_channel").split(",")
+            needed = next((TYPE_SCOPES[k] for k in kinds if TYPE_SCOPES.get(k, "") not in self.scopes), None)
+        if needed and needed not in self.scopes:
+            raise _ApiError("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
 
     @staticmethod
     def _applies(fault: _Fault, method: str) -> bool:

@@ -401,3 +401,38 @@ def test_stopping_the_server_ends_its_watches(core: Any, fake: FakeKube) -> None
     watcher.join(5)
     assert results == [0]
     fake.start()
+
+
+def review(api: Any, verb: str, resource: str, group: str = "", name: str | None = None) -> Any:
+    attributes = client.V1ResourceAttributes(verb=verb, group=group, resource=resource, name=name)
+    body = client.V1SelfSubjectAccessReview(
+        spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+    )
+    return client.AuthorizationV1Api(api).create_self_subject_access_review(body)
+
+
+def test_self_subject_access_reviews_answer_from_the_grants(fake: FakeKube, api: Any) -> None:
+    allowed = review(api, "patch", "networkloggings", "networking.gke.io", "default")
+    assert allowed.status.allowed is True
+    assert allowed.status.reason.startswith("RBAC: allowed by ClusterRoleBinding")
+    assert allowed.spec.resource_attributes.name == "default"  # the review comes back with its answer
+    fake.grant_only(("get", "networking.gke.io", "networkloggings"), ("watch", "", "events"))
+    assert review(api, "get", "networkloggings", "networking.gke.io", "default").status.allowed is True
+    assert review(api, "watch", "events").status.allowed is True
+    denied = review(api, "patch", "networkloggings", "networking.gke.io", "default")
+    assert (denied.status.allowed, denied.status.reason) == (False, None)
+    assert review(api, "patch", "namespaces").status.allowed is False
+    [last] = fake.requests_to("selfsubjectaccessreviews")[-1:]
+    assert (last.method, last.status) == ("POST", 201)
+
+
+def test_a_review_without_attributes_is_invalid(fake: FakeKube, api: Any) -> None:
+    reviews = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {}}
+    with pytest.raises(ApiException) as caught:
+        api.call_api(reviews, "POST", body=body, auth_settings=["BearerToken"], _preload_content=False)
+    assert caught.value.status == 422
+    assert (
+        "exactly one of nonResourceAttributes or resourceAttributes"
+        in json.loads(caught.value.body)["message"]
+    )

@@ -195,6 +195,7 @@ def test_conversations_list_paginates(fake: FakeSlack, client: WebClient) -> Non
 def test_lookups_ephemerals_and_unknown_methods(fake: FakeSlack, client: WebClient) -> None:
     fake.add_usergroup("S1", ["U1", "U2"])
     fake.add_user("U1", "alice")
+    fake.scopes.add("users:read")  # not the bot's: users.info is the fake's, for tests
     assert client.usergroups_users_list(usergroup="S1")["users"] == ["U1", "U2"]
     assert code_of(lambda: client.usergroups_users_list(usergroup="S9")) == "no_such_subgroup"
     assert client.users_info(user="U1")["user"]["name"] == "alice"
@@ -217,3 +218,34 @@ def test_auth(fake: FakeSlack, client: WebClient) -> None:
     assert code_of(lambda: wrong.chat_postMessage(channel="C1", text="t")) == "invalid_auth"
     assert code_of(WebClient(base_url=fake.base_url, retry_handlers=[]).auth_test) == "not_authed"
     assert fake.messages("C1") == []
+
+
+def test_scopes_are_sent_with_every_answer_and_enforced(fake: FakeSlack, client: WebClient) -> None:
+    auth = client.auth_test()
+    assert set(auth.headers["x-oauth-scopes"].split(",")) == fake.scopes
+    assert auth.headers["x-accepted-oauth-scopes"] == ""
+    fake.scopes.discard("chat:write")
+    error = error_of(lambda: client.chat_postMessage(channel="C1", text="t"))
+    assert error.response["error"] == "missing_scope"
+    assert error.response["needed"] == "chat:write"
+    assert "chat:write" not in error.response["provided"].split(",")
+    assert error.response.headers["x-accepted-oauth-scopes"] == "chat:write"
+    assert fake.messages("C1") == []
+
+
+def test_conversations_info_says_membership_per_channel_type(fake: FakeSlack, client: WebClient) -> None:
+    fake.add_channel("C2", "outside", member=False)
+    fake.add_channel("G1", "secret", is_private=True, member=True)
+    fake.add_channel("G2", "hidden", is_private=True, member=False)
+    assert client.conversations_info(channel="C1")["channel"]["is_member"] is True
+    outside = client.conversations_info(channel="C2")["channel"]
+    assert (outside["is_member"], outside["is_private"]) == (False, False)
+    assert client.conversations_info(channel="G1")["channel"]["is_private"] is True
+    assert code_of(lambda: client.conversations_info(channel="G2")) == "channel_not_found"
+    fake.scopes.discard("groups:read")  # public channels still answer; private ones need groups:read
+    assert client.conversations_info(channel="C2")["channel"]["name"] == "outside"
+    assert code_of(lambda: client.conversations_info(channel="G1")) == "missing_scope"
+    assert (
+        code_of(lambda: client.conversations_list(types="public_channel,private_channel")) == "missing_scope"
+    )
+    assert client.conversations_list(types="public_channel")["channels"]
