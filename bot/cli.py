@@ -15,7 +15,6 @@ from typing import Any, TextIO, cast
 from bot.adapters.store import StoreUnusable
 from bot.adapters.store.migrations import SchemaTooNew
 from bot.commands import db
-from bot.commands.check import check
 from bot.commands.replay import run_replay
 from bot.render.logs import formatter, log_format, masked
 from bot.render.text import printable
@@ -44,6 +43,12 @@ def bot_command(args: argparse.Namespace) -> int:
     from bot.commands.run import run_bot
 
     return run_bot(load_settings())
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from bot.commands.check import check
+
+    return check(load_settings(), sys.stdout, migrate=args.migrate, timeout=args.timeout)
 
 
 def ingest_command(args: argparse.Namespace) -> int:
@@ -123,12 +128,21 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "ingest", parents=[common], help="pull from NETLOG_SUBSCRIPTION into the store until SIGTERM"
     ).set_defaults(body=ingest_command)
     doctor = commands.add_parser(
-        "check", parents=[common], help="validate the settings and look at the store, then exit"
+        "check",
+        parents=[common],
+        help="the settings, the store, Slack, Pub/Sub, Cloud Logging and each cluster: one line each",
     )
     doctor.add_argument(
         "--migrate", action="store_true", help="also create the store or upgrade its schema (as a start does)"
     )
-    doctor.set_defaults(body=lambda args: check(load_settings(), sys.stdout, migrate=args.migrate))
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=8.0,
+        metavar="SECONDS",
+        help="how long to wait for Slack, Google or a cluster to answer (default 8)",
+    )
+    doctor.set_defaults(body=check_command)
     database = commands.add_parser("db", help="the store's schema").add_subparsers(
         dest="db_command", required=True, metavar="COMMAND"
     )
@@ -207,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
     quiet = args.command in (
+        "check",
         "demo",
         "replay",
         "recent",

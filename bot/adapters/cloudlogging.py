@@ -153,35 +153,24 @@ class CloudLoggingSource:
     # -- the API
 
     def _read(self, query: str) -> _Read:
-        try:
+        with worded_errors(self.project, self._endpoint):
             return self._read_entries(query)
-        except google_errors.TooManyRequests as error:  # 429, RESOURCE_EXHAUSTED over gRPC too
-            raise LoggingError(RATE_LIMITED) from error
-        except google_errors.Forbidden as error:  # 403, PERMISSION_DENIED
-            raise LoggingError(
-                f"The bot may not read Cloud Logging in project {self.project}: give its Google "
-                "service account roles/logging.viewer on that project."
-            ) from error
-        except (
-            google_errors.Unauthorized,
-            google.auth.exceptions.DefaultCredentialsError,
-            google.auth.exceptions.RefreshError,
-        ) as error:
-            raise LoggingError(
-                f"The bot has no Google credentials Cloud Logging accepts for project {self.project}: "
-                "run it with Workload Identity or set GOOGLE_APPLICATION_CREDENTIALS to a key file."
-            ) from error
-        except google_errors.GoogleAPICallError as error:
-            raise LoggingError(
-                f"Cloud Logging could not answer ({error.code}: {_api_message(error)}); try again in "
-                "a minute, or open Logs Explorer."
-            ) from error
-        except (google_errors.GoogleAPIError, google.auth.exceptions.GoogleAuthError, OSError) as error:
-            # OSError covers requests' connection errors and timeouts. The detail is for operators.
-            log.warning("Cloud Logging at %s failed: %s", self._endpoint, error)
-            raise LoggingError(
-                f"Cloud Logging could not be reached at {self._endpoint}; try again in a minute."
-            ) from error
+
+    def probe(self, since: datetime) -> int:
+        """For `netlog-bot check`: one `entries.list` of one policy-action entry logged since
+        `since` (the whole project's deny and allow log, unnarrowed). Returns how many came back, 0
+        or 1; raises `LoggingError` with what to fix when the project cannot be read."""
+        log_name = f"projects/{self.project}/logs/policy-action"
+        query = f'logName="{log_name}"\ntimestamp>="{since.strftime("%Y-%m-%dT%H:%M:%SZ")}"'
+        with worded_errors(self.project, self._endpoint):
+            found = self._logging().list_entries(
+                resource_names=[f"projects/{self.project}"],
+                filter_=query,
+                order_by=cloud_logging.DESCENDING,
+                page_size=1,
+                max_results=1,
+            )
+            return sum(1 for _ in found)
 
     def _read_entries(self, query: str) -> _Read:
         parser = EntryParser(self._networks)
@@ -254,6 +243,40 @@ def _api_message(error: google_errors.GoogleAPICallError) -> str:
     """Google's own words, without the `POST <url>: ` the HTTP transport puts before them."""
     message = _REST_PREFIX.sub("", " ".join(str(error.message or "").split()))
     return message[:_MESSAGE_CHARS].rstrip(".")
+
+
+@contextmanager
+def worded_errors(project: str, endpoint: str) -> Iterator[None]:
+    """Cloud Logging's failures, as `LoggingError` sentences a person can act on."""
+    try:
+        yield
+    except google_errors.TooManyRequests as error:  # 429, RESOURCE_EXHAUSTED over gRPC too
+        raise LoggingError(RATE_LIMITED) from error
+    except google_errors.Forbidden as error:  # 403, PERMISSION_DENIED
+        raise LoggingError(
+            f"The bot may not read Cloud Logging in project {project}: give its Google "
+            "service account roles/logging.viewer on that project."
+        ) from error
+    except (
+        google_errors.Unauthorized,
+        google.auth.exceptions.DefaultCredentialsError,
+        google.auth.exceptions.RefreshError,
+    ) as error:
+        raise LoggingError(
+            f"The bot has no Google credentials Cloud Logging accepts for project {project}: "
+            "run it with Workload Identity or set GOOGLE_APPLICATION_CREDENTIALS to a key file."
+        ) from error
+    except google_errors.GoogleAPICallError as error:
+        raise LoggingError(
+            f"Cloud Logging could not answer ({error.code}: {_api_message(error)}); try again in "
+            "a minute, or open Logs Explorer."
+        ) from error
+    except (google_errors.GoogleAPIError, google.auth.exceptions.GoogleAuthError, OSError) as error:
+        # OSError covers requests' connection errors and timeouts. The detail is for operators.
+        log.warning("Cloud Logging at %s failed: %s", endpoint, error)
+        raise LoggingError(
+            f"Cloud Logging could not be reached at {endpoint}; try again in a minute."
+        ) from error
 
 
 def _minute_from(moment: datetime) -> datetime:

@@ -55,6 +55,31 @@ class NodeEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """One thing the bot does in a cluster, as RBAC names it."""
+
+    verb: str
+    resource: str
+    group: str = ""  # the core API group
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.resource}" + (f" `{self.name}`" if self.name else "")
+
+
+#: Everything the bot does in a cluster (the calls below), and so what the netlog-bot ClusterRole
+#: grants: `netlog-bot check` asks the API server about each (a test compares them with the role).
+ACCESS_NEEDED = (
+    Access("get", PLURAL, GROUP, NAME),
+    Access("patch", PLURAL, GROUP, NAME),
+    Access("get", "namespaces"),
+    Access("list", "namespaces"),
+    Access("patch", "namespaces"),
+    Access("watch", "events"),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterAccess:
     context: str | None = None
     endpoint: str | None = None
@@ -130,6 +155,7 @@ class ClusterClient:
         self.name = name
         self.custom = k8s.CustomObjectsApi(client)
         self.core = k8s.CoreV1Api(client)
+        self.authorization = k8s.AuthorizationV1Api(client)
 
     def get_logging(self) -> dict[str, Any]:
         obj: dict[str, Any] = self._call(
@@ -212,6 +238,22 @@ class ClusterClient:
                 )
         finally:
             stream.close()  # a caller that has seen enough hangs up now, not when collected
+
+    def may(self, access: Access) -> bool:
+        """Whether the API server lets the bot do `access`, asked with a SelfSubjectAccessReview
+        (any identity may ask about itself): nothing is read or changed."""
+        attributes = k8s.V1ResourceAttributes(
+            verb=access.verb, group=access.group, resource=access.resource, name=access.name
+        )
+        review = k8s.V1SelfSubjectAccessReview(
+            spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+        )
+        answer = self._call(
+            "create",
+            "selfsubjectaccessreviews",
+            lambda: self.authorization.create_self_subject_access_review(review, _request_timeout=TIMEOUT),
+        )
+        return bool(answer.status and answer.status.allowed)
 
     def _call(
         self,

@@ -417,3 +417,66 @@ def describe_pubsub_error(error: BaseException, subscription: str) -> str:
     if isinstance(error, google_errors.Unauthenticated):
         return "Google credentials are missing or expired: set up application default credentials for the bot"
     return f"Pub/Sub pull on {subscription} failed: {error}"
+
+
+# --- `netlog-bot check` ----------------------------------------------------------------------
+
+#: What pulling and acknowledging need on the subscription (in roles/pubsub.subscriber).
+CONSUME = "pubsub.subscriptions.consume"
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionProbe:
+    #: The topic it is attached to; None when the bot may not describe the subscription, which is
+    #: fine: roles/pubsub.subscriber grants pulling, not pubsub.subscriptions.get.
+    topic: str | None
+    #: Whether Pub/Sub confirmed that the bot's identity may pull from it (testIamPermissions);
+    #: False when that cannot be asked, as on the Pub/Sub emulator, which has no IAM and answers
+    #: UNIMPLEMENTED. A refusal is a `SubscriptionError`.
+    verified: bool
+
+
+def probe_subscription(subscription: str, timeout: float) -> SubscriptionProbe:
+    """Whether `subscription` exists and the bot may pull from it, asking Pub/Sub and pulling
+    nothing. Raises `SubscriptionError` with what to fix, also when the bot may not pull."""
+    try:
+        client = pubsub_v1.SubscriberClient()
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise SubscriptionError(NO_CREDENTIALS) from None
+    try:
+        topic = _topic(client, subscription, timeout)
+        may_consume = _may_consume(client, subscription, timeout)
+        if may_consume is False:
+            raise google_errors.PermissionDenied(f"{CONSUME} is not granted")  # type: ignore[no-untyped-call]
+        return SubscriptionProbe(topic, may_consume is True)
+    except google_errors.NotFound as error:
+        raise SubscriptionError(describe_pubsub_error(error, subscription)) from None
+    except google_errors.PermissionDenied as error:  # also: the Pub/Sub API is off in the project
+        raise SubscriptionError(describe_pubsub_error(error, subscription)) from None
+    except (google_errors.Unauthenticated, google.auth.exceptions.GoogleAuthError):
+        expired = google_errors.Unauthenticated("credentials refused")  # type: ignore[no-untyped-call]
+        raise SubscriptionError(describe_pubsub_error(expired, subscription)) from None
+    except (google_errors.GoogleAPIError, OSError) as error:  # unavailable, deadline exceeded, …
+        raise SubscriptionError(
+            f"Pub/Sub did not answer about {subscription} ({type(error).__name__}): check the network "
+            "(and PUBSUB_EMULATOR_HOST, if set), or try again in a minute"
+        ) from None
+    finally:
+        client.close()
+
+
+def _topic(client: pubsub_v1.SubscriberClient, subscription: str, timeout: float) -> str | None:
+    try:
+        found = client.get_subscription(subscription=subscription, timeout=timeout, retry=None)
+    except google_errors.PermissionDenied:
+        return None
+    return str(found.topic)
+
+
+def _may_consume(client: pubsub_v1.SubscriberClient, subscription: str, timeout: float) -> bool | None:
+    request = {"resource": subscription, "permissions": [CONSUME]}
+    try:
+        answer = client.test_iam_permissions(request=request, timeout=timeout, retry=None)
+    except google_errors.MethodNotImplemented:
+        return None
+    return CONSUME in answer.permissions

@@ -249,3 +249,73 @@ def app_token_refusal(error: SlackClientError | OSError) -> str:
     if failure.kind in ("unavailable", "rate_limited"):
         return f"could not reach Slack to open the Socket Mode connection ({failure.error}): {UNREACHABLE}"
     return f"Slack refused SLACK_APP_TOKEN at apps.connections.open ({failure.error}): {advice}"
+
+
+# --- `netlog-bot check`: what the token may do, and where the bot stands in each channel ---------
+
+#: The bot token scopes the bot's calls need, and all it asks for: the app manifests in config/
+#: list exactly these (a test compares them). `check` reports any the token lacks.
+BOT_SCOPES = (
+    "chat:write",  # chat.postMessage, chat.update, chat.postEphemeral
+    "files:write",  # the digest's chart (files.getUploadURLExternal, files.completeUploadExternal)
+    "channels:join",  # conversations.join, for a public alert channel it was not invited to
+    "channels:read",  # conversations.list / conversations.info on public channels (#name lookups)
+    "groups:read",  # the same for private channels it was invited to
+    "commands",  # the /netlog slash command
+    "usergroups:read",  # usergroups.users.list, for access.operator_groups
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    identity: Identity
+    #: The scopes Slack granted the token, from the `x-oauth-scopes` header it sends with every
+    #: Web API answer; None when the answer had no such header (a proxy may strip it).
+    scopes: frozenset[str] | None
+
+    def missing(self) -> tuple[str, ...]:
+        return tuple(scope for scope in BOT_SCOPES if self.scopes is not None and scope not in self.scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    id: str
+    name: str
+    is_private: bool
+    is_member: bool
+    is_archived: bool
+
+
+def token_grant(gateway: SlackGateway) -> TokenGrant:
+    """auth.test, and the scopes its answer's headers say the token has. Raises `SlackFailure`."""
+    response = _checked(gateway.client.auth_test)
+    headers = {str(name).lower(): str(value) for name, value in (response.headers or {}).items()}
+    granted = headers.get("x-oauth-scopes")
+    identity = Identity(
+        str(response.get("team", "")), str(response.get("user", "")), str(response.get("bot_id", ""))
+    )
+    scopes = None if granted is None else frozenset(s.strip() for s in granted.split(",") if s.strip())
+    return TokenGrant(identity, scopes)
+
+
+def channel_state(gateway: SlackGateway, channel: str) -> ChannelState:
+    """conversations.info on `channel` (an ID, or a `#name` looked up as delivery looks it up).
+    Slack answers channel_not_found for a private channel the bot is not in. Raises `SlackFailure`."""
+    channel_id = gateway.channel_id(channel)
+    info = _checked(gateway.client.conversations_info, channel=channel_id).get("channel") or {}
+    return ChannelState(
+        str(info.get("id") or channel_id),
+        str(info.get("name") or channel.lstrip("#")),
+        bool(info.get("is_private")),
+        bool(info.get("is_member")),
+        bool(info.get("is_archived")),
+    )
+
+
+def _checked(method: Any, **kwargs: Any) -> Any:
+    try:
+        return method(**kwargs)
+    except SlackApiError as error:
+        raise classify(error) from None
+    except (SlackClientError, OSError) as error:  # connection refused, timeouts, TLS
+        raise SlackFailure("unavailable", type(error).__name__) from None
