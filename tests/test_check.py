@@ -1,5 +1,6 @@
 """`netlog-bot check` against real servers: the fake Slack, the fake Cloud Logging, the fake
-Kubernetes API server and the Pub/Sub emulator, each over a socket, driven through `bot.cli.main`.
+Kubernetes API server, the Pub/Sub emulator and, for the IAM answers the emulator lacks, the fake
+Pub/Sub IAM, each over a socket, driven through `bot.cli.main`.
 
 Every item's OK line, each failure's line and exit 1, the deadline for servers that do not answer,
 and a fresh folder with the example config and no secrets (a subprocess): the whole checklist, no
@@ -25,6 +26,7 @@ from bot.cli import main
 from tests.environment import GOOGLE_AUTH, HOST_SETTINGS, scrubbed
 from tests.fakes.kube import FakeKube
 from tests.fakes.logging import PROJECT, FakeCloudLogging
+from tests.fakes.pubsub_iam import FakePubSubIam
 from tests.fakes.slack import FakeSlack
 from tests.logentries import log_entry
 
@@ -348,3 +350,51 @@ def test_the_cluster_role_grants_exactly_what_the_check_asks_about() -> None:
         for name in rule.get("resourceNames") or [None]
     }
     assert granted == {(a.verb, a.group, a.resource, a.name) for a in ACCESS_NEEDED}
+
+
+# --- Pub/Sub's IAM, which the emulator does not have ----------------------------------------------
+
+SUBSCRIPTION = "projects/acme/subscriptions/netlog-bot"
+TOPIC = "projects/acme/topics/netlog"
+
+
+@pytest.fixture
+def iam(world: World) -> Iterator[FakePubSubIam]:
+    with FakePubSubIam() as fake:
+        fake.add_subscription(SUBSCRIPTION, TOPIC)
+        world.monkeypatch.setenv("NETLOG_SUBSCRIPTION", SUBSCRIPTION)
+        world.monkeypatch.setenv("PUBSUB_EMULATOR_HOST", fake.host)
+        yield fake
+
+
+def test_pull_permission_confirmed_by_pubsub(
+    world: World, iam: FakePubSubIam, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines = world.check(capsys)
+    assert code == 0
+    # roles/pubsub.subscriber may pull, not describe: the topic is not shown, and that is fine
+    assert lines["pubsub subscription"] == (
+        f"OK ({SUBSCRIPTION} on the emulator at {iam.host}; the bot may pull from it)"
+    )
+    iam.granted.add("pubsub.subscriptions.get")
+    assert world.check(capsys)[1]["pubsub subscription"] == (
+        f"OK ({SUBSCRIPTION} on the emulator at {iam.host}, fed by {TOPIC}; the bot may pull from it)"
+    )
+
+
+def test_no_pull_permission(world: World, iam: FakePubSubIam, capsys: pytest.CaptureFixture[str]) -> None:
+    iam.granted = {"pubsub.subscriptions.get"}  # roles/pubsub.viewer, say
+    code, lines = world.check(capsys)
+    assert code == 1
+    assert lines["pubsub subscription"] == (
+        f"FAILED — the bot's identity may not read {SUBSCRIPTION}: grant it roles/pubsub.subscriber on "
+        "the subscription"
+    )
+
+
+def test_pubsub_that_does_not_answer(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.monkeypatch.setenv("NETLOG_SUBSCRIPTION", SUBSCRIPTION)
+    world.monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
+    code, lines = world.check(capsys)
+    assert code == 1
+    assert lines["pubsub subscription"].startswith(f"FAILED — Pub/Sub did not answer about {SUBSCRIPTION}")
