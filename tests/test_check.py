@@ -159,6 +159,17 @@ def test_a_refused_token_is_said_and_slack_asked_nothing_more(
     assert world.slack.calls_to("conversations.info") == []
 
 
+def test_slack_that_does_not_answer(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.slack.outage()
+    code, lines = world.check(capsys)
+    assert code == 1
+    assert lines["slack token"] == (
+        "FAILED — could not reach Slack to check SLACK_BOT_TOKEN (HTTP 503): check the network (and "
+        "HTTPS_PROXY, if this host needs one) and NETLOG_SLACK_API_URL if it is set; the token was not "
+        "checked"
+    )
+
+
 def test_missing_scopes_are_named(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     world.slack.scopes -= {"files:write", "usergroups:read"}
     code, lines = world.check(capsys)

@@ -63,8 +63,10 @@ class Access:
     group: str = ""  # the core API group
     name: str | None = None
 
-    def __str__(self) -> str:
-        return f"{self.verb} {self.resource}" + (f" `{self.name}`" if self.name else "")
+    @property
+    def target(self) -> str:
+        """What the verb applies to, as `check` names it: "networkloggings `default`", "namespaces"."""
+        return self.resource + (f" `{self.name}`" if self.name else "")
 
 
 #: Everything the bot does in a cluster (the calls below), and so what the netlog-bot ClusterRole

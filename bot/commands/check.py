@@ -318,9 +318,8 @@ def logging_settings(spec: LoggingSpec) -> str:
 
 
 def _access_list(accesses: tuple[Access, ...] | list[Access]) -> str:
-    """`get, patch networkloggings \\`default\\`; get, list, patch namespaces; watch events`."""
+    """The accesses by target: get, patch networkloggings `default`; get, list, patch namespaces; …"""
     verbs: dict[str, list[str]] = {}
     for access in accesses:
-        what = str(access).split(" ", 1)[1]
-        verbs.setdefault(what, []).append(access.verb)
-    return "; ".join(f"{', '.join(v)} {what}" for what, v in verbs.items())
+        verbs.setdefault(access.target, []).append(access.verb)
+    return "; ".join(f"{', '.join(v)} {target}" for target, v in verbs.items())
