@@ -157,7 +157,6 @@ class ClusterClient:
         self.name = name
         self.custom = k8s.CustomObjectsApi(client)
         self.core = k8s.CoreV1Api(client)
-        self.authorization = k8s.AuthorizationV1Api(client)
 
     def get_logging(self) -> dict[str, Any]:
         obj: dict[str, Any] = self._call(
@@ -241,22 +240,6 @@ class ClusterClient:
         finally:
             stream.close()  # a caller that has seen enough hangs up now, not when collected
 
-    def may(self, access: Access) -> bool:
-        """Whether the API server lets the bot do `access`, asked with a SelfSubjectAccessReview
-        (any identity may ask about itself): nothing is read or changed."""
-        attributes = k8s.V1ResourceAttributes(
-            verb=access.verb, group=access.group, resource=access.resource, name=access.name
-        )
-        review = k8s.V1SelfSubjectAccessReview(
-            spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
-        )
-        answer = self._call(
-            "create",
-            "selfsubjectaccessreviews",
-            lambda: self.authorization.create_self_subject_access_review(review, _request_timeout=TIMEOUT),
-        )
-        return bool(answer.status and answer.status.allowed)
-
     def _call(
         self,
         verb: str,
@@ -291,6 +274,26 @@ class ClusterClient:
 
 class _Conflict(Exception):
     pass
+
+
+def may(client: ClusterClient, access: Access) -> bool:
+    """Whether the API server lets the bot do `access` in `client`'s cluster, asked with a
+    SelfSubjectAccessReview: nothing is read or changed. Not a `ClusterClient` method, which are the
+    bot's own calls: every identity may ask this about itself (system:basic-user), so the
+    ClusterRole need not grant it."""
+    attributes = k8s.V1ResourceAttributes(
+        verb=access.verb, group=access.group, resource=access.resource, name=access.name
+    )
+    review = k8s.V1SelfSubjectAccessReview(
+        spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+    )
+    reviews = k8s.AuthorizationV1Api(client.core.api_client)
+    answer = client._call(
+        "create",
+        "selfsubjectaccessreviews",
+        lambda: reviews.create_self_subject_access_review(review, _request_timeout=TIMEOUT),
+    )
+    return bool(answer.status and answer.status.allowed)
 
 
 class Clusters:

@@ -25,7 +25,7 @@ from typing import Literal, TextIO
 
 from bot.adapters import slack
 from bot.adapters.cloudlogging import CloudLoggingSource, LoggingError
-from bot.adapters.kube import ACCESS_NEEDED, Access, Clusters, KubeError
+from bot.adapters.kube import ACCESS_NEEDED, Access, Clusters, KubeError, may
 from bot.adapters.pubsub import SubscriptionError, credentials_problem, probe_subscription
 from bot.adapters.store import inspect_store
 from bot.core.netlogging import LoggingSpec
@@ -285,7 +285,7 @@ def cluster_line(clusters: Clusters, cluster: str) -> Line:
     name = f"cluster {cluster}"
     try:
         client = clusters.client(cluster)
-        refused = [access for access in ACCESS_NEEDED if not client.may(access)]
+        refused = [access for access in ACCESS_NEEDED if not may(client, access)]
         if any(access.verb == "get" and access.name for access in refused):
             now = "its NetworkLogging settings cannot be read"
         else:
