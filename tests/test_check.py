@@ -327,6 +327,7 @@ def test_a_fresh_folder_with_the_example_config_and_no_secrets(tmp_path: Path) -
     assert lines["pubsub subscription"].startswith("skipped")
     assert lines["cloud logging"].startswith("skipped")
     assert lines["cluster prod-eu"].startswith("FAILED — I cannot reach prod-eu")
+    assert "Give the bot a kubeconfig with the cluster's context" in lines["cluster prod-eu"]
     assert lines["cluster prod-us"].startswith("FAILED — I cannot reach prod-us: Google did not give")
     assert done.returncode == 1
     assert list(folder.iterdir()) == []

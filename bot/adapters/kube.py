@@ -37,6 +37,13 @@ CLUSTER_ROLE_HINT = (
 )
 
 
+#: What to do when the kubeconfig has no usable context for a cluster.
+KUBECONFIG_HINT = (
+    "Give the bot a kubeconfig with the cluster's context (KUBECONFIG, else ~/.kube/config; `gcloud "
+    "container clusters get-credentials NAME` writes one), or `endpoint` and `ca_certificate` for GKE mode."
+)
+
+
 class KubeError(Exception):
     """A failed Kubernetes call, already phrased for a person."""
 
@@ -319,6 +326,8 @@ class Clusters:
                     raw = api_client(
                         self._access[name], in_cluster=self._in_cluster, kubeconfig=self._kubeconfig
                     )
+                except k8s_config.ConfigException as error:  # no kubeconfig, or not that context
+                    raise KubeError(f"I cannot reach {name}: {error} {KUBECONFIG_HINT}") from None
                 except Exception as error:
                     raise KubeError(f"I cannot reach {name}: {error}") from None
                 self._clients[name] = ClusterClient(name, raw)

@@ -10,8 +10,9 @@ API server for `networkloggings/default` and, by SelfSubjectAccessReview, whethe
 each thing it does there. What is not configured is skipped, so a fresh clone with no secrets
 still prints the whole list; a missing SLACK_BOT_TOKEN is a skip too, since `ingest` runs without it.
 
-The network items run at once, each in a thread of its own, and each has `timeout` seconds in
-all: the checklist takes a few seconds even when everything it asks is down.
+The network items run at once, each in a thread of its own, and whatever has not answered within
+`timeout` seconds of the start is reported as a failure: the checklist takes seconds even when
+everything it asks is down.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from bot.core.netlogging import LoggingSpec
 from bot.services import configured_clusters
 from bot.settings import Settings
 
-#: How long the whole checklist waits for any one network item, by default.
+#: How long the checklist waits for the network items (asked at once), by default.
 TIMEOUT = 8.0
 #: How long one call waits for its answer, where the client takes a timeout: less than TIMEOUT,
 #: so a slow service reads as its client's own error rather than as no answer at all.

@@ -39,6 +39,7 @@ def test_a_cluster_that_cannot_be_reached_is_a_sentence(kube: FakeKube, tmp_path
         clusters.client("staging")
     assert str(caught.value).startswith("I cannot reach staging: ")
     assert "staging" in str(caught.value).removeprefix("I cannot reach staging: ")
+    assert "`gcloud container clusters get-credentials NAME` writes one" in str(caught.value)
 
 
 def test_the_kubeconfig_context_is_used_when_no_context_is_named(kube: FakeKube, tmp_path: Path) -> None:
