@@ -10,6 +10,7 @@ access it asks clusters about is the netlog-bot ClusterRole's.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -410,3 +411,28 @@ def test_pubsub_that_does_not_answer(world: World, capsys: pytest.CaptureFixture
     code, lines = world.check(capsys)
     assert code == 1
     assert lines["pubsub subscription"].startswith(f"FAILED — Pub/Sub did not answer about {SUBSCRIPTION}")
+
+
+def test_no_google_credentials(world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for name in [n for n in os.environ if n.upper().startswith(GOOGLE_AUTH)]:
+        world.monkeypatch.delenv(name)
+    for name, value in {
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),  # no application-default credentials there
+        "HOME": str(tmp_path),
+        "GCE_METADATA_HOST": "127.0.0.1:1",  # not on GCP: nothing answers as the metadata server
+        "GCE_METADATA_IP": "127.0.0.1:1",
+        "NETLOG_SUBSCRIPTION": SUBSCRIPTION,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+    }.items():
+        world.monkeypatch.setenv(name, value)
+    world.monkeypatch.delenv("NETLOG_LOGGING_API_URL")  # the real endpoint: credentials are needed
+    code, lines = world.check(capsys)
+    assert code == 1
+    assert lines["pubsub subscription"].startswith(
+        "FAILED — no Google credentials were found for Pub/Sub: on a workstation run `gcloud auth "
+        "application-default login`"
+    )
+    assert lines["cloud logging"] == (
+        f"FAILED — The bot has no Google credentials Cloud Logging accepts for project {PROJECT}: run it "
+        "with Workload Identity or set GOOGLE_APPLICATION_CREDENTIALS to a key file."
+    )
