@@ -73,6 +73,12 @@ def digest_command(args: argparse.Namespace) -> int:
     return run_digest(settings, args, sys.stdout, sys.stderr, clusters)
 
 
+def explain_command(args: argparse.Namespace) -> int:
+    from bot.commands.explain import run_explain
+
+    return run_explain(load_settings(), args.cluster, " ".join(args.flow), sys.stdout, sys.stderr)
+
+
 def rejects_command(args: argparse.Namespace) -> int:
     from bot.commands.rejects import run_rejects
 
@@ -175,6 +181,16 @@ def _service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--chart", metavar="FILE", help="also write the chart as PNG (with several channels: FILE-C….png)"
     )
     digest.set_defaults(body=digest_command)
+    explain = commands.add_parser(
+        "explain",
+        parents=[common],
+        help="why a flow was denied (which policies isolate the pod) and the minimal policy that allows it",
+    )
+    explain.add_argument("--cluster", help="the cluster, as named under `clusters:` (needed with several)")
+    explain.add_argument(
+        "flow", nargs="+", help="the flow as an alert shows it: 'checkout/web → payments/api:8080/tcp'"
+    )
+    explain.set_defaults(body=explain_command)
     rejects = commands.add_parser(
         "rejects", parents=[common], help="the messages the bot refused, why, and what they held"
     )
@@ -228,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "top",
         "digest",
         "rejects",
+        "explain",
     )  # their output is the product; logs only for trouble
     kind, format_warning = log_format(os.environ)
     handler = logging.StreamHandler(sys.stderr)

@@ -154,6 +154,11 @@ COMMANDS = (
     "routes",
     "recent",
     "top",
+    "explain",
+    "propose",
+    "apply-proposal",
+    "proposals",
+    "withdraw",
     "digest",
     "digest-now",
 )
@@ -165,6 +170,8 @@ DEFAULT_PERMISSIONS: dict[str, Permission] = {
     "mute": "operators",
     "unmute": "operators",
     "digest-now": "operators",
+    "apply-proposal": "operators",
+    "withdraw": "operators",
 }
 
 

@@ -18,3 +18,5 @@ def register(app: App, service: Netlog) -> None:
     app.action(ids.MUTE_1H)(partial(netlog.mute_button, service, 1))
     app.action(ids.MUTE_24H)(partial(netlog.mute_button, service, 24))
     app.action(ids.OPEN_LOGS)(alerts.open_logs)
+    app.action(ids.EXPLAIN)(partial(netlog.flow_button, service))
+    app.action(ids.PROPOSE)(partial(netlog.flow_button, service))

@@ -63,3 +63,14 @@ def mute_button(service: Netlog, hours: int, ack: Ack, body: dict[str, Any], res
             body["user"]["id"], body["actions"][0]["value"], timedelta(hours=hours), channel
         )
         respond(**reply.as_kwargs())
+
+
+def flow_button(service: Netlog, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """ "Why denied?" on an alert's flow and "Propose a policy" under an explanation: reading the
+    cluster takes seconds, so the answer follows the ack on the response_url."""
+    ack()
+    with answering_errors(respond, "flow button"):
+        action = body["actions"][0]
+        # A button carries its value; the alert's "Why denied?" menu, the option picked.
+        value = action.get("value") or (action.get("selected_option") or {}).get("value", "")
+        respond(**service.flow_button(body["user"]["id"], action["action_id"], value).as_kwargs())

@@ -44,6 +44,21 @@ KUBECONFIG_HINT = (
 )
 
 
+APPLY_ROLE_HINT = (
+    "applying proposals is opt-in: apply deploy/kubernetes/rbac-apply.yaml (README: 'RBAC for the "
+    "bot') to let the bot create and delete the NetworkPolicies it proposes"
+)
+GROUPS = {
+    "networkloggings": "networking.gke.io",
+    "networkpolicies": "networking.k8s.io",
+    "deployments": "apps",
+    "statefulsets": "apps",
+    "daemonsets": "apps",
+    "replicasets": "apps",
+    "jobs": "batch",
+}
+
+
 class KubeError(Exception):
     """A failed Kubernetes call, already phrased for a person."""
 
@@ -85,6 +100,19 @@ ACCESS_NEEDED = (
     Access("list", "namespaces"),
     Access("patch", "namespaces"),
     Access("watch", "events"),
+    # /netlog explain and propose
+    Access("list", "networkpolicies", "networking.k8s.io"),
+    Access("list", "pods"),
+    *(
+        Access("get", plural, "apps")
+        for plural in ("deployments", "statefulsets", "daemonsets", "replicasets")
+    ),
+    Access("get", "jobs", "batch"),
+)
+#: Applying proposals and withdrawing them: the opt-in netlog-bot-apply ClusterRole.
+APPLY_ACCESS = (
+    Access("create", "networkpolicies", "networking.k8s.io"),
+    Access("delete", "networkpolicies", "networking.k8s.io"),
 )
 
 
@@ -159,11 +187,19 @@ def _ca_file(ca_certificate: str) -> str:
     return handle.name
 
 
+#: Workload kinds whose pod template gives a workload's labels when no pod of it runs.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+MANAGED_SELECTOR = "app.kubernetes.io/managed-by=netlog-bot"
+
+
 class ClusterClient:
     def __init__(self, name: str, client: Any) -> None:
         self.name = name
         self.custom = k8s.CustomObjectsApi(client)
         self.core = k8s.CoreV1Api(client)
+        self.apps = k8s.AppsV1Api(client)
+        self.batch = k8s.BatchV1Api(client)
+        self.networking = k8s.NetworkingV1Api(client)
 
     def get_logging(self) -> dict[str, Any]:
         obj: dict[str, Any] = self._call(
@@ -247,6 +283,75 @@ class ClusterClient:
         finally:
             stream.close()  # a caller that has seen enough hangs up now, not when collected
 
+    # --- what explain and propose read, and what Apply and withdraw change -----------------------
+    # Plain JSON (camelCase, as `kubectl get -o json` shows it), not the client's models: the
+    # evaluator reads manifests, and a proposal is shown and created as one.
+
+    def network_policies(self, namespace: str) -> list[dict[str, Any]]:
+        listed = self._call(
+            "list",
+            "networkpolicies",
+            lambda: _json(self.networking.list_namespaced_network_policy(namespace, **_RAW)),
+        )
+        return list(listed.get("items") or [])
+
+    def managed_policies(self) -> list[dict[str, Any]]:
+        """The NetworkPolicies the bot created (labelled managed-by netlog-bot), in every namespace."""
+        listed = self._call(
+            "list",
+            "networkpolicies",
+            lambda: _json(
+                self.networking.list_network_policy_for_all_namespaces(
+                    label_selector=MANAGED_SELECTOR, **_RAW
+                )
+            ),
+        )
+        return list(listed.get("items") or [])
+
+    def create_network_policy(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        created: dict[str, Any] = self._call(
+            "create",
+            "networkpolicies",
+            lambda: _json(self.networking.create_namespaced_network_policy(namespace, manifest, **_RAW)),
+            name,
+        )
+        return created
+
+    def delete_network_policy(self, namespace: str, name: str) -> None:
+        self._call(
+            "delete",
+            "networkpolicies",
+            lambda: self.networking.delete_namespaced_network_policy(name, namespace, **_RAW),
+            name,
+        )
+
+    def pods(self, namespace: str) -> list[dict[str, Any]]:
+        listed = self._call("list", "pods", lambda: _json(self.core.list_namespaced_pod(namespace, **_RAW)))
+        return list(listed.get("items") or [])
+
+    def namespace_labels(self) -> dict[str, dict[str, str]]:
+        listed = self._call("list", "namespaces", lambda: self.core.list_namespace(_request_timeout=TIMEOUT))
+        return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in listed.items}
+
+    def workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A workload by kind and name, or None when there is none."""
+        read = {
+            "Deployment": self.apps.read_namespaced_deployment,
+            "StatefulSet": self.apps.read_namespaced_stateful_set,
+            "DaemonSet": self.apps.read_namespaced_daemon_set,
+            "ReplicaSet": self.apps.read_namespaced_replica_set,
+            "Job": self.batch.read_namespaced_job,
+        }[kind]
+        resource = "jobs" if kind == "Job" else f"{kind.lower()}s"
+        try:
+            found: dict[str, Any] = self._call(
+                "get", resource, lambda: _json(read(name, namespace, **_RAW)), name
+            )
+        except _Missing:
+            return None
+        return found
+
     def _call(
         self,
         verb: str,
@@ -261,6 +366,8 @@ class ClusterClient:
         except ApiException as error:
             if error.status == 409 and retry_conflict:
                 raise _Conflict from None
+            if error.status == 404 and verb == "get" and resource in _MAY_BE_MISSING:
+                raise _Missing from None
             raise KubeError(describe(error, self.name, verb, resource, name)) from None
         except _NoToken as error:  # from the refresh hook, before anything was sent
             raise KubeError(f"I cannot reach {self.name}: {error}") from None
@@ -301,6 +408,20 @@ def may(client: ClusterClient, access: Access) -> bool:
         lambda: reviews.create_self_subject_access_review(review, _request_timeout=TIMEOUT),
     )
     return bool(answer.status and answer.status.allowed)
+
+
+class _Missing(Exception):
+    """A workload looked up by name is not there: the caller tries the next kind."""
+
+
+_MAY_BE_MISSING = {"deployments", "statefulsets", "daemonsets", "replicasets", "jobs"}
+#: Read the answer as JSON ourselves: manifests stay as the API server wrote them.
+_RAW = {"_preload_content": False, "_request_timeout": TIMEOUT}
+
+
+def _json(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.data)
+    return data
 
 
 class Clusters:
@@ -347,11 +468,13 @@ def _rejected_certificate(error: Exception) -> str | None:
 def describe(error: ApiException, cluster: str, verb: str, resource: str, name: str | None = None) -> str:
     status = error.status or 0
     if status == 403:
-        group = "networking.gke.io" if resource == "networkloggings" else "core"
-        return (
-            f"The bot may not `{verb}` `{resource}` ({group}) on {cluster}: {CLUSTER_ROLE_HINT}. "
-            f"({_message(error)})"
+        group = GROUPS.get(resource, "core")
+        hint = (
+            APPLY_ROLE_HINT
+            if verb in ("create", "delete") and resource == "networkpolicies"
+            else CLUSTER_ROLE_HINT
         )
+        return f"The bot may not `{verb}` `{resource}` ({group}) on {cluster}: {hint}. ({_message(error)})"
     if status == 401:
         return (
             f"The API server of {cluster} rejected the bot's credentials: check its kubeconfig or identity."
@@ -363,6 +486,8 @@ def describe(error: ApiException, cluster: str, verb: str, resource: str, name: 
         )
     if status == 404:
         return f"There is no {resource.rstrip('s')} `{name}` on {cluster}."
+    if status == 409 and verb == "create":
+        return f"A {resource.rstrip('s')} named `{name}` already exists on {cluster}."
     if status == 409:
         what = "NetworkLogging" if resource == "networkloggings" else resource
         return f"Someone else changed {what} on {cluster} at the same time; try again."

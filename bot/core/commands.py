@@ -14,6 +14,10 @@ recent [FILTERS] [since=1h] [limit=20] [source=history|logging] [share]
 top [FILTERS] [since=24h] [by=namespace|flow|source|destination|node|port] [limit=10] [source=…] [share]
 digest [since=24h] [channel=C]
 digest now [channel=C]
+explain FLOW [--cluster NAME]
+propose FLOW [--cluster NAME]
+proposals [--cluster NAME]
+withdraw NAMESPACE/NAME [--cluster NAME]
    FILTERS: cluster=C ns=NS src=GLOB dst=GLOB port=N proto=P
 """
 
@@ -45,6 +49,8 @@ HELP = """*`/netlog` commands*
 • `/netlog recent [FILTERS] [since=1h] [limit=20]`: the latest denied flows, e.g. `/netlog recent ns=payments since=1h`
 • `/netlog top [FILTERS] [since=24h] [by=namespace|flow|source|destination|node|port] [limit=10]`: biggest contributors and their change, e.g. `/netlog top by=source since=24h`
 • `/netlog digest [since=24h] [channel=C]`: preview this channel's digest (or the one of everything) · `/netlog digest now`: post it here
+• `/netlog explain FLOW [--cluster NAME]`: why a flow was denied (which policies isolate the pod), e.g. `/netlog explain checkout/web → payments/api:8080/tcp`
+• `/netlog propose FLOW [--cluster NAME]`: the smallest NetworkPolicy that would allow it, verified · `/netlog proposals`: the policies the bot created · `/netlog withdraw NAMESPACE/NAME`: delete one
 Filters: `cluster=C` `ns=NS` `src=GLOB` `dst=GLOB` `port=N` `proto=tcp|udp|icmp|unknown`; add `share` to post the answer in the channel, `source=logging` to ask Cloud Logging.
 Matchers are `field=glob` pairs; fields: {fields}. Durations: `30m`, `4h`, `2d`."""  # noqa: E501
 
@@ -138,6 +144,41 @@ class Digest:
     now: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Explain:
+    """`explain FLOW`: why the flow (as an alert shows it) was denied."""
+
+    flow: str
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Propose:
+    """`propose FLOW`: the minimal policy that would allow it; operators may apply it."""
+
+    flow: str
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyProposal:
+    """What a proposal's Apply button carries: the flow, read and verified again on Apply."""
+
+    flow: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListProposals:
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    namespace: str
+    name: str
+    cluster: str | None = None
+
+
 Command = (
     Help
     | Status
@@ -150,8 +191,13 @@ Command = (
     | Recent
     | Top
     | Digest
+    | Explain
+    | Propose
+    | ApplyProposal
+    | ListProposals
+    | Withdraw
 )
-MUTATING = (SetLogging, NamespaceLogging, Mute, Unmute)
+MUTATING = (SetLogging, NamespaceLogging, Mute, Unmute, ApplyProposal, Withdraw)
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -175,6 +221,11 @@ def command_name(command: Command) -> str:
         RoutesTest: "routes",
         Recent: "recent",
         Top: "top",
+        Explain: "explain",
+        Propose: "propose",
+        ApplyProposal: "apply-proposal",
+        ListProposals: "proposals",
+        Withdraw: "withdraw",
     }[type(command)]
 
 
@@ -201,6 +252,8 @@ def parse(text: str) -> Command:
         return _cluster_command(verb, rest, cluster)
     if verb in ("recent", "top"):
         return parse_query(verb, rest, cluster)
+    if verb in ("explain", "propose", "proposals", "withdraw"):
+        return _policy_command(verb, rest, cluster)
     if cluster:
         raise CommandError(f"`{verb}` does not take `--cluster`.")
     return _store_command(verb, rest)
@@ -228,6 +281,28 @@ def _cluster_command(verb: str, rest: list[str], cluster: str | None) -> Command
     if not _NAMESPACE.fullmatch(namespace):
         raise CommandError(f"`{namespace}` is not a Kubernetes namespace name.")
     return NamespaceLogging(namespace, _on_off(state), cluster)
+
+
+def _policy_command(verb: str, rest: list[str], cluster: str | None) -> Command:
+    """explain / propose a flow; list or withdraw the policies the bot created."""
+    if verb == "proposals":
+        _no_more(rest, "proposals")
+        return ListProposals(cluster)
+    if verb == "withdraw":
+        (target,) = _take(rest, 1, "withdraw NAMESPACE/NAME")
+        namespace, _, name = target.partition("/")
+        if not _NAMESPACE.fullmatch(namespace) or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
+            raise CommandError(
+                f"`{target}` is not `NAMESPACE/NAME`; `/netlog proposals` lists the bot's policies."
+            )
+        return Withdraw(namespace, name, cluster)
+    if not rest:
+        raise CommandError(
+            "Which flow? Write it as the alert shows it: "
+            f"`/netlog {verb} checkout/web → payments/api:8080/tcp`."
+        )
+    flow = " ".join(rest)
+    return Explain(flow, cluster) if verb == "explain" else Propose(flow, cluster)
 
 
 def _store_command(verb: str, rest: list[str]) -> Command:

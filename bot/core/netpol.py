@@ -457,7 +457,12 @@ def side(policies: Iterable[NetworkPolicy], flow: Flow, direction: Direction) ->
     pod = flow.dest if direction == "ingress" else flow.src
     if not isinstance(pod, Pod):
         return Side(direction, None)
-    isolating = tuple(p for p in policies if p.selects(pod, direction))
+    # Those selecting every pod (the namespace's default deny) first, then by name: how people read them.
+    isolating = tuple(
+        sorted(
+            (p for p in policies if p.selects(pod, direction)), key=lambda p: (not p.pods.everything, p.name)
+        )
+    )
     allowing = tuple(p for p in isolating if p.allows(flow, direction))
     return Side(direction, pod, isolating, allowing)
 
@@ -649,3 +654,171 @@ def dns_notes(
         "names, it also needs an egress rule to kube-dns (namespace kube-system, k8s-app=kube-dns) on 53 "
         "UDP and TCP, and on GKE with Cloud DNS to 169.254.169.254/32 on 53",
     )
+
+
+# --- from an alert's words and the API's JSON to endpoints -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadRef:
+    """`namespace/name` as alerts show a pod's workload."""
+
+    namespace: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"node/{self.name}"
+
+
+EndpointRef = WorkloadRef | NodeRef | Address
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRef:
+    src: EndpointRef
+    dest: EndpointRef
+    port: int | None
+    protocol: str
+
+    @property
+    def label(self) -> str:
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{self.src.label} → {self.dest.label}{port}/{self.protocol.lower()}"
+
+
+_FLOW = re.compile(
+    r"^\s*(?P<src>.+?)\s*(?:→|->)\s*(?P<dest>.+?):(?:(?P<port>[0-9]{1,5})/)?(?P<proto>[A-Za-z]+)"
+    r"(?:\s+(?:ingress|egress))?(?:\s+×.*)?\s*$"
+)
+_NAME = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+FLOW_EXAMPLE = "checkout/web → payments/api:8080/tcp"
+
+
+def parse_flow(text: str, networks: Mapping[str, str] | None = None) -> FlowRef:
+    """A flow as an alert shows it (`checkout/web → payments/api:8080/tcp`, `->` works too, the
+    alert's trailing direction and count are ignored). `networks` maps the `networks` setting's names to
+    their CIDRs, for `metadata-server (169.254.169.254)`-style endpoints."""
+    found = _FLOW.match(text.replace("`", ""))
+    if not found:
+        raise PolicyError(
+            f"I could not read a flow in `{text.strip()}`: write it as the alert shows it, "
+            f"e.g. `{FLOW_EXAMPLE}`."
+        )
+    protocol = found["proto"].upper()
+    if protocol not in PROTOCOLS and protocol != "ICMP":
+        raise PolicyError(f"`{found['proto']}` is not a protocol NetworkPolicies know (TCP, UDP, SCTP).")
+    port = int(found["port"]) if found["port"] else None
+    if port is not None and not 1 <= port <= 65535:
+        raise PolicyError(f"{port} is not a port number (1-65535).")
+    return FlowRef(
+        _endpoint_ref(found["src"], networks or {}),
+        _endpoint_ref(found["dest"], networks or {}),
+        port,
+        protocol,
+    )
+
+
+def _endpoint_ref(text: str, networks: Mapping[str, str]) -> EndpointRef:
+    text = text.strip()
+    named = re.fullmatch(r"(.+?)\s*\(([0-9a-fA-F.:]+)\)", text)
+    if named:
+        name, ip = named[1], named[2]
+        return Address(_ip(ip, text), name, networks.get(name))
+    if "/" in text:
+        first, _, second = text.partition("/")
+        if first == "node":
+            return NodeRef(second)
+        if re.fullmatch(_NAME, first) and re.fullmatch(_NAME, second):
+            return WorkloadRef(first, second)
+    if text in networks:
+        network = networks[text]
+        return Address(network.split("/")[0], text, network)
+    return Address(_ip(text, text), None, None)
+
+
+def _ip(value: str, text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise PolicyError(
+            f"`{text}` is neither `namespace/workload`, `node/NAME` nor an IP address."
+        ) from None
+
+
+def named_ports(containers: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, str]]:
+    """A pod spec's named container ports: name -> (number, protocol)."""
+    ports: dict[str, tuple[int, str]] = {}
+    for container in containers:
+        for port in container.get("ports") or ():
+            if port.get("name") and port.get("containerPort"):
+                ports[str(port["name"])] = (int(port["containerPort"]), str(port.get("protocol") or "TCP"))
+    return ports
+
+
+def pod_of(manifest: Mapping[str, Any], name: str, namespace_labels: Mapping[str, str]) -> Pod:
+    """A Pod (or a workload's pod template) as the evaluator sees it, named `name`."""
+    metadata = manifest.get("metadata") or {}
+    spec = manifest.get("spec") or {}
+    return Pod(
+        str(metadata.get("namespace", "")),
+        name,
+        dict(metadata.get("labels") or {}),
+        dict(namespace_labels),
+        named_ports(spec.get("containers") or ()),
+    )
+
+
+def template_pod(workload: Mapping[str, Any], name: str, namespace_labels: Mapping[str, str]) -> Pod:
+    template = (workload.get("spec") or {}).get("template") or {}
+    namespace = str((workload.get("metadata") or {}).get("namespace", ""))
+    meta = dict(template.get("metadata") or {}) | {"namespace": namespace}
+    return pod_of({"metadata": meta, "spec": template.get("spec") or {}}, name, namespace_labels)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    cluster: str
+    flow: Flow
+    verdict: Verdict
+    proposal: Proposal | NoProposal
+    limits: tuple[str, ...] = LIMITS
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def sentences(self) -> list[str]:
+        """Which side denied, and why; or that the policies read now allow the flow."""
+        if self.verdict.allowed:
+            allowing = [p for item in (self.verdict.egress, self.verdict.ingress) for p in item.allowing]
+            by = f" (allowed by {', '.join(f'`{p.name}`' for p in allowing)})" if allowing else ""
+            return [
+                f"The NetworkPolicies on {self.cluster} allow {self.flow.label} now{by}: they changed "
+                "since the deny, or something this evaluator cannot see denied it."
+            ]
+        return [explain_side(side, self.flow) for side in self.verdict.denied_sides]
+
+    @property
+    def reasons(self) -> list[str]:
+        return [reason for side in self.verdict.denied_sides for reason in policy_reasons(side)]
+
+    @property
+    def other_side(self) -> str | None:
+        """A word on the side that allowed the flow, when one denied."""
+        for item in (self.verdict.egress, self.verdict.ingress):
+            if item.allowed and self.verdict.denied_sides and item.pod is not None:
+                where = "egress from" if item.direction == "egress" else "ingress to"
+                if not item.isolating:
+                    return f"{where} {item.pod.label} is open: no policy selects it for {item.direction}."
+                names = ", ".join(f"`{p.name}`" for p in item.allowing)
+                return f"{where} {item.pod.label} is allowed by {names}."
+        return None

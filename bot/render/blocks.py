@@ -117,6 +117,8 @@ def _actions(note: Notification) -> list[Block]:
                 "url": url,
             }
         )
+    if menu := why_denied_menu(note.top_flows):
+        buttons.append(menu)
     if len(note.group_key) <= BUTTON_VALUE_LIMIT:  # a mute names the group; a longer key can't fit
         for action_id, label in ((ids.MUTE_1H, "Mute 1 h"), (ids.MUTE_24H, "Mute 24 h")):
             buttons.append(
@@ -128,6 +130,31 @@ def _actions(note: Notification) -> list[Block]:
                 }
             )
     return buttons
+
+
+#: Slack's limits for a select menu's options: 75 characters of text, 150 of value.
+OPTION_TEXT_LIMIT, OPTION_VALUE_LIMIT = 75, 150
+
+
+def why_denied_menu(flows: tuple[FlowSummary, ...]) -> Block | None:
+    """A "Why denied?" menu of the alert's flows; picking one asks the cluster (`/netlog explain`)."""
+    options = []
+    for flow in flows:
+        key = flow.key
+        label = f"{key.source} → {key.destination}:{key.port_label}"
+        value = f"{key.cluster}{ids.FLOW_SEPARATOR}{label}"
+        if key.cluster and len(value) <= OPTION_VALUE_LIMIT:
+            options.append(
+                {"text": {"type": "plain_text", "text": clip(label, OPTION_TEXT_LIMIT)}, "value": value}
+            )
+    if not options:
+        return None
+    return {
+        "type": "static_select",
+        "action_id": ids.EXPLAIN,
+        "placeholder": {"type": "plain_text", "text": "Why denied?"},
+        "options": options,
+    }
 
 
 def render_thread_reply(note: Notification, flows: tuple[FlowSummary, ...]) -> SlackMessage:

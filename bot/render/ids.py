@@ -12,3 +12,9 @@ MUTE_24H = "netlog_mute_24h"
 
 APPLY = "netlog_apply"
 CANCEL = "netlog_cancel"
+
+#: "Why denied?" on an alert's flows, and "Propose a policy" under an explanation; the value is
+#: `cluster` + FLOW_SEPARATOR + the flow as the alert shows it.
+EXPLAIN = "netlog_explain"
+PROPOSE = "netlog_propose"
+FLOW_SEPARATOR = "\x1f"

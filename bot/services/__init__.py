@@ -9,6 +9,7 @@ or Slack client itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from bot.services.audit import Auditor
 from bot.services.background import BackgroundTasks
 from bot.services.confirmations import Confirmations
 from bot.services.digest import DigestCommands, Digests
+from bot.services.explain import Explainer, PolicyCommands, Proposals, apply_refusal
 from bot.services.history import HistoryQueries
 from bot.services.mutes import Mutes
 from bot.services.netlog import Netlog
@@ -89,5 +91,14 @@ def build_netlog(
             timezone=settings.file.digest.timezone,
             project=settings.logging_project,
         ),
+        policies=policy_commands(settings, clusters, clock),
         metrics=metrics,
+    )
+
+
+def policy_commands(settings: Settings, clusters: Clusters, clock: Callable[[], datetime]) -> PolicyCommands:
+    """explain / propose / proposals / withdraw, with the `networks` setting's names for bare IPs."""
+    explainer = Explainer(clusters, {name: cidr for cidr, name in settings.file.networks.items()})
+    return PolicyCommands(
+        explainer, Proposals(clusters, explainer, clock), functools.partial(apply_refusal, clusters)
     )

@@ -20,7 +20,7 @@ from bot.render.replies import Card, Reply
 
 CARD_LIFETIME = timedelta(minutes=10)
 
-Change = cmd.SetLogging | cmd.NamespaceLogging | cmd.Mute | cmd.Unmute
+Change = cmd.SetLogging | cmd.NamespaceLogging | cmd.Mute | cmd.Unmute | cmd.ApplyProposal | cmd.Withdraw
 
 
 def _type_of(value: Any) -> str | None:
@@ -32,7 +32,9 @@ _CHANGE: TypeAdapter[Change] = TypeAdapter(
         Annotated[cmd.SetLogging, Tag("SetLogging")]
         | Annotated[cmd.NamespaceLogging, Tag("NamespaceLogging")]
         | Annotated[cmd.Mute, Tag("Mute")]
-        | Annotated[cmd.Unmute, Tag("Unmute")],
+        | Annotated[cmd.Unmute, Tag("Unmute")]
+        | Annotated[cmd.ApplyProposal, Tag("ApplyProposal")]
+        | Annotated[cmd.Withdraw, Tag("Withdraw")],
         Discriminator(_type_of),
     ],
     config=ConfigDict(ser_json_timedelta="float"),

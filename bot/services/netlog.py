@@ -18,16 +18,18 @@ from bot.adapters.metrics import Metrics
 from bot.core import commands as cmd
 from bot.core.audit import AuditEntry, AuditResult
 from bot.core.netlogging import Refused
-from bot.render import replies
+from bot.render import explain as explain_render
+from bot.render import ids, replies
 from bot.render.history import answer_reply
 from bot.render.replies import Reply
 from bot.services.access import Access
 from bot.services.audit import Auditor
 from bot.services.confirmations import Confirmations, PendingChange
 from bot.services.digest import DigestCommands
+from bot.services.explain import CannotExplain, PolicyCommands
 from bot.services.history import HistoryQueries, NoAnswer
 from bot.services.mutes import Mutes
-from bot.services.netlogging import LoggingChanges, Rollout
+from bot.services.netlogging import LoggingChanges, Rollout, pick_cluster
 from bot.services.rollout import Respond, RolloutReports
 from bot.services.status import Status
 
@@ -45,6 +47,7 @@ class Netlog:
         clock: Callable[[], datetime],
         history: HistoryQueries,
         digests: DigestCommands,
+        policies: PolicyCommands,
         metrics: Metrics | None = None,
     ) -> None:
         self.access = access
@@ -57,6 +60,7 @@ class Netlog:
         self.clock = clock
         self.history = history
         self.digests = digests
+        self.policies = policies
         self.metrics = metrics
 
     def handle(self, user: str, text: str, channel: str | None = None) -> Reply:
@@ -103,6 +107,39 @@ class Netlog:
         self._count("mute button", "applied")
         return self.mutes.mute_alert(user, group_key, duration, channel)
 
+    def flow_button(self, user: str, action: str, value: str) -> Reply:
+        """ "Why denied?" on an alert's flow, or "Propose a policy" under an explanation: the value
+        carries the cluster and the flow as the alert shows it."""
+        cluster, _, flow = value.partition(ids.FLOW_SEPARATOR)
+        command: cmd.Command = (
+            cmd.Explain(flow, cluster) if action == ids.EXPLAIN else cmd.Propose(flow, cluster)
+        )
+        name = cmd.command_name(command)
+        if not self.access.allowed(user, name):
+            self._count(f"{name} button", "refused")
+            return self.access.refusal(name)
+        self._count(f"{name} button", "answered")
+        try:
+            return self._answer(user, command, f"{name} {flow} --cluster {cluster}", None)
+        except (KubeError, Refused) as error:
+            return replies.problem(str(error))
+
+    def _propose(self, user: str, command: cmd.Propose, text: str) -> Reply:
+        found = self.policies.proposal(command.flow, command.cluster)
+        if isinstance(found, Reply):
+            return found
+        cluster, explanation = found
+        why_not = (
+            None
+            if self.access.allowed(user, "apply-proposal")
+            else "Only operators can apply a proposal here; apply it with kubectl, or ask an operator."
+        )
+        why_not = why_not or self.policies.may_apply(cluster)
+        if why_not:
+            return explain_render.proposal_reply(explanation, why_not)
+        change = PendingChange(cmd.ApplyProposal(explanation.flow.label), cluster, text)
+        return self.confirmations.create(user, change, explain_render.proposal_card(explanation))
+
     def _count(self, name: str, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.command(name, outcome)
@@ -127,6 +164,18 @@ class Netlog:
             return self.confirmations.create(
                 user, PendingChange(command, None, text), self.mutes.card(command)
             )
+        if isinstance(command, cmd.Explain):
+            return self.policies.explain(command.flow, command.cluster)
+        if isinstance(command, cmd.Propose):
+            return self._propose(user, command, text)
+        if isinstance(command, cmd.ListProposals):
+            return self.policies.listing(command.cluster)
+        if isinstance(command, cmd.Withdraw):
+            cluster = pick_cluster(self.policies.proposals.clusters, command.cluster)
+            card = explain_render.withdraw_card(cluster, command.namespace, command.name)
+            return self.confirmations.create(user, PendingChange(command, cluster, text), card)
+        if isinstance(command, cmd.ApplyProposal):
+            return replies.problem("A proposal is applied with the Apply button of `/netlog propose`.")
         cluster, card = self.changes.card(command)
         return self.confirmations.create(user, PendingChange(command, cluster, text), card)
 
@@ -148,7 +197,7 @@ class Netlog:
         name = cmd.command_name(change.command)
         try:
             done = self._execute(user, change)
-        except (KubeError, Refused) as error:
+        except (KubeError, Refused, CannotExplain) as error:
             self._audit(user, name, "failed", str(error), change.cluster)
             self._count(name, "failed")
             return replies.problem(str(error)), None
@@ -162,6 +211,22 @@ class Netlog:
         if isinstance(command, cmd.Unmute):
             return self.mutes.unmute(user, command, text), None
         assert cluster is not None  # the card resolved it
+        if isinstance(command, cmd.ApplyProposal):
+            created = self.policies.proposals.apply(cluster, command.flow, user)
+            names = ", ".join(created)
+            self._audit(
+                user, "apply-proposal", "applied", f"created {names} to allow {command.flow}", cluster
+            )
+            return replies.note(
+                f"Created NetworkPolicy {names} on {cluster}; the flow is allowed once the nodes apply it "
+                "(seconds). `/netlog proposals` lists what I created; "
+                "`/netlog withdraw NAMESPACE/NAME` deletes it."
+            ), None
+        if isinstance(command, cmd.Withdraw):
+            self.policies.proposals.withdraw(cluster, command.namespace, command.name)
+            target = f"{command.namespace}/{command.name}"
+            self._audit(user, "withdraw", "applied", f"deleted NetworkPolicy {target}", cluster)
+            return replies.note(f"Deleted NetworkPolicy {target} on {cluster}."), None
         if isinstance(command, cmd.NamespaceLogging):
             return self.changes.set_namespace(user, command, cluster, text), None
         return self.changes.set_logging(user, command, cluster, text)

@@ -73,6 +73,18 @@ CONFLICT = "Operation cannot be fulfilled on {}: the object has been modified; p
 INVOLVED = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
 EVENT_FIELDS = {"reason", "reportingComponent", "source", "type", "metadata.name", "metadata.namespace"}
 EVENT_FIELDS |= {f"involvedObject.{field}" for field in INVOLVED}  # what the API server indexes
+#: The namespaced resources served besides events: pods, workloads (read) and NetworkPolicies.
+WORKLOADS = {
+    "Deployment": ("apps", "deployments"),
+    "ReplicaSet": ("apps", "replicasets"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "Job": ("batch", "jobs"),
+}
+SERVED = {("", "pods"), ("networking.k8s.io", "networkpolicies"), *WORKLOADS.values()}
+KINDS = {"pods": "Pod", "networkpolicies": "NetworkPolicy"} | {
+    plural: kind for kind, (_, plural) in WORKLOADS.items()
+}
 BOOL = "boolean"
 NL_SCHEMA: JSON = {"spec": {"cluster": {side: {"log": BOOL, "delegate": BOOL} for side in ("allow", "deny")}}}
 
@@ -327,6 +339,8 @@ class FakeKube(LoopbackServer):
         for name in ("default", "kube-node-lease", "kube-public", "kube-system"):
             self.add_namespace(name)
         self.events: list[JSON] = []
+        #: Namespaced objects by (API group, plural) and (namespace, name): pods, workloads, policies.
+        self.objects: dict[tuple[str, str], dict[tuple[str, str], JSON]] = {}
         self.requests: list[Request] = []
         self._faults: list[_Fault] = []
         self._slow: list[float] = []
@@ -371,6 +385,77 @@ class FakeKube(LoopbackServer):
             namespace |= {"spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
             self.namespaces[name] = namespace
             return namespace
+
+    def add_pod(
+        self,
+        namespace: str,
+        name: str,
+        labels: Mapping[str, str],
+        ports: Mapping[str, tuple[int, str]] | None = None,
+        owner: tuple[str, str] | None = None,
+    ) -> JSON:
+        """A running pod; `ports` are its containers' named ports, `owner` its (kind, name)."""
+        meta: JSON = {"name": name, "namespace": namespace, "labels": dict(labels)}
+        if owner:
+            meta["ownerReferences"] = [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": owner[0],
+                    "name": owner[1],
+                    "uid": str(uuid.uuid4()),
+                    "controller": True,
+                }
+            ]
+        spec = {"containers": [_container(ports)]}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": meta,
+            "spec": spec,
+            "status": {"phase": "Running"},
+        }
+        return self._store_object("", "pods", pod)
+
+    def add_workload(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        labels: Mapping[str, str],
+        ports: Mapping[str, tuple[int, str]] | None = None,
+    ) -> JSON:
+        """A Deployment, ReplicaSet, StatefulSet, DaemonSet or Job, with its pod template's labels."""
+        group, plural = WORKLOADS[kind]
+        selector = {"matchLabels": dict(labels)}
+        template = {"metadata": {"labels": dict(labels)}, "spec": {"containers": [_container(ports)]}}
+        obj = {
+            "apiVersion": f"{group}/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": selector, "template": template},
+        }
+        return self._store_object(group, plural, obj)
+
+    def add_network_policy(self, manifest: JSON) -> JSON:
+        return self._store_object("networking.k8s.io", "networkpolicies", copy.deepcopy(manifest))
+
+    def network_policies(self, namespace: str | None = None) -> list[JSON]:
+        with self._lock:
+            found = self.objects.get(("networking.k8s.io", "networkpolicies"), {})
+            return [copy.deepcopy(o) for (ns, _), o in sorted(found.items()) if namespace in (None, ns)]
+
+    def _store_object(self, group: str, plural: str, obj: JSON) -> JSON:
+        with self._lock:
+            meta = obj.setdefault("metadata", {})
+            meta |= {
+                "uid": str(uuid.uuid4()),
+                "resourceVersion": self._next_revision(),
+                "creationTimestamp": now(),
+            }
+            if plural == "networkpolicies":
+                meta["generation"] = 1
+            self.objects.setdefault((group, plural), {})[(meta["namespace"], meta["name"])] = obj
+            return copy.deepcopy(obj)
 
     def add_event(
         self,
@@ -535,13 +620,36 @@ class FakeKube(LoopbackServer):
             return _Target(REVIEW_GROUP, "selfsubjectaccessreviews"), {"POST": self._review}
         if events := re.fullmatch(r"/api/v1(?:/namespaces/([^/]+))?/events", path):
             return _Target("", "events", namespace=events[1] or ""), {"GET": self._list_events}
+        namespaced = re.fullmatch(
+            r"/(?:api/v1|apis/(apps|batch|networking\.k8s\.io)/v1)(?:/namespaces/([^/]+))?/([a-z]+)(?:/([^/]+))?",
+            path,
+        )
+        if namespaced and (namespaced[1] or "", namespaced[3]) in SERVED:
+            group, namespace, plural, name = (
+                namespaced[1] or "",
+                namespaced[2] or "",
+                namespaced[3],
+                namespaced[4],
+            )
+            target = _Target(group, plural, name or "", namespace)
+            if name and namespace:
+                handlers: dict[str, _Handler] = {"GET": self._get_object}
+                if plural == "networkpolicies":
+                    handlers["DELETE"] = self._delete_object
+                return target, handlers
+            if name:
+                return None, {}
+            handlers = {"GET": self._list_objects}
+            if plural == "networkpolicies" and namespace:
+                handlers["POST"] = self._create_object
+            return target, handlers
         return None, {}
 
     @staticmethod
     def _fault(code: int, method: str, target: _Target | None, extra_headers: JSON) -> ApiError:
         target = target or _Target("", "")
         named = f'{target.qualified} "{target.name}"' if target.name else target.qualified
-        verb = {"GET": "get" if target.name else "list"}.get(method, method.lower())
+        verb = {"GET": "get" if target.name else "list", "POST": "create"}.get(method, method.lower())
         scope = f'in the namespace "{target.namespace}"' if target.namespace else "at the cluster scope"
         details = target.details()
         if code in (429, 503):
@@ -728,6 +836,62 @@ class FakeKube(LoopbackServer):
             self.namespaces[target.name] = new
         return 200, copy.deepcopy(new)
 
+    def _objects(self, target: _Target) -> dict[tuple[str, str], JSON]:
+        return self.objects.setdefault((target.group, target.plural), {})
+
+    def _get_object(self, target: _Target, request: Request, _: JSON) -> tuple[int, JSON]:
+        found = self._objects(target).get((target.namespace, target.name))
+        if found is None:
+            raise ApiError(404, f'{target.qualified} "{target.name}" not found', target.details())
+        return 200, copy.deepcopy(found)
+
+    def _list_objects(self, target: _Target, request: Request, _: JSON) -> tuple[int, JSON]:
+        labels = _selector(request.query.get("labelSelector", ""), None)
+        items = [
+            o
+            for (ns, _), o in sorted(self._objects(target).items())
+            if target.namespace in ("", ns) and _selected(labels, o["metadata"].get("labels", {}).get)
+        ]
+        kind = KINDS[target.plural]
+        version = f"{target.group}/v1" if target.group else "v1"
+        return self._list(f"{kind}List", version, items, self._revision)
+
+    def _create_object(self, target: _Target, request: Request, _: JSON) -> tuple[int, JSON]:
+        body = request.body
+        if not isinstance(body, dict) or body.get("kind") != KINDS[target.plural]:
+            raise ApiError(
+                400, f"the body of the request was in an unknown format; expected {KINDS[target.plural]}"
+            )
+        meta = body.setdefault("metadata", {})
+        name = meta.get("name", "")
+        if meta.setdefault("namespace", target.namespace) != target.namespace:
+            raise ApiError(
+                400, "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(name) > 253:
+            details = {"name": name, "group": target.group, "kind": KINDS[target.plural]}
+            raise ApiError(
+                422,
+                f'{KINDS[target.plural]}.{target.group} "{name}" is invalid: metadata.name: Invalid value',
+                details,
+            )
+        if (target.namespace, name) in self._objects(target):
+            named = _Target(target.group, target.plural, name, target.namespace)
+            raise ApiError(409, f'{target.qualified} "{name}" already exists', named.details())
+        return 201, self._store_object(target.group, target.plural, body)
+
+    def _delete_object(self, target: _Target, request: Request, _: JSON) -> tuple[int, JSON]:
+        if self._objects(target).pop((target.namespace, target.name), None) is None:
+            raise ApiError(404, f'{target.qualified} "{target.name}" not found', target.details())
+        details = target.details() | {"uid": str(uuid.uuid4())}
+        return 200, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": details,
+        }
+
     def _list_events(self, target: _Target, request: Request, _: JSON) -> tuple[int, JSON]:
         terms = _selector(request.query.get("fieldSelector", ""), EVENT_FIELDS)
 
@@ -769,6 +933,16 @@ class FakeKube(LoopbackServer):
                     yield json.dumps({"type": "ADDED", "object": event}).encode() + b"\n"
 
         return _Stream(lines())
+
+
+def _container(ports: Mapping[str, tuple[int, str]] | None) -> JSON:
+    container: JSON = {"name": "main", "image": "example/app:1"}
+    if ports:
+        container["ports"] = [
+            {"name": name, "containerPort": number, "protocol": protocol}
+            for name, (number, protocol) in ports.items()
+        ]
+    return container
 
 
 def _event_field(event: JSON, key: str) -> str:

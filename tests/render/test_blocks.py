@@ -90,7 +90,12 @@ def test_thread_reply_golden() -> None:
 
 def test_buttons_carry_stable_ids_and_a_logs_explorer_link() -> None:
     actions = next(b for b in render_alert(note("open"))["blocks"] if b["type"] == "actions")
-    assert [e["action_id"] for e in actions["elements"]] == [ids.OPEN_LOGS, ids.MUTE_1H, ids.MUTE_24H]
+    assert [e["action_id"] for e in actions["elements"]] == [
+        ids.OPEN_LOGS,
+        ids.EXPLAIN,
+        ids.MUTE_1H,
+        ids.MUTE_24H,
+    ]
     url = actions["elements"][0]["url"]
     assert url.startswith("https://console.cloud.google.com/logs/query;query=")
     assert "project=acme-prod" in url
@@ -106,7 +111,9 @@ def test_hostile_names_cannot_ping_or_format() -> None:
     message = render_alert(
         note("update", labels=(("cluster", HOSTILE), ("namespace", "<@U123>")), top_flows=(hostile,))
     )
-    mrkdwn = json.dumps([b for b in message["blocks"] if b["type"] != "header"], ensure_ascii=False)
+    # The header and the "Why denied?" menu are plain_text, which Slack never formats or pings from.
+    blocks = [b for b in message["blocks"] if b["type"] not in ("header", "actions")]
+    mrkdwn = json.dumps(blocks, ensure_ascii=False)
     assert "<!channel>" not in mrkdwn
     assert "<@U123>" not in mrkdwn
     assert "<https://evil" not in mrkdwn
@@ -143,4 +150,28 @@ def test_limits_are_kept_with_a_visible_marker() -> None:
 
 def test_no_project_means_no_logs_button() -> None:
     actions = next(b for b in render_alert(note("open", project=""))["blocks"] if b["type"] == "actions")
-    assert [e["action_id"] for e in actions["elements"]] == [ids.MUTE_1H, ids.MUTE_24H]
+    assert [e["action_id"] for e in actions["elements"]] == [ids.EXPLAIN, ids.MUTE_1H, ids.MUTE_24H]
+
+
+def test_why_denied_offers_each_shown_flow_with_its_cluster() -> None:
+    message = render_alert(note("update"))
+    actions = next(b for b in message["blocks"] if b["type"] == "actions")
+    menu = next(e for e in actions["elements"] if e["action_id"] == ids.EXPLAIN)
+    assert menu["type"] == "static_select"
+    assert menu["placeholder"]["text"] == "Why denied?"
+    shown = note("update").top_flows
+    assert len(menu["options"]) == len(shown)
+    for option, summary in zip(menu["options"], shown, strict=True):
+        cluster, _, flow_text = option["value"].partition(ids.FLOW_SEPARATOR)
+        assert cluster == summary.key.cluster
+        assert flow_text == f"{summary.key.source} → {summary.key.destination}:{summary.key.port_label}"
+        assert len(option["text"]["text"]) <= 75
+        assert len(option["value"]) <= 150
+
+
+def test_no_why_denied_for_flows_without_a_cluster() -> None:
+    shown = flow("checkout/web", "payments/api", 80, 1, 1)
+    nameless = FlowSummary(shown.key._replace(cluster=""), shown.count, shown.first_seen, shown.last_seen)
+    message = render_alert(note("update", top_flows=(nameless,)))
+    actions = next(b for b in message["blocks"] if b["type"] == "actions")
+    assert ids.EXPLAIN not in [e["action_id"] for e in actions["elements"]]
