@@ -31,6 +31,12 @@ from tests.fakes.pubsub_iam import FakePubSubIam
 from tests.fakes.slack import FakeSlack
 from tests.logentries import log_entry
 
+#: What /netlog explain and propose read, as check lists it.
+EXPLAIN_READS = (
+    "list networkpolicies; list pods; get deployments; get statefulsets; get daemonsets; "
+    "get replicasets; get jobs"
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = """\
 slack: {default_channel: C0DEFAULT, audit_channel: "#audit"}
@@ -120,7 +126,7 @@ def test_everything_in_order_says_ok(
     )
     assert lines["cluster prod"] == (
         "OK (NetworkLogging: deny logging on, allow logging off; the bot may get, patch networkloggings "
-        "`default`; get, list, patch namespaces; watch events)"
+        f"`default`; get, list, patch namespaces; watch events; {EXPLAIN_READS}; it may apply proposals)"
     )
     [listed] = world.logging.requests
     assert listed.page_size == 1
@@ -242,10 +248,10 @@ def test_access_the_cluster_refuses_is_named(world: World, capsys: pytest.Captur
     code, lines = world.check(capsys)
     assert code == 1
     assert lines["cluster prod"] == (
-        "FAILED — the bot may not patch networkloggings `default`; patch namespaces; watch events in "
-        "cluster prod: bind the netlog-bot ClusterRole (see the README, RBAC for the bot) to the "
-        "identity it runs as (NetworkLogging: deny logging off, allow logging off (nothing denied "
-        "reaches the bot: /netlog enable deny))"
+        "FAILED — the bot may not patch networkloggings `default`; patch namespaces; watch events; "
+        f"{EXPLAIN_READS} in cluster prod: bind the netlog-bot ClusterRole (see the README, RBAC for "
+        "the bot) to the identity it runs as (NetworkLogging: deny logging off, allow logging off "
+        "(nothing denied reaches the bot: /netlog enable deny))"
     )
     reviews = world.kube.requests_to("selfsubjectaccessreviews", "POST")
     asked = [r.body["spec"]["resourceAttributes"] for r in reviews]

@@ -26,10 +26,12 @@ from bot.services.home import Home
 from tests.clock import ManualClock
 from tests.fakes.kube import FakeKube, Request
 from tests.fakes.slack import FakeSlack
+from tests.policy_cluster import DENIED_FLOW, EXPLANATION, payments_cluster
 from tests.services.support import MEMBER, OPERATOR, STRANGER, Bench, change_id, settings_for, text_of
 
 ROOT = Path(__file__).resolve().parent.parent
 RBAC = ROOT / "deploy" / "kubernetes" / "rbac.yaml"
+APPLY_RBAC = ROOT / "deploy" / "kubernetes" / "rbac-apply.yaml"  # opt-in: create and delete proposals
 # ClusterClient's methods, each driven below; a new one must be added here and to the scenario.
 DRIVEN = {
     "get_logging",
@@ -38,6 +40,13 @@ DRIVEN = {
     "namespace_annotated",
     "set_namespace_logging",
     "watch_logging_events",
+    "network_policies",
+    "managed_policies",
+    "create_network_policy",
+    "delete_network_policy",
+    "pods",
+    "namespace_labels",
+    "workload",
 }
 
 
@@ -88,10 +97,14 @@ def allows(rule: dict[str, Any], asked: Attributes) -> bool:
     )
 
 
-def cluster_role() -> list[dict[str, Any]]:
-    (role,) = (d for d in yaml.safe_load_all(RBAC.read_text(encoding="utf-8")) if d["kind"] == "ClusterRole")
+def cluster_role(path: Path = RBAC) -> list[dict[str, Any]]:
+    (role,) = (d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d["kind"] == "ClusterRole")
     rules: list[dict[str, Any]] = role["rules"]
     return rules
+
+
+def both_roles() -> list[dict[str, Any]]:
+    return [*cluster_role(), *cluster_role(APPLY_RBAC)]
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +155,20 @@ def drive(kube: FakeKube, slack: FakeSlack, store: Store, background: Background
     assert "`prod-eu`: deny logging is off" in digest
     home = json.dumps(Home(store, clusters, clock).view())  # get_logging
     assert "deny `deny: log=false, delegate=false`" in home
+    # explain and propose: namespace_labels, pods, network_policies; workload for each kind (a
+    # workload with no running pod is looked up as each kind in turn)
+    payments_cluster(kube)
+    assert EXPLANATION in text_of(netlog.handle(STRANGER, f"explain {DENIED_FLOW}"))
+    assert "No pod of `checkout/gone`" in text_of(
+        netlog.handle(STRANGER, "explain checkout/gone → payments/api:80/tcp")
+    )
+    # Apply, proposals, withdraw: create_network_policy, managed_policies, delete_network_policy
+    done = bench.apply(OPERATOR, change_id(netlog.handle(OPERATOR, f"propose {DENIED_FLOW}")))
+    assert "Created NetworkPolicy" in text_of(done), text_of(done)
+    assert "netlog-allow-" in text_of(netlog.handle(STRANGER, "proposals"))
+    name = "payments/netlog-allow-checkout-web-to-payments-api-8080-tcp"
+    done = bench.apply(OPERATOR, change_id(netlog.handle(OPERATOR, f"withdraw {name}")))
+    assert "Deleted NetworkPolicy" in text_of(done), text_of(done)
 
 
 def test_every_call_of_the_adapter_is_driven() -> None:
@@ -150,15 +177,27 @@ def test_every_call_of_the_adapter_is_driven() -> None:
 
 
 def test_the_cluster_role_allows_every_request_the_bot_makes(served: list[Attributes]) -> None:
-    rules = cluster_role()
-    refused = sorted({a for a in served if not any(allows(rule, a) for rule in rules)}, key=str)
-    assert not refused, f"rbac.yaml does not allow: {refused}"
+    rules = both_roles()
+    # SelfSubjectAccessReviews (is Apply allowed?) need no grant: every identity may ask about itself.
+    asked = [a for a in served if a.resource != "selfsubjectaccessreviews"]
+    refused = sorted({a for a in asked if not any(allows(rule, a) for rule in rules)}, key=str)
+    assert not refused, f"rbac.yaml and rbac-apply.yaml do not allow: {refused}"
+
+
+def test_only_applying_proposals_needs_the_opt_in_role(served: list[Attributes]) -> None:
+    base = cluster_role()
+    needs_opt_in = {
+        (a.verb, a.resource)
+        for a in served
+        if a.resource != "selfsubjectaccessreviews" and not any(allows(rule, a) for rule in base)
+    }
+    assert needs_opt_in == {("create", "networkpolicies"), ("delete", "networkpolicies")}
 
 
 def test_the_cluster_role_grants_nothing_the_bot_does_not_use(served: list[Attributes]) -> None:
     unused = [
         (verb, group, resource, rule.get("resourceNames", []))
-        for rule in cluster_role()
+        for rule in both_roles()
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
@@ -169,7 +208,7 @@ def test_the_cluster_role_grants_nothing_the_bot_does_not_use(served: list[Attri
         )
     ]
     assert not unused, f"rbac.yaml grants what the bot never asks for: {unused}"
-    assert {a.verb for a in served} == {"get", "list", "patch", "watch"}
+    assert {a.verb for a in served} == {"get", "list", "patch", "watch", "create", "delete"}
 
 
 def test_the_readme_shows_the_rules_as_they_are() -> None:

@@ -26,7 +26,7 @@ from typing import Literal, TextIO
 
 from bot.adapters import slack
 from bot.adapters.cloudlogging import CloudLoggingSource, LoggingError
-from bot.adapters.kube import ACCESS_NEEDED, Access, Clusters, KubeError, may
+from bot.adapters.kube import ACCESS_NEEDED, APPLY_ACCESS, Access, Clusters, KubeError, may
 from bot.adapters.pubsub import SubscriptionError, credentials_problem, probe_subscription
 from bot.adapters.store import inspect_store
 from bot.core.netlogging import LoggingSpec
@@ -300,7 +300,16 @@ def cluster_line(clusters: Clusters, cluster: str) -> Line:
             f"the bot may not {_access_list(refused)} in cluster {cluster}: bind {RBAC} to the "
             f"identity it runs as ({now})",
         )
-    return Line(name, "OK", f"{now}; the bot may {_access_list(ACCESS_NEEDED)}")
+    try:
+        applies = all(may(client, access) for access in APPLY_ACCESS)
+    except KubeError:
+        applies = False
+    proposals = (
+        "it may apply proposals"
+        if applies
+        else "applying proposals is not granted (opt-in: deploy/kubernetes/rbac-apply.yaml)"
+    )
+    return Line(name, "OK", f"{now}; the bot may {_access_list(ACCESS_NEEDED)}; {proposals}")
 
 
 def logging_settings(spec: LoggingSpec) -> str:
