@@ -75,7 +75,7 @@ def render_alert(note: Notification) -> SlackMessage:
         else ":red_circle: *Active*"
     )
     fields = [
-        {"type": "mrkdwn", "text": clip(f"*{name}*\n{code(value)}", FIELD_LIMIT)}
+        {"type": "mrkdwn", "text": clip(f"*{name}*\n{_label_value(name, value)}", FIELD_LIMIT)}
         for name, value in note.labels
     ]
     blocks: list[Block] = [
@@ -97,6 +97,10 @@ def render_alert(note: Notification) -> SlackMessage:
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": LOWER_BOUND_NOTE}]})
     fallback = f"{title} ({text.state(note)}): at least {text.plural(note.total, 'denied attempt')}"
     return {"text": escape(fallback), "blocks": blocks}
+
+
+def _label_value(name: str, value: str) -> str:
+    return code(value) if value else f"_{text.empty_label(name)}_"
 
 
 def _italic(value: str | None) -> str | None:

@@ -20,7 +20,7 @@ from bot.core.history import Top
 from bot.core.mutes import Mute
 from bot.core.netlogging import LoggingSpec, meaning
 from bot.render.blocks import HEADER_LIMIT, LOWER_BOUND_NOTE, SECTION_LIMIT, Block, clip, code, escape, fit
-from bot.render.text import hhmm, plural
+from bot.render.text import empty_label, hhmm, plural
 
 VIEW_BLOCKS_LIMIT = 100
 CLUSTER_BLOCKS = 6  # divider, header, settings, groups, mutes, top namespaces
@@ -92,7 +92,11 @@ def _groups(groups: Sequence[Group]) -> str:
 
 def _labels(group: Group) -> str:
     """The group's labels but the cluster, which the section is about already."""
-    shown = [code(f"{name}={value}") for name, value in group.labels if name != "cluster"]
+    shown = [
+        code(f"{name}={value}") if value else f"_{empty_label(name)}_"
+        for name, value in group.labels
+        if name != "cluster"
+    ]
     return " ".join(shown) or code("whole cluster")
 
 

@@ -29,9 +29,24 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+#: What an empty group label means. The policed endpoint (or a side) has no namespace when it is
+#: not a pod: a node (host traffic) or an address outside the cluster's pods.
+EMPTY_LABELS = {
+    "namespace": "no namespace (nodes, external addresses)",
+    "src_namespace": "sources outside namespaces (nodes, external addresses)",
+    "dest_namespace": "destinations outside namespaces (nodes, external addresses)",
+    "dest_port": "no port",
+}
+
+
+def empty_label(name: str) -> str:
+    """An empty group label in words: `no namespace (nodes, external addresses)`, `no node`."""
+    return EMPTY_LABELS.get(name, f"no {name}")
+
+
 def title(note: Notification) -> str:
     """`Denied connections — prod-eu / payments`: the group's labels, in group_by order."""
-    where = " / ".join(value or f"(no {name})" for name, value in note.labels)
+    where = " / ".join(value or empty_label(name) for name, value in note.labels)
     return f"Denied connections — {where}" if where else "Denied connections"
 
 
