@@ -35,10 +35,10 @@ from bot.core.outbox import (
     digest_chart,
     thread_reply,
 )
+from bot.render.audit import audit_message
 from bot.render.blocks import SlackMessage, render_alert, render_thread_reply
 from bot.render.chart import render_chart
 from bot.render.digest import CHART_TITLE, digest_blocks, digest_summary
-from bot.render.replies import audit_message
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from bot.core.outbox import AuditLine
 from bot.core.routing import Route, RoutingTable
 from bot.delivery import Delivery
 from bot.pipeline import GroupingWorker, entry_parser, store_messages
-from bot.render.replies import audit_message
+from bot.render.audit import audit_message
 from tests.clock import ManualClock
 from tests.fakes.slack import FakeSlack
 from tests.logentries import raw_message

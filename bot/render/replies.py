@@ -1,4 +1,5 @@
-"""Replies to `/netlog`: ephemeral answers, confirmation cards, status, and audit-channel messages.
+"""Replies to `/netlog`: ephemeral answers, confirmation cards and status (audit-channel lines are
+`bot.render.audit`).
 User-typed text (matchers, reasons, names) is escaped like log text: it must not ping or format."""
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core import commands as cmd
-from bot.core.audit import AuditEntry
 from bot.core.durations import format_duration
 from bot.core.mutes import Mute
 from bot.core.netlogging import DENY_ANNOTATION, LoggingSpec, Plan, meaning
@@ -242,16 +242,3 @@ def status(
             )
         )
     return Reply(text="netlog status", blocks=blocks[:50])
-
-
-def audit_message(entry: AuditEntry) -> Reply:
-    """Channel-visible: who did what where, before and after, and how it ended."""
-    icon = {"applied": ":white_check_mark:", "refused": ":no_entry:", "failed": ":x:"}.get(entry.result, "")
-    where = f" on {escape(entry.cluster)}" if entry.cluster else ""
-    lines = [f"{icon} <@{escape(entry.user_id)}> `{escape(entry.action)}`{where}: {entry.result}"]
-    if entry.before or entry.after:
-        lines.append(f"before: {code(entry.before or '-')} → after: {code(entry.after or '-')}")
-    if entry.detail:
-        lines.append(escape(entry.detail))
-    text = "\n".join(lines)
-    return Reply(text=text, blocks=[_section(text)], response_type="in_channel")
