@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 from bot.core.grouping import FlowSummary, Notification
 from bot.core.logquery import deny_filter, explorer_url
 from bot.render import ids, text
+from bot.render.times import slack_time
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -70,7 +71,7 @@ def fit(
 def render_alert(note: Notification) -> SlackMessage:
     title = text.title(note)
     state = (
-        f":large_green_circle: *Quiet since {text.hhmm(note.last_seen)} UTC*"
+        f":large_green_circle: *Quiet since* {slack_time(note.last_seen)}"
         if note.kind == "resolve"
         else ":red_circle: *Active*"
     )
@@ -85,10 +86,11 @@ def render_alert(note: Notification) -> SlackMessage:
             "text": {"type": "mrkdwn", "text": state},
             **({"fields": fields[:10]} if fields else {}),
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": escape(text.totals(note))}},
+        # Only numbers and our words: not escaped, so the times stay Slack's date tokens.
+        {"type": "section", "text": {"type": "mrkdwn", "text": text.totals(note, slack_time)}},
     ]
     if note.top_flows:
-        lines = [text.flow_line(flow, code) for flow in note.top_flows]
+        lines = [text.flow_line(flow, code, slack_time) for flow in note.top_flows]
         body = fit(lines, lambda hidden: _italic(text.more_flows(hidden, note.other_count)), note.more_flows)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     actions = _actions(note)
@@ -137,7 +139,7 @@ def _actions(note: Notification) -> list[Block]:
 def render_thread_reply(note: Notification, flows: tuple[FlowSummary, ...]) -> SlackMessage:
     """New flows in a group, announced once in the alert's thread."""
     heading = "New flow" if len(flows) == 1 else f"{len(flows)} new flows"
-    lines = [f"• {text.flow_line(flow, code)}" for flow in flows[:THREAD_FLOWS_LIMIT]]
+    lines = [f"• {text.flow_line(flow, code, slack_time)}" for flow in flows[:THREAD_FLOWS_LIMIT]]
     body = f"*{heading}* denied since the last update:\n" + fit(
         lines, lambda hidden: f"_+{hidden} more_" if hidden else None, len(flows) - len(lines)
     )

@@ -16,6 +16,7 @@ from bot.core.history import DAY, FlowFilter, FlowTotal, TopRow, Window
 from bot.render.blocks import LOWER_BOUND_NOTE, SECTION_LIMIT, clip, code, escape
 from bot.render.replies import Block, Reply
 from bot.render.text import plural
+from bot.render.times import slack_time, utc
 
 _BY_TITLE = {
     "namespace": "namespaces",
@@ -34,9 +35,11 @@ class Markup:
     link: Callable[[str, str], str]
     #: Sentences that may quote an API's own words (a Cloud Logging error).
     text: Callable[[str], str]
+    #: A moment: Slack's date token (the reader's zone), or UTC for the terminal.
+    time: Callable[[datetime], str] = utc
 
 
-SLACK = Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>", escape)
+SLACK = Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>", escape, slack_time)
 PLAIN = Markup(lambda text: text, lambda text: text, lambda url, text: f"{text}: {url}", lambda text: text)
 
 

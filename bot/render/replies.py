@@ -16,6 +16,7 @@ from bot.core.netlogging import DENY_ANNOTATION, LoggingSpec, Plan, meaning
 from bot.core.routing import RouteMatch
 from bot.render import ids
 from bot.render.blocks import SECTION_LIMIT, clip, code, escape
+from bot.render.times import slack_time
 
 Block = dict[str, Any]
 
@@ -134,9 +135,8 @@ def namespace_card(cluster: str, command: cmd.NamespaceLogging, annotated: bool)
 
 def mute_card(command: cmd.Mute, duration: timedelta, now: datetime) -> Card:
     matchers = " ".join(code(f"{k}={v}") for k, v in command.matchers)
-    lines = [
-        f"Mute alerts matching {matchers} for {format_duration(duration)} (until {now + duration:%H:%M} UTC)."
-    ]
+    until = slack_time(now + duration)
+    lines = [f"Mute alerts matching {matchers} for {format_duration(duration)} (until {until})."]
     if command.reason:
         lines.append(f"Reason: {escape(command.reason)}")
     lines.append("Muted denies are still stored and counted; they alert nobody.")
@@ -226,7 +226,7 @@ def status(
         if isinstance(item.delegated, list):
             names = ", ".join(code(n) for n in item.delegated) or "none"
             lines.append(f"• namespaces annotated for deny logging: {names}")
-        seen = f"{item.newest:%Y-%m-%d %H:%M} UTC" if item.newest else "never"
+        seen = slack_time(item.newest) if item.newest else "never"
         lines.append(f"• last entry: {seen}; {item.per_minute:.1f} entries/min over the last hour")
         lines.append(f"• open alert groups: {item.open_groups}")
         blocks.append(_section("\n".join(lines)))

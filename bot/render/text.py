@@ -50,24 +50,30 @@ def title(note: Notification) -> str:
     return f"Denied connections — {where}" if where else "Denied connections"
 
 
+#: How a renderer writes a moment: the terminal `hhmm` (its lines say "UTC" once), Slack
+#: `times.slack_time` (each reader's own zone, with a date).
+When = Callable[[datetime], str]
+
+
 def state(note: Notification) -> str:
     if note.kind == "resolve":
         return f"quiet since {hhmm(note.last_seen)} UTC"
     return STATE_WORDS[note.kind]
 
 
-def totals(note: Notification) -> str:
+def totals(note: Notification, when: When | None = None) -> str:
     """Counts are lower bounds: GKE drops log lines past 500 per second per node."""
     flows = plural(note.flow_count, "flow")
     if note.other_count:
         flows = f"{note.flow_count:,}+ flows"
+    first, last = (when or hhmm)(note.first_seen), (when or hhmm)(note.last_seen)
     return (
         f"at least {plural(note.total, 'denied attempt')}, {flows}, {plural(len(note.nodes), 'node')}, "
-        f"first {hhmm(note.first_seen)}, last {hhmm(note.last_seen)} UTC"
+        f"first {first}, last {last}{'' if when else ' UTC'}"
     )
 
 
-def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None) -> str:
+def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None, when: When = hhmm) -> str:
     """One flow on one line, in the same words everywhere. Plain text separates its columns with
     two spaces; Slack passes `quote` (its code spans), which set the endpoints apart already, so
     single spaces and a comma are enough there."""
@@ -77,7 +83,7 @@ def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None) -> s
         gap, last = "  ", "  last"
     else:
         source, destination, gap, last = quote(source), quote(destination), " ", ", last"
-    return f"{source} → {destination}{gap}{key.direction}{gap}×{flow.count:,}{last} {hhmm(flow.last_seen)}"
+    return f"{source} → {destination}{gap}{key.direction}{gap}×{flow.count:,}{last} {when(flow.last_seen)}"
 
 
 def more_flows(hidden: int, other_count: int = 0) -> str | None:

@@ -17,6 +17,7 @@ from bot.core.netlogging import Refused
 from bot.render import replies
 from bot.render.blocks import code
 from bot.render.replies import Card, Reply
+from bot.render.times import slack_time
 from bot.services.audit import Auditor
 from bot.settings import MutesSection
 
@@ -48,7 +49,7 @@ class Mutes:
         after = f"#{mute.id} {mute.label} for {format_duration(duration)}"
         self.auditor.record(AuditEntry(now, user, "mute", "applied", command.reason, after=after))
         return replies.note(
-            f"Muted #{mute.id}: {code(mute.label)} until {mute.expires_at:%Y-%m-%d %H:%M} UTC. "
+            f"Muted #{mute.id}: {code(mute.label)} until {slack_time(mute.expires_at)}. "
             "Denies are still stored and counted."
         )
 
