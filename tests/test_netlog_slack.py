@@ -109,7 +109,7 @@ def test_enable_deny_from_slack_confirm_apply_audit_and_nodes(
     assert "2 node(s) of prod-eu applied" in text(nodes)
     assert kube.networklogging["spec"]["cluster"]["deny"] == {"log": True, "delegate": False}
     until(lambda: len(slack.messages("C0AUDIT")) == 1, 20, "the audit-channel message")
-    assert "<@U0OP> `enable` on prod-eu: applied" in slack.messages("C0AUDIT")[0].text
+    assert "<@U0OP> turned on deny logging on cluster `prod-eu`" in slack.messages("C0AUDIT")[0].text
 
     assert click(bot, slack, OPERATOR, "netlog_apply", apply_button["value"], "again") == 200
     assert "already applied" in text(answers(slack, "again")[0])

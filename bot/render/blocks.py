@@ -9,10 +9,12 @@ section text, 150 per header, 2,000 per field.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypedDict
 
 from bot.core.grouping import FlowSummary, Notification
 from bot.core.logquery import deny_filter, explorer_url
+from bot.core.mutes import Mute
 from bot.render import ids, text
 from bot.render.times import slack_time
 
@@ -68,13 +70,13 @@ def fit(
     return clip("\n".join([*kept, last] if last else kept), limit)
 
 
-def render_alert(note: Notification) -> SlackMessage:
+def render_alert(
+    note: Notification, mute: Mute | None = None, superseded_at: datetime | None = None
+) -> SlackMessage:
+    """The group's message. `mute`: the Mute button's mute of the group, while active.
+    `superseded_at`: this is an older message of the group, posted again then."""
     title = text.title(note)
-    state = (
-        f":large_green_circle: *Quiet since* {slack_time(note.last_seen)}"
-        if note.kind == "resolve"
-        else ":red_circle: *Active*"
-    )
+    state = _state(note, mute, superseded_at)
     fields = [
         {"type": "mrkdwn", "text": clip(f"*{name}*\n{_label_value(name, value)}", FIELD_LIMIT)}
         for name, value in note.labels
@@ -97,8 +99,26 @@ def render_alert(note: Notification) -> SlackMessage:
     if actions:
         blocks.append({"type": "actions", "block_id": "netlog_alert_actions", "elements": actions})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": LOWER_BOUND_NOTE}]})
-    fallback = f"{title} ({text.state(note)}): at least {text.plural(note.total, 'denied attempt')}"
+    words = (
+        "posted again" if superseded_at else "muted" if mute and note.kind != "resolve" else text.state(note)
+    )
+    fallback = f"{title} ({words}): at least {text.plural(note.total, 'denied attempt')}"
     return {"text": escape(fallback), "blocks": blocks}
+
+
+def _state(note: Notification, mute: Mute | None, superseded_at: datetime | None) -> str:
+    if superseded_at is not None:
+        return (
+            f":arrow_down: *Posted again* {slack_time(superseded_at)}, still active: "
+            "the newer message below is kept up to date, not this one."
+        )
+    quiet = (
+        f":large_green_circle: *Quiet since* {slack_time(note.last_seen)}" if note.kind == "resolve" else ""
+    )
+    if mute is None:
+        return quiet or ":red_circle: *Active*"
+    muted = f":mute: *Muted* by <@{escape(mute.created_by)}> until {slack_time(mute.expires_at)}"
+    return f"{quiet}\n{muted}" if quiet else muted
 
 
 def _label_value(name: str, value: str) -> str:

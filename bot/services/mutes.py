@@ -1,6 +1,7 @@
 """Mutes: from `/netlog mute` (matchers, a duration within the configured limits, a reason) or from
 an alert's Mute button (exactly that alert group, decoded from the button's group key); `/netlog
-mutes` lists them and `/netlog unmute ID` ends one early. Muted denies are still stored and counted."""
+mutes` lists them and `/netlog unmute ID` ends one early. Muted denies are still stored and counted.
+A button's mute shows on its alert's message (who, until when), and leaves it when ended early."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.core.durations import format_duration
 from bot.core.grouping import GroupKey
 from bot.core.mutes import Mute, matchers_of_group, mute_duration
 from bot.core.netlogging import Refused
+from bot.core.outbox import AlertRedraw
 from bot.render import replies
 from bot.render.blocks import code
 from bot.render.replies import Card, Reply
@@ -48,6 +50,7 @@ class Mutes:
         )
         after = f"#{mute.id} {mute.label} for {format_duration(duration)}"
         self.auditor.record(AuditEntry(now, user, "mute", "applied", command.reason, after=after))
+        self._redraw(mute, now)
         return replies.note(
             f"Muted #{mute.id}: {code(mute.label)} until {slack_time(mute.expires_at)}. "
             "Denies are still stored and counted."
@@ -70,7 +73,17 @@ class Mutes:
         if ended is None:
             return replies.problem(f"There is no active mute #{command.mute_id}; `/netlog mutes` lists them.")
         self.auditor.record(AuditEntry(now, user, "unmute", "applied", f"/netlog {text}", before=ended.label))
+        self._redraw(ended, now)
         return replies.note(f"Mute #{ended.id} ({code(ended.label)}) ended. Alerts for it resume.")
+
+    def _redraw(self, mute: Mute, now: datetime) -> None:
+        """A Mute button's mute: its alert's message is drawn again, through the outbox (paced and
+        retried like every Slack call), to say it is muted, or no longer."""
+        if mute.group_key is None:
+            return
+        note = self.store.outbox.latest_alert(mute.group_key)
+        if note is not None:
+            self.store.outbox.enqueue(AlertRedraw(note), now)
 
     def _duration(self, command: cmd.Mute) -> timedelta:
         try:
