@@ -113,7 +113,7 @@ def _flow_line(flow: FlowTotal, markup: Markup) -> str:
     return (
         f"• {cluster}{markup.code(flow.source)} → {markup.code(flow.destination)} "
         f":{flow.port_label}, {flow.direction} · at least {plural(flow.attempts, 'attempt')} · "
-        f"{_moment(flow.first_seen, flow.last_seen)}{nodes}{muted}"
+        f"{_moment(flow.first_seen, flow.last_seen, markup)}{nodes}{muted}"
     )
 
 
@@ -167,10 +167,13 @@ def _span(window: Window) -> str:
     return f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
 
 
-def _moment(first: datetime, last: datetime) -> str:
+def _moment(first: datetime, last: datetime, markup: Markup = PLAIN) -> str:
+    same_minute = first.replace(second=0, microsecond=0) == last.replace(second=0, microsecond=0)
+    if markup is not PLAIN:  # each end in the reader's zone, with its date
+        return markup.time(last) if same_minute else f"{markup.time(first)} – {markup.time(last)}"
     if first.date() != last.date():
         return f"{first:%m-%d %H:%M}–{last:%m-%d %H:%M} UTC"
-    if first.replace(second=0, microsecond=0) == last.replace(second=0, microsecond=0):
+    if same_minute:
         return f"{last:%H:%M} UTC"
     return f"{first:%H:%M}–{last:%H:%M} UTC"
 
