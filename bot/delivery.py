@@ -12,8 +12,8 @@ Rules, in the order they bite:
   refuses: send it as plain text. Other permanent errors: a sentence in the log saying what to
   fix, and a retry every few minutes so alerts flow again once someone fixes it.
 - A group posted afresh (a repeat) leaves its older message saying so ("posted again"), an edit
-  queued like any other; an alert muted from its button says who muted it and until when, from
-  the mute as it is when the message is drawn.
+  queued like any other; a muted alert (its Mute button, or a mute on its labels) says who muted
+  it and until when, from the mutes as they are when the message is drawn.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from bot.adapters.slack import SlackFailure, SlackGateway
 from bot.adapters.store import Fence, LeaseLost, OutboxItem, Store
 from bot.core.grouping import FlowSummary, Notification
-from bot.core.mutes import Mute
+from bot.core.mutes import mute_of_group
 from bot.core.outbox import (
     AlertEdit,
     AlertPost,
@@ -221,13 +221,9 @@ class Delivery:
         self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
 
     def _render(self, note: Notification) -> SlackMessage:
-        return render_alert(note, mute=self._mute_of(note.group_key))
-
-    def _mute_of(self, group_key: str) -> Mute | None:
-        """The Mute button's mute of this group, if one is active (the latest, if several)."""
         now = self.clock()
-        mutes = [mute for mute in self.store.mutes.active(now) if mute.group_key == group_key]
-        return mutes[-1] if mutes else None
+        mute = mute_of_group(note.group_key, note.labels, self.store.mutes.active(now), now)
+        return render_alert(note, mute=mute)
 
     def _edit_alert(self, channel_id: str, state: ChannelState, run: list[tuple[int, AlertEdit]]) -> None:
         """Only the newest edit of the run is sent; the flows new in any of them get one reply."""

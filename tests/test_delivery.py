@@ -364,3 +364,21 @@ def test_a_mute_of_an_alert_never_posted_queues_nothing(rig: Rig) -> None:
     key = GroupKey("C0PAY", 0, (("cluster", "prod-eu"), ("namespace", "payments"))).encode()
     mutes.mute_alert("U0OP", key, timedelta(hours=1), "C0PAY")
     assert rig.store.outbox.pending() == []
+
+
+def test_a_mute_on_an_alerts_labels_shows_on_it_and_one_on_other_fields_does_not(
+    rig: Rig, slack: FakeSlack
+) -> None:
+    mutes = Mutes(rig.store, Auditor(rig.store, None), MutesSection(), rig.clock)
+    rig.deny(entry(), entry(namespace="web"))
+    rig.tick(10)
+    rig.tick(1)
+    mutes.mute("U0OP", cmd.Mute((("dest_port", "443"),), timedelta(hours=2)))  # some denies, maybe
+    assert rig.store.outbox.pending() == []
+    mutes.mute("U0OP", cmd.Mute((("namespace", "pay*"),), timedelta(hours=2), "deploy"))
+    assert [item.channel for item in rig.store.outbox.pending()] == ["C0PAY"]  # not #alerts (web)
+    rig.tick(1)
+    [payments] = slack.messages("C0PAY")
+    assert payments.blocks[1]["text"]["text"].startswith(":mute: *Muted* by <@U0OP> until <!date^")
+    [web] = slack.messages("C0ALERT")
+    assert web.blocks[1]["text"]["text"] == ":red_circle: *Active*"

@@ -1,7 +1,8 @@
 """Mutes: from `/netlog mute` (matchers, a duration within the configured limits, a reason) or from
 an alert's Mute button (exactly that alert group, decoded from the button's group key); `/netlog
 mutes` lists them and `/netlog unmute ID` ends one early. Muted denies are still stored and counted.
-A button's mute shows on its alert's message (who, until when), and leaves it when ended early."""
+A mute shows on the messages of the alerts it silences whole (who, until when), and leaves them
+when ended early."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.core import commands as cmd
 from bot.core.audit import AuditEntry
 from bot.core.durations import format_duration
 from bot.core.grouping import GroupKey
-from bot.core.mutes import Mute, matchers_of_group, mute_duration
+from bot.core.mutes import Mute, covers_group, matchers_of_group, mute_duration
 from bot.core.netlogging import Refused
 from bot.core.outbox import AlertRedraw
 from bot.render import replies
@@ -22,6 +23,9 @@ from bot.render.replies import Card, Reply
 from bot.render.times import slack_time
 from bot.services.audit import Auditor
 from bot.settings import MutesSection
+
+#: Alert messages redrawn at once when a mute begins or ends.
+REDRAWS_PER_MUTE = 20
 
 
 class Mutes:
@@ -77,13 +81,20 @@ class Mutes:
         return replies.note(f"Mute #{ended.id} ({code(ended.label)}) ended. Alerts for it resume.")
 
     def _redraw(self, mute: Mute, now: datetime) -> None:
-        """A Mute button's mute: its alert's message is drawn again, through the outbox (paced and
-        retried like every Slack call), to say it is muted, or no longer."""
-        if mute.group_key is None:
-            return
-        note = self.store.outbox.latest_alert(mute.group_key)
-        if note is not None:
-            self.store.outbox.enqueue(AlertRedraw(note), now)
+        """The messages of the alerts `mute` silences whole (its button's group; for `/netlog mute`,
+        the open groups whose labels it matches) are drawn again to say they are muted, or no
+        longer: through the outbox, paced and retried like every Slack call."""
+        if mute.group_key is not None:
+            keys = [mute.group_key]
+        else:
+            groups = self.store.grouping.headers()
+            keys = [group.key for group in groups if covers_group(mute, group.key, group.labels)]
+        # Edits share each channel's pace with new alerts: a mute of a whole cluster must not
+        # hold those back for minutes. The rest say it at their next edit.
+        for key in keys[:REDRAWS_PER_MUTE]:
+            note = self.store.outbox.latest_alert(key)
+            if note is not None:
+                self.store.outbox.enqueue(AlertRedraw(note), now)
 
     def _duration(self, command: cmd.Mute) -> timedelta:
         try:
