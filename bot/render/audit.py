@@ -1,5 +1,6 @@
 """Audit-channel lines: each entry as one sentence a person reads at a glance ("<@U1> turned on deny
-logging on cluster prod-eu (was log=false, delegate=false)."), not the record's fields.
+logging on cluster `prod-eu`: now `log=true, delegate=false`, was `log=false, delegate=false`"),
+not the record's fields.
 
 The store keeps the structured entry; this reads it. `before`/`after` and `detail` are written by
 the services in known shapes (a NetworkLogging spec's `short`, a namespace's annotation, a mute's
@@ -17,7 +18,7 @@ from bot.render.blocks import SECTION_LIMIT, clip, code, escape
 from bot.render.replies import Reply
 
 ICONS = {"applied": ":white_check_mark:", "refused": ":no_entry:", "failed": ":x:"}
-#: `/netlog` actions as verbs (past tense for what was done, infinitive for what was refused).
+#: What a NetworkLogging change did, in words.
 DONE = {
     "enable": "turned on",
     "disable": "turned off",
@@ -25,6 +26,7 @@ DONE = {
 }
 #: The detail `/netlog digest now` writes (see `DigestCommands`): its channel is shown as a link.
 _DIGEST_NOW = re.compile(r"digest of (?P<span>[^<>]+) posted in <#(?P<channel>[A-Z0-9]+)>")
+#: What a refused or failed action tried to do, when its detail is not the command as typed.
 ATTEMPTS = {"apply": "apply a change from a confirmation card", "digest-now": "post a digest now"}
 
 
