@@ -9,8 +9,11 @@ Rules, in the order they bite:
   them still get their thread reply.
 - 429: everything waits `Retry-After`. 5xx, timeouts: the channel backs off (1 s, 2 s, ... 60 s).
   `not_in_channel`: join once, then retry. A deleted message: post a new one. A payload Slack
-  refuses: send it as plain text. Other permanent errors: a sentence in the log saying what to fix,
-  and a retry every few minutes so alerts flow again once someone fixes it.
+  refuses: send it as plain text. Other permanent errors: a sentence in the log saying what to
+  fix, and a retry every few minutes so alerts flow again once someone fixes it.
+- A group posted afresh (a repeat) leaves its older message saying so ("posted again"), an edit
+  queued like any other; a muted alert (its Mute button, or a mute on its labels) says who muted
+  it and until when, from the mutes as they are when the message is drawn.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from zoneinfo import ZoneInfo
 from bot.adapters.slack import SlackFailure, SlackGateway
 from bot.adapters.store import Fence, LeaseLost, OutboxItem, Store
 from bot.core.grouping import FlowSummary, Notification
+from bot.core.mutes import mute_of_group
 from bot.core.outbox import (
     AlertEdit,
     AlertPost,
+    AlertRedraw,
+    AlertSuperseded,
     AuditLine,
     DigestChart,
     DigestPost,
@@ -35,10 +41,10 @@ from bot.core.outbox import (
     digest_chart,
     thread_reply,
 )
+from bot.render.audit import audit_message
 from bot.render.blocks import SlackMessage, render_alert, render_thread_reply
 from bot.render.chart import render_chart
 from bot.render.digest import CHART_TITLE, digest_blocks, digest_summary
-from bot.render.replies import audit_message
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +108,10 @@ class Delivery:
                 self._post_alert(channel_id, state, head.id, post)
             case AlertEdit():
                 self._edit_alert(channel_id, state, _edit_run(items))
+            case AlertSuperseded() as older:
+                self._supersede(state, head.id, older)
+            case AlertRedraw() as redraw:
+                self._redraw(state, head.id, redraw)
             case ThreadReply() as reply:
                 self._reply(channel_id, head.id, reply)
             case AuditLine() as line:
@@ -173,15 +183,47 @@ class Delivery:
 
     def _post_alert(self, channel_id: str, state: ChannelState, item_id: int, post: AlertPost) -> None:
         note = post.notification
+        older = self.store.outbox.message_for(note.group_id)  # a repeat's earlier message
         send = functools.partial(self.slack.post, channel_id)
-        ts = self._call(channel_id, state, send, render_alert(note), note.group_id)
+        ts = self._call(channel_id, state, send, self._render(note), note.group_id)
+        superseded = AlertSuperseded(note, *older) if older and older[1] != ts else None
         self.store.outbox.complete(
             [item_id],
             self.clock(),
             message=(note.group_id, channel_id, ts),
-            follow_up=thread_reply(note),
+            follow_up=(thread_reply(note), superseded),
             fence=self.fence,
         )
+
+    def _supersede(self, state: ChannelState, item_id: int, older: AlertSuperseded) -> None:
+        """The older message says the group was posted again; deleted meanwhile, nothing to say."""
+        message = render_alert(older.notification, superseded_at=older.notification.at)
+        update = functools.partial(self.slack.update, older.channel_id, older.ts)
+        try:
+            self._call(older.channel_id, state, update, message, older.group_id)
+        except SlackFailure as failure:
+            if failure.kind != "message_gone":
+                raise
+        self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
+
+    def _redraw(self, state: ChannelState, item_id: int, redraw: AlertRedraw) -> None:
+        """The group's message, as it is, with its mute as it now is. Never a new post: a message
+        not posted (or deleted) shows its mute when it is."""
+        note = redraw.notification
+        known = self.store.outbox.message_for(note.group_id)
+        if known is not None:
+            update = functools.partial(self.slack.update, *known)
+            try:
+                self._call(known[0], state, update, self._render(note), note.group_id)
+            except SlackFailure as failure:
+                if failure.kind != "message_gone":
+                    raise
+        self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
+
+    def _render(self, note: Notification) -> SlackMessage:
+        now = self.clock()
+        mute = mute_of_group(note.group_key, note.labels, self.store.mutes.active(now), now)
+        return render_alert(note, mute=mute)
 
     def _edit_alert(self, channel_id: str, state: ChannelState, run: list[tuple[int, AlertEdit]]) -> None:
         """Only the newest edit of the run is sent; the flows new in any of them get one reply."""
@@ -203,7 +245,7 @@ class Delivery:
         self.store.outbox.complete([item_id], self.clock(), fence=self.fence)
 
     def _edit(self, channel_id: str, state: ChannelState, note: Notification) -> str:
-        message = render_alert(note)
+        message = self._render(note)
         post = functools.partial(self.slack.post, channel_id)
         known = self.store.outbox.message_for(note.group_id)
         if known is None:  # its post never went out (or was purged): post this state instead

@@ -1,27 +1,36 @@
 """Delivery of the outbox to a fake Slack (real HTTP, real WebClient), on SQLite and PostgreSQL:
 post then edit in place, coalesced edits, thread replies, pacing, 429/5xx/permanent errors, joins,
-deleted messages. The clock is a manual one: delivery never reads the real time."""
+deleted messages; a repeat's older message marked "posted again"; a Mute button's mute shown on its
+alert (and gone when ended early), each through the outbox. The clock is a manual one: delivery
+never reads the real time."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Fence, LeaseLost, Store
+from bot.core import commands as cmd
 from bot.core.audit import AuditEntry
 from bot.core.events import NetworkNames, RawMessage
-from bot.core.grouping import Grouper, GroupingPolicy
+from bot.core.grouping import Grouper, GroupingPolicy, GroupKey
 from bot.core.outbox import AuditLine
 from bot.core.routing import Route, RoutingTable
 from bot.delivery import Delivery
 from bot.pipeline import GroupingWorker, entry_parser, store_messages
-from bot.render.replies import audit_message
+from bot.render import ids
+from bot.render.audit import audit_message
+from bot.render.times import slack_time
+from bot.services.audit import Auditor
+from bot.services.mutes import Mutes
+from bot.settings import MutesSection
 from tests.clock import ManualClock
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, Message
 from tests.logentries import raw_message
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -260,3 +269,116 @@ def test_an_audit_line_is_rendered_when_it_is_sent(rig: Rig, slack: FakeSlack) -
     assert message.text == audit_message(entry).text
     assert message.blocks == audit_message(entry).blocks
     assert rig.store.outbox.backlog() == 0
+
+
+def repeating(rig: Rig) -> Rig:
+    """The rig with groups posted afresh after 3 minutes still active."""
+    policy = replace(POLICY, repeat_interval=timedelta(minutes=3))
+    rig.worker = GroupingWorker(rig.store, Grouper(policy, ROUTING))
+    return rig
+
+
+def test_a_repeat_marks_the_older_message_as_posted_again(rig: Rig, slack: FakeSlack) -> None:
+    repeating(rig)
+    rig.deny(entry())
+    rig.tick(10)
+    [first] = slack.messages("C0PAY")
+    assert first.blocks[1]["text"]["text"] == ":red_circle: *Active*"
+    for _ in range(3):
+        rig.deny(entry(count=2))
+        rig.settle(60)
+    slack.outage(methods={"chat.update"})  # the marking waits in the outbox like any call
+    rig.deny(entry(count=2))
+    rig.settle(60)
+    assert rig.store.outbox.pending()[0].kind == "alert_superseded"
+    slack.restore()
+    rig.settle(70)
+    older, newer = slack.messages("C0PAY")
+    assert older.ts == first.ts
+    state = older.blocks[1]["text"]["text"]
+    assert state.startswith(":arrow_down: *Posted again* <!date^")
+    assert "the newer message below is kept up to date, not this one" in state
+    assert "(posted again)" in older.text
+    assert newer.blocks[1]["text"]["text"] == ":red_circle: *Active*"
+    assert rig.store.outbox.backlog() == 0
+    edits = older.edits
+    rig.deny(entry(count=2))
+    rig.settle(60)
+    assert slack.messages("C0PAY")[0].edits == edits  # later edits go to the newer message
+    assert slack.messages("C0PAY")[1].edits >= 1
+
+
+def test_a_repeat_of_a_deleted_message_marks_nothing(rig: Rig, slack: FakeSlack) -> None:
+    repeating(rig)
+    rig.deny(entry())
+    rig.tick(10)
+    [first] = slack.messages("C0PAY")
+    slack.delete_message("C0PAY", first.ts)
+    for _ in range(4):
+        rig.deny(entry(count=2))
+        rig.settle(60)
+    assert len(slack.messages("C0PAY")) >= 1
+    assert rig.store.outbox.backlog() == 0  # the marking of a deleted message is done, not retried
+
+
+def mute_button_value(message: Message) -> str:
+    actions = next(b for b in message.blocks if b["type"] == "actions")
+    return str(next(e["value"] for e in actions["elements"] if e["action_id"] == ids.MUTE_1H))
+
+
+def test_a_mute_from_the_button_shows_on_the_alert_until_it_ends(rig: Rig, slack: FakeSlack) -> None:
+    mutes = Mutes(rig.store, Auditor(rig.store, None), MutesSection(), rig.clock)
+    rig.deny(entry())
+    rig.tick(10)
+    [message] = slack.messages("C0PAY")
+    mutes.mute_alert("U0OP", mute_button_value(message), timedelta(hours=1), "C0PAY")
+    assert [item.kind for item in rig.store.outbox.pending()] == ["alert_redraw"]  # paced like the rest
+    rig.tick(1)
+    [message] = slack.messages("C0PAY")
+    until = rig.clock() + timedelta(hours=1) - timedelta(seconds=1)
+    assert message.blocks[1]["text"]["text"] == f":mute: *Muted* by <@U0OP> until {slack_time(until)}"
+    assert "(muted)" in message.text
+    assert message.edits == 1
+
+    [mute] = rig.store.mutes.active(rig.clock())
+    mutes.unmute("U0OP", cmd.Unmute(mute.id), f"unmute {mute.id}")
+    rig.tick(1)
+    [message] = slack.messages("C0PAY")
+    assert message.blocks[1]["text"]["text"] == ":red_circle: *Active*"  # ended early: no longer says muted
+
+
+def test_a_muted_alert_says_so_when_it_resolves(rig: Rig, slack: FakeSlack) -> None:
+    mutes = Mutes(rig.store, Auditor(rig.store, None), MutesSection(), rig.clock)
+    rig.deny(entry())
+    rig.tick(10)
+    mutes.mute_alert("U0OP", mute_button_value(slack.messages("C0PAY")[0]), timedelta(hours=1), "C0PAY")
+    rig.settle(16 * 60)
+    [message] = slack.messages("C0PAY")
+    quiet, muted = message.blocks[1]["text"]["text"].split("\n")
+    assert quiet.startswith(":large_green_circle: *Quiet since* <!date^")
+    assert muted.startswith(":mute: *Muted* by <@U0OP> until <!date^")
+
+
+def test_a_mute_of_an_alert_never_posted_queues_nothing(rig: Rig) -> None:
+    mutes = Mutes(rig.store, Auditor(rig.store, None), MutesSection(), rig.clock)
+    key = GroupKey("C0PAY", 0, (("cluster", "prod-eu"), ("namespace", "payments"))).encode()
+    mutes.mute_alert("U0OP", key, timedelta(hours=1), "C0PAY")
+    assert rig.store.outbox.pending() == []
+
+
+def test_a_mute_on_an_alerts_labels_shows_on_it_and_one_on_other_fields_does_not(
+    rig: Rig, slack: FakeSlack
+) -> None:
+    mutes = Mutes(rig.store, Auditor(rig.store, None), MutesSection(), rig.clock)
+    rig.deny(entry(), entry(namespace="web"))
+    rig.tick(10)
+    rig.tick(1)
+    mutes.mute("U0OP", cmd.Mute((("dest_port", "443"),), timedelta(hours=2)))  # some denies, maybe
+    assert rig.store.outbox.pending() == []
+    mutes.mute("U0OP", cmd.Mute((("namespace", "pay*"),), timedelta(hours=2), "deploy"))
+    assert [item.channel for item in rig.store.outbox.pending()] == ["C0PAY"]  # not #alerts (web)
+    rig.tick(1)
+    [payments] = slack.messages("C0PAY")
+    assert payments.blocks[1]["text"]["text"].startswith(":mute: *Muted* by <@U0OP> until <!date^")
+    [web] = slack.messages("C0ALERT")
+    assert web.blocks[1]["text"]["text"] == ":red_circle: *Active*"

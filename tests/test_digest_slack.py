@@ -127,7 +127,12 @@ def test_a_preview_for_anyone_and_digest_now_for_operators(
     assert "Posting the digest of" in text(posted)
     until(lambda: len(digests_in(slack, "C0PAY")) == 2, 30, "the digest posted now", bot)
     until(lambda: len(slack.files("C0PAY")) == 2, 30, "its chart", bot)
-    until(lambda: any("digest-now" in m.text for m in slack.messages("C0AUDIT")), 30, "the audit line", bot)
+    until(
+        lambda: any("posted the digest of" in m.text for m in slack.messages("C0AUDIT")),
+        30,
+        "the audit line",
+        bot,
+    )
 
     assert slash(bot, slack, "U0READER", "digest since=soon", "bad") == 200
     [bad] = answers(slack, "bad")

@@ -1,10 +1,12 @@
 """`/netlog` through Slack's front door: signed slash commands and button clicks sent over HTTP to
-`netlog-bot run` (a subprocess), which talks to the fake Kubernetes API server and the fake Slack.
+`netlog-bot run` (a subprocess), which talks to the fake Kubernetes API server and the fake Slack;
+an alert's Mute button edits the alert to say who muted it, until when.
 The ack comes back within Slack's 3 s; answers arrive on the response_url."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,8 @@ from bot.core.grouping import GroupKey
 from tests.bot_process import Bot, answers, text, until
 from tests.fakes.kube import FakeKube
 from tests.fakes.slack import FakeSlack
+from tests.logentries import encoded
+from tests.pubsub_support import PROJECT, publish
 from tests.store_queries import list_audit
 
 OPERATOR, STRANGER = "U0OP", "U0NOBODY"
@@ -109,7 +113,7 @@ def test_enable_deny_from_slack_confirm_apply_audit_and_nodes(
     assert "2 node(s) of prod-eu applied" in text(nodes)
     assert kube.networklogging["spec"]["cluster"]["deny"] == {"log": True, "delegate": False}
     until(lambda: len(slack.messages("C0AUDIT")) == 1, 20, "the audit-channel message")
-    assert "<@U0OP> `enable` on prod-eu: applied" in slack.messages("C0AUDIT")[0].text
+    assert "<@U0OP> turned on deny logging on cluster `prod-eu`" in slack.messages("C0AUDIT")[0].text
 
     assert click(bot, slack, OPERATOR, "netlog_apply", apply_button["value"], "again") == 200
     assert "already applied" in text(answers(slack, "again")[0])
@@ -147,6 +151,37 @@ def test_unsigned_or_stale_commands_are_rejected(bot: Bot, slack: FakeSlack) -> 
     assert bot.post_signed(body, timestamp=int(time.time()) - 6 * 60) == 401
     time.sleep(1)
     assert slack.responses("x") == []
+
+
+def test_the_mute_button_of_an_alert_edits_it_to_say_who_muted_it_until_when(
+    tmp_path: Path, slack: FakeSlack, subscription: tuple[str, str]
+) -> None:
+    config = f"""
+slack: {{default_channel: C0WEB, audit_channel: C0AUDIT}}
+grouping: {{group_wait: 2s, group_interval: 2s, resolve_after: 10m}}
+access: {{operators: [{OPERATOR}]}}
+"""
+    running = Bot(tmp_path, slack, subscription[1], config).start()
+    try:
+        publish(subscription[0], [encoded(namespace="web", prefix="mute-", project=PROJECT)])
+        until(lambda: len(slack.messages("C0WEB")) == 1, 30, "the alert", running)
+        [alert] = slack.messages("C0WEB")
+        actions = next(b for b in alert.blocks if b["type"] == "actions")
+        key = next(e["value"] for e in actions["elements"] if e["action_id"] == "netlog_mute_1h")
+        assert click(running, slack, OPERATOR, "netlog_mute_1h", key, "mute") == 200
+        assert "Muted #1" in text(answers(slack, "mute")[0])
+        until(
+            lambda: ":mute:" in slack.messages("C0WEB")[0].blocks[1]["text"]["text"], 20, "the edit", running
+        )
+        state = slack.messages("C0WEB")[0].blocks[1]["text"]["text"]
+        assert re.fullmatch(
+            r":mute: \*Muted\* by <@U0OP> until <!date\^\d+\^\{date_short_pretty\} \{time\}\|[^>]+ UTC>",
+            state,
+        )
+        until(lambda: len(slack.messages("C0AUDIT")) == 1, 20, "the audit line", running)
+        assert slack.messages("C0AUDIT")[0].text.startswith(":white_check_mark: <@U0OP> muted #1 `cluster=")
+    finally:
+        running.stop()
 
 
 def test_a_mute_button_mutes_its_group(bot: Bot, slack: FakeSlack) -> None:

@@ -135,12 +135,16 @@ class Group:
     @property
     def group_id(self) -> str:
         """Stable for one life of the group (the Slack message it owns); new after a resolve."""
-        digest = hashlib.sha256(self.key.encode()).hexdigest()[:16]
-        return f"{digest}@{self.started_at.isoformat()}"
+        return f"{group_id_prefix(self.key)}{self.started_at.isoformat()}"
 
     @property
     def is_open(self) -> bool:
         return self.announced_at is not None
+
+
+def group_id_prefix(key: str) -> str:
+    """What the group_id of every life of the group `key` starts with."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16] + "@"
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,13 +52,29 @@ def deny_filter(project: str, labels: Iterable[tuple[str, str]], since: datetime
     ]
     for name, value in labels:
         if not value:
-            continue
-        if name == "namespace":
+            lines += _absent(name)
+        elif name == "namespace":
             lines.append(_policed_namespace(value))
         elif name in _FIELDS:
             lines.append(f"{_FIELDS[name]}={quoted(value)}")
     lines.append(f'timestamp>="{_rfc3339(since)}"')
     return "\n".join(lines)
+
+
+def _absent(name: str) -> list[str]:
+    """An empty group label: the group's denies lack that field, which GKE leaves out when empty.
+    A namespace is absent for an endpoint that is not a pod (a node, an external address). Other
+    empty labels add no condition: their fields are on every entry GKE writes (cluster, protocol)
+    or may be read from elsewhere (the node, from the resource's labels)."""
+    if name == "namespace":
+        direction = "jsonPayload.connection.direction"
+        return [
+            f'(({direction}="ingress" AND NOT jsonPayload.dest.pod_namespace:*)'
+            f' OR ({direction}="egress" AND NOT jsonPayload.src.pod_namespace:*))'
+        ]
+    if name in ("src_namespace", "dest_namespace", "dest_port"):
+        return [f"NOT {_FIELDS[name]}:*"]
+    return []
 
 
 def history_filter(project: str, flow_filter: FlowFilter, start: datetime, end: datetime) -> str:

@@ -54,6 +54,24 @@ def muted_groups(mutes: Iterable[Mute], now: datetime) -> frozenset[str]:
     return frozenset(mute.group_key for mute in mutes if mute.group_key and mute.active(now))
 
 
+def covers_group(mute: Mute, group_key: str, labels: Iterable[tuple[str, str]]) -> bool:
+    """Whether `mute` silences every deny of an alert group: it is the group's Mute button's, or
+    each of its matchers names one of the group's labels (which all its denies share) and matches."""
+    if mute.group_key is not None:
+        return mute.group_key == group_key
+    fields = dict(labels)
+    return all(name in fields for name, _ in mute.matchers) and mute.matches(fields)
+
+
+def mute_of_group(
+    group_key: str, labels: Iterable[tuple[str, str]], mutes: Iterable[Mute], now: datetime
+) -> Mute | None:
+    """The newest active mute that silences the whole group (what its alert says), if any."""
+    pairs = tuple(labels)
+    covering = [mute for mute in mutes if mute.active(now) and covers_group(mute, group_key, pairs)]
+    return covering[-1] if covering else None
+
+
 def mute_duration(requested: timedelta | None, default: timedelta, maximum: timedelta) -> timedelta:
     """The duration to use, or ValueError saying why the request is refused."""
     duration = default if requested is None else requested  # `for 0m` is refused, not defaulted

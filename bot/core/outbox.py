@@ -43,6 +43,25 @@ class AlertEdit(_AboutAGroup):
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSuperseded(_AboutAGroup):
+    """An older message of the group, edited once the group was posted afresh (a repeat): it says
+    so, or its ":red_circle: Active" would stand for ever. `notification` is the repeat's; the older
+    message is `ts` in the Slack channel `channel_id` (the group's message is the new one now)."""
+
+    channel_id: str
+    ts: str
+    kind: Literal["alert_superseded"] = "alert_superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRedraw(_AboutAGroup):
+    """The group's message drawn again from its latest notification, because something around it
+    changed what it says: a mute from its button, or that mute ended early."""
+
+    kind: Literal["alert_redraw"] = "alert_redraw"
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadReply(_AboutAGroup):
     """The flows first seen since the previous message, in the thread of the group's message."""
 
@@ -105,7 +124,9 @@ def digest_chart(post: DigestPost) -> DigestChart:
     return DigestChart(post.channel, post.group_id, post.digest.series, post.timezone)
 
 
-OutboxMessage = AlertPost | AlertEdit | ThreadReply | AuditLine | DigestPost | DigestChart
+OutboxMessage = (
+    AlertPost | AlertEdit | AlertSuperseded | AlertRedraw | ThreadReply | AuditLine | DigestPost | DigestChart
+)
 
 
 def alert_message(note: Notification) -> AlertPost | AlertEdit:

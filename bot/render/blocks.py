@@ -9,11 +9,14 @@ section text, 150 per header, 2,000 per field.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypedDict
 
 from bot.core.grouping import FlowSummary, Notification
 from bot.core.logquery import deny_filter, explorer_url
+from bot.core.mutes import Mute
 from bot.render import ids, text
+from bot.render.times import slack_time
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -67,15 +70,15 @@ def fit(
     return clip("\n".join([*kept, last] if last else kept), limit)
 
 
-def render_alert(note: Notification) -> SlackMessage:
+def render_alert(
+    note: Notification, mute: Mute | None = None, superseded_at: datetime | None = None
+) -> SlackMessage:
+    """The group's message. `mute`: the Mute button's mute of the group, while active.
+    `superseded_at`: this is an older message of the group, posted again then."""
     title = text.title(note)
-    state = (
-        f":large_green_circle: *Quiet since {text.hhmm(note.last_seen)} UTC*"
-        if note.kind == "resolve"
-        else ":red_circle: *Active*"
-    )
+    state = _state(note, mute, superseded_at)
     fields = [
-        {"type": "mrkdwn", "text": clip(f"*{name}*\n{code(value)}", FIELD_LIMIT)}
+        {"type": "mrkdwn", "text": clip(f"*{name}*\n{_label_value(name, value)}", FIELD_LIMIT)}
         for name, value in note.labels
     ]
     blocks: list[Block] = [
@@ -85,18 +88,41 @@ def render_alert(note: Notification) -> SlackMessage:
             "text": {"type": "mrkdwn", "text": state},
             **({"fields": fields[:10]} if fields else {}),
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": escape(text.totals(note))}},
+        # Only numbers and our words: not escaped, so the times stay Slack's date tokens.
+        {"type": "section", "text": {"type": "mrkdwn", "text": text.totals(note, slack_time)}},
     ]
     if note.top_flows:
-        lines = [text.flow_line(flow, code) for flow in note.top_flows]
+        lines = [text.flow_line(flow, code, slack_time) for flow in note.top_flows]
         body = fit(lines, lambda hidden: _italic(text.more_flows(hidden, note.other_count)), note.more_flows)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     actions = _actions(note)
     if actions:
         blocks.append({"type": "actions", "block_id": "netlog_alert_actions", "elements": actions})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": LOWER_BOUND_NOTE}]})
-    fallback = f"{title} ({text.state(note)}): at least {text.plural(note.total, 'denied attempt')}"
+    words = (
+        "posted again" if superseded_at else "muted" if mute and note.kind != "resolve" else text.state(note)
+    )
+    fallback = f"{title} ({words}): at least {text.plural(note.total, 'denied attempt')}"
     return {"text": escape(fallback), "blocks": blocks}
+
+
+def _state(note: Notification, mute: Mute | None, superseded_at: datetime | None) -> str:
+    if superseded_at is not None:
+        return (
+            f":arrow_down: *Posted again* {slack_time(superseded_at)}, still active: "
+            "the newer message below is kept up to date, not this one."
+        )
+    quiet = (
+        f":large_green_circle: *Quiet since* {slack_time(note.last_seen)}" if note.kind == "resolve" else ""
+    )
+    if mute is None:
+        return quiet or ":red_circle: *Active*"
+    muted = f":mute: *Muted* by <@{escape(mute.created_by)}> until {slack_time(mute.expires_at)}"
+    return f"{quiet}\n{muted}" if quiet else muted
+
+
+def _label_value(name: str, value: str) -> str:
+    return code(value) if value else f"_{text.empty_label(name)}_"
 
 
 def _italic(value: str | None) -> str | None:
@@ -160,7 +186,7 @@ def why_denied_menu(flows: tuple[FlowSummary, ...]) -> Block | None:
 def render_thread_reply(note: Notification, flows: tuple[FlowSummary, ...]) -> SlackMessage:
     """New flows in a group, announced once in the alert's thread."""
     heading = "New flow" if len(flows) == 1 else f"{len(flows)} new flows"
-    lines = [f"• {text.flow_line(flow, code)}" for flow in flows[:THREAD_FLOWS_LIMIT]]
+    lines = [f"• {text.flow_line(flow, code, slack_time)}" for flow in flows[:THREAD_FLOWS_LIMIT]]
     body = f"*{heading}* denied since the last update:\n" + fit(
         lines, lambda hidden: f"_+{hidden} more_" if hidden else None, len(flows) - len(lines)
     )

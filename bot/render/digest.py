@@ -154,7 +154,7 @@ def _new(digest: Digest, markup: Markup, link: _Link) -> list[str]:
     if not digest.new_flows:
         return ["None: every flow denied in this period was denied before."]
     lines = [
-        f"{_flow(flow, markup, link, f'first seen {flow.first_seen:%m-%d %H:%M} UTC')}"
+        f"{_flow(flow, markup, link, f'first seen {markup.time(flow.first_seen)}')}"
         for flow in digest.new_flows
     ]
     if digest.new_flow_count > len(digest.new_flows):
@@ -207,7 +207,7 @@ def _alerts(digest: Digest, markup: Markup) -> list[str]:
     for mute in digest.mutes_expiring:
         lines.append(
             f"• mute {markup.code(mute.label)} by {markup.text(mute.created_by)} ends "
-            f"{mute.expires_at:%m-%d %H:%M} UTC"
+            f"{markup.time(mute.expires_at)}"
         )
     return lines
 

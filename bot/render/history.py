@@ -16,6 +16,7 @@ from bot.core.history import DAY, FlowFilter, FlowTotal, TopRow, Window
 from bot.render.blocks import LOWER_BOUND_NOTE, SECTION_LIMIT, clip, code, escape
 from bot.render.replies import Block, Reply
 from bot.render.text import plural
+from bot.render.times import slack_time, utc
 
 _BY_TITLE = {
     "namespace": "namespaces",
@@ -34,9 +35,11 @@ class Markup:
     link: Callable[[str, str], str]
     #: Sentences that may quote an API's own words (a Cloud Logging error).
     text: Callable[[str], str]
+    #: A moment: Slack's date token (the reader's zone), or UTC for the terminal.
+    time: Callable[[datetime], str] = utc
 
 
-SLACK = Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>", escape)
+SLACK = Markup(code, lambda text: f"*{text}*", lambda url, text: f"<{url}|{text}>", escape, slack_time)
 PLAIN = Markup(lambda text: text, lambda text: text, lambda url, text: f"{text}: {url}", lambda text: text)
 
 
@@ -110,7 +113,7 @@ def _flow_line(flow: FlowTotal, markup: Markup) -> str:
     return (
         f"• {cluster}{markup.code(flow.source)} → {markup.code(flow.destination)} "
         f":{flow.port_label}, {flow.direction} · at least {plural(flow.attempts, 'attempt')} · "
-        f"{_moment(flow.first_seen, flow.last_seen)}{nodes}{muted}"
+        f"{_moment(flow.first_seen, flow.last_seen, markup)}{nodes}{muted}"
     )
 
 
@@ -164,10 +167,13 @@ def _span(window: Window) -> str:
     return f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
 
 
-def _moment(first: datetime, last: datetime) -> str:
+def _moment(first: datetime, last: datetime, markup: Markup = PLAIN) -> str:
+    same_minute = first.replace(second=0, microsecond=0) == last.replace(second=0, microsecond=0)
+    if markup is not PLAIN:  # each end in the reader's zone, with its date
+        return markup.time(last) if same_minute else f"{markup.time(first)} – {markup.time(last)}"
     if first.date() != last.date():
         return f"{first:%m-%d %H:%M}–{last:%m-%d %H:%M} UTC"
-    if first.replace(second=0, microsecond=0) == last.replace(second=0, microsecond=0):
+    if same_minute:
         return f"{last:%H:%M} UTC"
     return f"{first:%H:%M}–{last:%H:%M} UTC"
 

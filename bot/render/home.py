@@ -20,7 +20,8 @@ from bot.core.history import Top
 from bot.core.mutes import Mute
 from bot.core.netlogging import LoggingSpec, meaning
 from bot.render.blocks import HEADER_LIMIT, LOWER_BOUND_NOTE, SECTION_LIMIT, Block, clip, code, escape, fit
-from bot.render.text import hhmm, plural
+from bot.render.text import empty_label, plural
+from bot.render.times import slack_time
 
 VIEW_BLOCKS_LIMIT = 100
 CLUSTER_BLOCKS = 6  # divider, header, settings, groups, mutes, top namespaces
@@ -47,7 +48,7 @@ def applies_to(mute: Mute, cluster: str) -> bool:
 def render_home(clusters: Sequence[ClusterHome], now: datetime) -> View:
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": TITLE, "emoji": False}},
-        _context(f"Refreshed {now:%Y-%m-%d %H:%M} UTC, when you opened this tab. {LOWER_BOUND_NOTE}"),
+        _context(f"Refreshed {slack_time(now)}, when you opened this tab. {LOWER_BOUND_NOTE}"),
     ]
     if not clusters:
         blocks.append(_section("No clusters are configured (`clusters:` in the config)."))
@@ -84,7 +85,7 @@ def _groups(groups: Sequence[Group]) -> str:
         return "*Active alert groups*\nNone."
     ordered = sorted(groups, key=lambda g: g.last_seen, reverse=True)
     lines = [
-        f"• {_labels(g)} · at least {plural(g.total, 'denied attempt')}, last {hhmm(g.last_seen)} UTC"
+        f"• {_labels(g)} · at least {plural(g.total, 'denied attempt')}, last {slack_time(g.last_seen)}"
         for g in ordered
     ]
     return f"*Active alert groups ({len(groups)})*\n" + fit(lines, _more)
@@ -92,7 +93,11 @@ def _groups(groups: Sequence[Group]) -> str:
 
 def _labels(group: Group) -> str:
     """The group's labels but the cluster, which the section is about already."""
-    shown = [code(f"{name}={value}") for name, value in group.labels if name != "cluster"]
+    shown = [
+        code(f"{name}={value}") if value else f"_{empty_label(name)}_"
+        for name, value in group.labels
+        if name != "cluster"
+    ]
     return " ".join(shown) or code("whole cluster")
 
 

@@ -1,4 +1,5 @@
-"""Replies to `/netlog`: ephemeral answers, confirmation cards, status, and audit-channel messages.
+"""Replies to `/netlog`: ephemeral answers, confirmation cards and status (audit-channel lines are
+`bot.render.audit`).
 User-typed text (matchers, reasons, names) is escaped like log text: it must not ping or format."""
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core import commands as cmd
-from bot.core.audit import AuditEntry
 from bot.core.durations import format_duration
 from bot.core.mutes import Mute
 from bot.core.netlogging import DENY_ANNOTATION, LoggingSpec, Plan, meaning
 from bot.core.routing import RouteMatch
 from bot.render import ids
 from bot.render.blocks import SECTION_LIMIT, clip, code, escape
+from bot.render.times import slack_time
 
 Block = dict[str, Any]
 
@@ -134,9 +135,8 @@ def namespace_card(cluster: str, command: cmd.NamespaceLogging, annotated: bool)
 
 def mute_card(command: cmd.Mute, duration: timedelta, now: datetime) -> Card:
     matchers = " ".join(code(f"{k}={v}") for k, v in command.matchers)
-    lines = [
-        f"Mute alerts matching {matchers} for {format_duration(duration)} (until {now + duration:%H:%M} UTC)."
-    ]
+    until = slack_time(now + duration)
+    lines = [f"Mute alerts matching {matchers} for {format_duration(duration)} (until {until})."]
     if command.reason:
         lines.append(f"Reason: {escape(command.reason)}")
     lines.append("Muted denies are still stored and counted; they alert nobody.")
@@ -226,7 +226,7 @@ def status(
         if isinstance(item.delegated, list):
             names = ", ".join(code(n) for n in item.delegated) or "none"
             lines.append(f"• namespaces annotated for deny logging: {names}")
-        seen = f"{item.newest:%Y-%m-%d %H:%M} UTC" if item.newest else "never"
+        seen = slack_time(item.newest) if item.newest else "never"
         lines.append(f"• last entry: {seen}; {item.per_minute:.1f} entries/min over the last hour")
         lines.append(f"• open alert groups: {item.open_groups}")
         blocks.append(_section("\n".join(lines)))
@@ -242,16 +242,3 @@ def status(
             )
         )
     return Reply(text="netlog status", blocks=blocks[:50])
-
-
-def audit_message(entry: AuditEntry) -> Reply:
-    """Channel-visible: who did what where, before and after, and how it ended."""
-    icon = {"applied": ":white_check_mark:", "refused": ":no_entry:", "failed": ":x:"}.get(entry.result, "")
-    where = f" on {escape(entry.cluster)}" if entry.cluster else ""
-    lines = [f"{icon} <@{escape(entry.user_id)}> `{escape(entry.action)}`{where}: {entry.result}"]
-    if entry.before or entry.after:
-        lines.append(f"before: {code(entry.before or '-')} → after: {code(entry.after or '-')}")
-    if entry.detail:
-        lines.append(escape(entry.detail))
-    text = "\n".join(lines)
-    return Reply(text=text, blocks=[_section(text)], response_type="in_channel")

@@ -29,10 +29,30 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+#: What an empty group label means. The policed endpoint (or a side) has no namespace when it is
+#: not a pod: a node (host traffic) or an address outside the cluster's pods.
+EMPTY_LABELS = {
+    "namespace": "no namespace (nodes, external addresses)",
+    "src_namespace": "sources outside namespaces (nodes, external addresses)",
+    "dest_namespace": "destinations outside namespaces (nodes, external addresses)",
+    "dest_port": "no port",
+}
+
+
+def empty_label(name: str) -> str:
+    """An empty group label in words: `no namespace (nodes, external addresses)`, `no node`."""
+    return EMPTY_LABELS.get(name, f"no {name}")
+
+
 def title(note: Notification) -> str:
     """`Denied connections — prod-eu / payments`: the group's labels, in group_by order."""
-    where = " / ".join(value or f"(no {name})" for name, value in note.labels)
+    where = " / ".join(value or empty_label(name) for name, value in note.labels)
     return f"Denied connections — {where}" if where else "Denied connections"
+
+
+#: How a renderer writes a moment: the terminal `hhmm` (its lines say "UTC" once), Slack
+#: `times.slack_time` (each reader's own zone, with a date).
+When = Callable[[datetime], str]
 
 
 def state(note: Notification) -> str:
@@ -41,18 +61,19 @@ def state(note: Notification) -> str:
     return STATE_WORDS[note.kind]
 
 
-def totals(note: Notification) -> str:
+def totals(note: Notification, when: When | None = None) -> str:
     """Counts are lower bounds: GKE drops log lines past 500 per second per node."""
     flows = plural(note.flow_count, "flow")
     if note.other_count:
         flows = f"{note.flow_count:,}+ flows"
+    first, last = (when or hhmm)(note.first_seen), (when or hhmm)(note.last_seen)
     return (
         f"at least {plural(note.total, 'denied attempt')}, {flows}, {plural(len(note.nodes), 'node')}, "
-        f"first {hhmm(note.first_seen)}, last {hhmm(note.last_seen)} UTC"
+        f"first {first}, last {last}{'' if when else ' UTC'}"
     )
 
 
-def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None) -> str:
+def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None, when: When = hhmm) -> str:
     """One flow on one line, in the same words everywhere. Plain text separates its columns with
     two spaces; Slack passes `quote` (its code spans), which set the endpoints apart already, so
     single spaces and a comma are enough there."""
@@ -62,7 +83,7 @@ def flow_line(flow: FlowSummary, quote: Callable[[str], str] | None = None) -> s
         gap, last = "  ", "  last"
     else:
         source, destination, gap, last = quote(source), quote(destination), " ", ", last"
-    return f"{source} → {destination}{gap}{key.direction}{gap}×{flow.count:,}{last} {hhmm(flow.last_seen)}"
+    return f"{source} → {destination}{gap}{key.direction}{gap}×{flow.count:,}{last} {when(flow.last_seen)}"
 
 
 def more_flows(hidden: int, other_count: int = 0) -> str | None:

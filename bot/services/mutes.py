@@ -1,6 +1,8 @@
 """Mutes: from `/netlog mute` (matchers, a duration within the configured limits, a reason) or from
 an alert's Mute button (exactly that alert group, decoded from the button's group key); `/netlog
-mutes` lists them and `/netlog unmute ID` ends one early. Muted denies are still stored and counted."""
+mutes` lists them and `/netlog unmute ID` ends one early. Muted denies are still stored and counted.
+A mute shows on the messages of the alerts it silences whole (who, until when), and leaves them
+when ended early."""
 
 from __future__ import annotations
 
@@ -12,13 +14,18 @@ from bot.core import commands as cmd
 from bot.core.audit import AuditEntry
 from bot.core.durations import format_duration
 from bot.core.grouping import GroupKey
-from bot.core.mutes import Mute, matchers_of_group, mute_duration
+from bot.core.mutes import Mute, covers_group, matchers_of_group, mute_duration
 from bot.core.netlogging import Refused
+from bot.core.outbox import AlertRedraw
 from bot.render import replies
 from bot.render.blocks import code
 from bot.render.replies import Card, Reply
+from bot.render.times import slack_time
 from bot.services.audit import Auditor
 from bot.settings import MutesSection
+
+#: Alert messages redrawn at once when a mute begins or ends.
+REDRAWS_PER_MUTE = 20
 
 
 class Mutes:
@@ -47,8 +54,9 @@ class Mutes:
         )
         after = f"#{mute.id} {mute.label} for {format_duration(duration)}"
         self.auditor.record(AuditEntry(now, user, "mute", "applied", command.reason, after=after))
+        self._redraw(mute, now)
         return replies.note(
-            f"Muted #{mute.id}: {code(mute.label)} until {mute.expires_at:%Y-%m-%d %H:%M} UTC. "
+            f"Muted #{mute.id}: {code(mute.label)} until {slack_time(mute.expires_at)}. "
             "Denies are still stored and counted."
         )
 
@@ -69,7 +77,24 @@ class Mutes:
         if ended is None:
             return replies.problem(f"There is no active mute #{command.mute_id}; `/netlog mutes` lists them.")
         self.auditor.record(AuditEntry(now, user, "unmute", "applied", f"/netlog {text}", before=ended.label))
+        self._redraw(ended, now)
         return replies.note(f"Mute #{ended.id} ({code(ended.label)}) ended. Alerts for it resume.")
+
+    def _redraw(self, mute: Mute, now: datetime) -> None:
+        """The messages of the alerts `mute` silences whole (its button's group; for `/netlog mute`,
+        the open groups whose labels it matches) are drawn again to say they are muted, or no
+        longer: through the outbox, paced and retried like every Slack call."""
+        if mute.group_key is not None:
+            keys = [mute.group_key]
+        else:
+            groups = self.store.grouping.headers()
+            keys = [group.key for group in groups if covers_group(mute, group.key, group.labels)]
+        # Edits share each channel's pace with new alerts: a mute of a whole cluster must not
+        # hold those back for minutes. The rest say it at their next edit.
+        for key in keys[:REDRAWS_PER_MUTE]:
+            note = self.store.outbox.latest_alert(key)
+            if note is not None:
+                self.store.outbox.enqueue(AlertRedraw(note), now)
 
     def _duration(self, command: cmd.Mute) -> timedelta:
         try:

@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,11 @@ from bot.adapters.store.database import Database
 from bot.adapters.store.migrations import SchemaTooNew, Upgrade
 from bot.adapters.store.records import encode_group
 from bot.cli import main
+from bot.core.audit import AuditEntry
 from bot.core.outbox import AlertPost, AuditLine, ThreadReply
-from bot.render.replies import audit_message
+from bot.render.audit import audit_message
 from tests import legacy_schema as legacy
-from tests.adapters.legacy_codec import group_from_record, notification_from_record
+from tests.adapters.legacy_codec import audit_text, group_from_record, notification_from_record
 from tests.adapters.store_support import CURSOR, downgrade, group, make_event, note
 from tests.fakes.slack import FakeSlack
 from tests.store_queries import event_count, insert_ids
@@ -274,7 +275,9 @@ def the_old_rows_are_in_use(store: Store) -> None:
     assert isinstance(thread.message, ThreadReply)
     assert thread.message.notification == replace(notification_from_record(old_thread), kind="update")
     assert isinstance(audit.message, AuditLine)
-    assert asdict(audit_message(audit.message.entry)) == old_audit["message"]  # the same line in Slack
+    entry = {name: getattr(audit.message.entry, name) for name in AuditEntry.__slots__}
+    assert audit_text(entry) == old_audit["message"]["text"]  # the entry the line was about
+    assert audit_message(audit.message.entry).response_type == old_audit["message"]["response_type"]
     for message in legacy.ROWS["slack_messages"]:
         assert store.outbox.message_for(str(message["group_id"])) == (message["channel"], message["ts"])
     assert [mute.reason for mute in store.mutes.active(now)] == ["deploy window", ""]

@@ -9,7 +9,11 @@
   made to match each (every option left out or set from the entry's flow, globs of every shape),
   the entry passes the filter, as the fake Cloud Logging's reading of the language evaluates it;
 - `history_url`: the Logs Explorer link of that filter;
-- `deny_filter` unchanged by sharing the policed-namespace condition.
+- `deny_filter` unchanged by sharing the policed-namespace condition; an empty label (the group of
+  denies whose policed endpoint has no namespace: a node, an address) asks for the field's absence,
+  so the link shows that group's denies, not every deny of the cluster: for generated entries,
+  the filter of the entry's own group labels keeps it, and a no-namespace filter keeps nothing
+  whose policed endpoint is a pod.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from hypothesis import strategies as st
 from bot.core.events import NetworkNames, RejectedEntry, parse_entry
 from bot.core.history import FlowFilter, roll_up
 from bot.core.logquery import deny_filter, explorer_url, history_filter, history_url
+from bot.core.routing import FIELD_READERS
 from tests.fakes.logging import compile_filter
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -198,6 +203,20 @@ def test_deny_filter_is_unchanged() -> None:
     )
 
 
+def test_an_empty_namespace_asks_for_denies_without_one() -> None:
+    since = datetime(2026, 3, 2, 9, 59, 30, tzinfo=UTC)
+    labels = [("cluster", "prod"), ("namespace", ""), ("dest_namespace", ""), ("dest_port", "")]
+    assert deny_filter("acme", labels, since) == (
+        BASE
+        + 'resource.labels.cluster_name="prod"\n'
+        + '((jsonPayload.connection.direction="ingress" AND NOT jsonPayload.dest.pod_namespace:*)'
+        + ' OR (jsonPayload.connection.direction="egress" AND NOT jsonPayload.src.pod_namespace:*))\n'
+        + "NOT jsonPayload.dest.pod_namespace:*\n"
+        + "NOT jsonPayload.connection.dest_port:*\n"
+        + 'timestamp>="2026-03-02T09:59:30Z"'
+    )
+
+
 # -- the superset property
 
 NETWORKS = NetworkNames.from_mapping({"10.0.0.0/24": "corp", "192.168.1.0/24": "payments/db"})
@@ -302,3 +321,19 @@ def test_times_in_another_zone_are_written_in_utc() -> None:
     assert 'timestamp>="2026-11-03T09:00:00Z"' in deny_filter("acme", (), since)
     url = explorer_url("acme", "q", since, since + timedelta(hours=1))
     assert "timeRange=2026-11-03T08%3A59%3A00Z%2F2026-11-03T10%3A01%3A00Z" in url
+
+
+GROUP_LABELS = ("cluster", "namespace", "src_namespace", "dest_namespace", "dest_port", "node")
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(entries(), st.lists(st.sampled_from(GROUP_LABELS), min_size=1, max_size=4, unique=True))
+def test_an_alert_link_finds_the_denies_of_its_group(entry: dict[str, Any], group_by: list[str]) -> None:
+    try:
+        event = parse_entry(entry, NETWORKS)
+    except RejectedEntry:
+        return
+    labels = [(name, FIELD_READERS[name](event) or "") for name in group_by]
+    assert compile_filter(deny_filter("acme", labels, START))(entry)
+    if event.namespace:  # the policed endpoint is a pod: not in the group without a namespace
+        assert not compile_filter(deny_filter("acme", [("namespace", "")], START))(entry)

@@ -1,15 +1,17 @@
 """Mutes: the active window (created_at <= now < expires_at), glob matching over event fields,
 `muted_by` (an active matching mute; expired and future ones ignored), `mute_duration` (default, maximum,
-zero), `matchers_of_group` (glob characters taken literally) and `label`."""
+zero), `matchers_of_group` (glob characters taken literally), `label`, and which mute silences a whole
+alert group (`covers_group`, `mute_of_group`: what the alert's message says)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.core.commands import Matchers
-from bot.core.mutes import Mute, matchers_of_group, mute_duration, muted_by
+from bot.core.mutes import Mute, covers_group, matchers_of_group, mute_duration, mute_of_group, muted_by
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -166,3 +168,32 @@ def test_matchers_of_group_leave_plain_values_alone() -> None:
 )
 def test_label(matchers: Matchers, label: str) -> None:
     assert mute(matchers).label == label
+
+
+KEY = '["C0PAY",0,[["cluster","prod-eu"],["namespace","payments"]]]'
+LABELS = (("cluster", "prod-eu"), ("namespace", "payments"))
+
+
+@pytest.mark.parametrize(
+    ("candidate", "covers"),
+    [
+        (mute((("namespace", "pay*"),)), True),  # every deny of the group has namespace=payments
+        (mute((("cluster", "prod-eu"), ("namespace", "payments"))), True),
+        (mute((("namespace", "shop"),)), False),
+        (mute((("dest_port", "53"),)), False),  # some of its denies, maybe: not the whole group
+        (mute((("namespace", "payments"), ("dest_port", "53"))), False),
+        (replace(mute((("namespace", "payments"),)), group_key=KEY), True),  # its Mute button
+        (replace(mute((("namespace", "payments"),)), group_key=KEY.replace("C0PAY", "C0X")), False),
+    ],
+)
+def test_a_mute_covers_a_group_when_all_its_denies_match(candidate: Mute, covers: bool) -> None:
+    assert covers_group(candidate, KEY, LABELS) is covers
+
+
+def test_the_mute_an_alert_shows_is_the_newest_active_one_covering_it() -> None:
+    older = mute((("namespace", "payments"),), mute_id=1)
+    newer = replace(mute((("cluster", "prod-eu"),), mute_id=2, length=2 * HOUR), group_key=KEY)
+    other = mute((("namespace", "shop"),), mute_id=3)
+    assert mute_of_group(KEY, LABELS, [older, newer, other], T0) == newer
+    assert mute_of_group(KEY, LABELS, [older, newer, other], T0 + HOUR) == newer  # the older ended
+    assert mute_of_group(KEY, LABELS, [older, newer, other], T0 + 2 * HOUR) is None

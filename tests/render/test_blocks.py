@@ -1,5 +1,6 @@
 """Block Kit rendering: golden JSON for each message type (open, update, resolve, thread reply),
-escaping of hostile names, and Slack's limits (checked with the fake Slack's validator).
+escaping of hostile names, the group without a namespace (its header, fields and Logs Explorer
+link), and Slack's limits (checked with the fake Slack's validator).
 
 Regenerate the golden files after an intended change with `NETLOG_UPDATE_GOLDEN=1 make unit`,
 then read the diff."""
@@ -11,6 +12,7 @@ import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -175,3 +177,16 @@ def test_no_why_denied_for_flows_without_a_cluster() -> None:
     message = render_alert(note("update", top_flows=(nameless,)))
     actions = next(b for b in message["blocks"] if b["type"] == "actions")
     assert ids.EXPLAIN not in [e["action_id"] for e in actions["elements"]]
+
+
+def test_the_group_without_a_namespace_says_what_it_holds() -> None:
+    message = render_alert(note("open", labels=(("cluster", "prod-eu"), ("namespace", ""))))
+    blocks = message["blocks"]
+    header = blocks[0]["text"]["text"]
+    assert header == "Denied connections — prod-eu / no namespace (nodes, external addresses)"
+    assert blocks[1]["fields"][1]["text"] == "*namespace*\n_no namespace (nodes, external addresses)_"
+    actions = next(b for b in blocks if b["type"] == "actions")
+    query = unquote(actions["elements"][0]["url"])
+    # The link shows the denies of this group, not every deny of the cluster.
+    assert "NOT jsonPayload.dest.pod_namespace:*" in query
+    assert "NOT jsonPayload.src.pod_namespace:*" in query

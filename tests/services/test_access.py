@@ -9,7 +9,7 @@ from datetime import timedelta
 from bot.adapters.slack import SlackGateway, make_client
 from bot.adapters.store import Store
 from bot.core.outbox import AuditLine
-from bot.render.replies import audit_message
+from bot.render.audit import audit_message
 from bot.services.access import GROUPS_CACHE, Access
 from bot.settings import AccessSection
 from tests.clock import ManualClock

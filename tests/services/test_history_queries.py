@@ -20,6 +20,7 @@ from bot.core.grouping import Grouper, GroupingPolicy
 from bot.core.routing import RoutingTable
 from bot.pipeline import GroupingWorker, entry_parser, store_messages
 from bot.render.history import answer_reply, answer_text
+from bot.render.times import slack_time
 from bot.services.history import HistoryQueries, NoAnswer
 from tests.logentries import raw_message
 
@@ -101,6 +102,9 @@ def test_share_posts_in_the_channel_and_slack_text_is_escaped(store: Store) -> N
     assert "<!channel>" not in shown
     assert "&lt;!channel&gt;" in shown
     assert len(reply.blocks) <= 50
+    # Each flow's time in the reader's zone, with its date; the terminal's stays UTC.
+    moment = slack_time(NOW - timedelta(minutes=1))
+    assert f"at least 1 attempt · {moment}" in shown
 
 
 def test_an_empty_window_says_so_instead_of_answering_nothing(store: Store) -> None:

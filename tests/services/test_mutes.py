@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.adapters.store import Store
 from bot.core.grouping import GroupKey
+from bot.render.times import slack_time
 from tests.services.support import OPERATOR, STRANGER, Bench, audit_rows, change_id, text_of
 
 
@@ -14,7 +15,9 @@ def test_mute_from_text_then_list_then_unmute(bench: Bench, store: Store) -> Non
     card = netlog.handle(OPERATOR, "mute namespace=payments dest_port=53 for 2h -- known DNS issue")
     assert "for 2h" in text_of(card)
     assert "known DNS issue" in text_of(card)
-    assert "Muted #" in text_of(bench.apply(OPERATOR, change_id(card)))
+    done = text_of(bench.apply(OPERATOR, change_id(card)))
+    assert "Muted #" in done
+    assert f"until {slack_time(clock.now + timedelta(hours=2))}." in done  # each reader's own time
     [mute] = store.mutes.active(clock.now)
     assert mute.matchers == (("namespace", "payments"), ("dest_port", "53"))
     assert mute.expires_at == clock.now + timedelta(hours=2)

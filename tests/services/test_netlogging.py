@@ -10,7 +10,7 @@ import pytest
 from bot.adapters.store import Store
 from bot.core.netlogging import DENY_ANNOTATION
 from bot.core.outbox import AuditLine
-from bot.render.replies import audit_message
+from bot.render.audit import audit_message
 from tests.fakes.kube import FakeKube
 from tests.services.support import (
     OPERATOR,
@@ -49,7 +49,10 @@ def test_enable_deny_confirm_apply_audit_and_rollout(bench: Bench, kube: FakeKub
     )
     [queued] = [item.message for item in store.outbox.pending() if isinstance(item.message, AuditLine)]
     assert queued.channel == "C0AUDIT"
-    assert "<@U0OP> `enable` on prod-eu: applied" in audit_message(queued.entry).text
+    assert audit_message(queued.entry).text == (
+        ":white_check_mark: <@U0OP> turned on deny logging on cluster `prod-eu`: "
+        "now `log=true, delegate=false`, was `log=false, delegate=false` (`/netlog enable deny`)."
+    )
     assert "3 node(s) of prod-eu applied" in text_of(follow_up)
 
     again = bench.apply(OPERATOR, cid)

@@ -3,7 +3,7 @@ the Slack message each alert group owns, so later notifications edit it in place
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,8 +15,9 @@ from bot.adapters.store.database import Database
 from bot.adapters.store.leases import Fence, check_fence
 from bot.adapters.store.records import decode_message, encode_message
 from bot.adapters.store.tables import digests, outbox, slack_messages
+from bot.core.grouping import Notification, group_id_prefix
 from bot.core.history import hour_of
-from bot.core.outbox import AlertEdit, AlertPost, DigestChart, DigestPost, OutboxMessage, ThreadReply
+from bot.core.outbox import AlertEdit, AlertPost, DigestPost, OutboxMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +95,12 @@ class OutboxStore:
         now: datetime,
         *,
         message: tuple[str, str, str] | None = None,
-        follow_up: ThreadReply | DigestChart | None = None,
+        follow_up: OutboxMessage | Iterable[OutboxMessage | None] | None = None,
         fence: Fence | None = None,
     ) -> None:
         """After a Slack call succeeded: mark `ids` delivered, remember the group's message
-        (group_id, channel, ts) and queue a follow-up (a thread reply, a digest's chart), all or nothing.
+        (group_id, channel, ts) and queue follow-ups (a thread reply, a digest's chart, an older
+        message to mark superseded; None where there is none), all or nothing.
 
         With a `fence`, a replica that lost the lease during the call records nothing: its
         successor owns the group's message now, and must not have it swapped for a duplicate."""
@@ -115,8 +117,8 @@ class OutboxStore:
                 conn.execute(
                     slack_messages.insert().values(group_id=group_id, channel=channel, ts=ts, updated_at=now)
                 )
-            if follow_up is not None:
-                conn.execute(outbox.insert().values(**outbox_row(follow_up, now)))
+            for queued in _messages(follow_up):
+                conn.execute(outbox.insert().values(**outbox_row(queued, now)))
 
     def queue_digest(self, post: DigestPost, now: datetime, fence: Fence | None = None) -> bool:
         """Queue a channel's digest unless that channel's digest of that period was queued before:
@@ -172,6 +174,26 @@ class OutboxStore:
                 counts[note.channel] = (opened + (note.kind == "open"), resolved + (note.kind == "resolve"))
         return counts
 
+    def latest_alert(self, group_key: str) -> Notification | None:
+        """The newest notification queued for the alert group `group_key` (any life of it), which
+        is what its Slack message shows or is about to; None if it never had one."""
+        query = (
+            sa.select(outbox.c.record)
+            .where(
+                outbox.c.group_id.startswith(group_id_prefix(group_key), autoescape=True),
+                outbox.c.kind.in_(("alert_post", "alert_edit")),
+            )
+            .order_by(outbox.c.id.desc())
+            .limit(5)
+        )
+        with self.db.connect() as conn:
+            for (record,) in conn.execute(query):
+                message = decode_message(record)
+                # A hash prefix could be shared by another key; the notification names its own.
+                if isinstance(message, AlertPost | AlertEdit) and message.notification.group_key == group_key:
+                    return message.notification
+        return None
+
     def message_for(self, group_id: str) -> tuple[str, str] | None:
         """(channel ID, ts) of the Slack message a group owns, if it was posted."""
         query = sa.select(slack_messages.c.channel, slack_messages.c.ts).where(
@@ -180,6 +202,16 @@ class OutboxStore:
         with self.db.connect() as conn:
             row = conn.execute(query).first()
         return (row.channel, row.ts) if row else None
+
+
+def _messages(
+    follow_up: OutboxMessage | Iterable[OutboxMessage | None] | None,
+) -> list[OutboxMessage]:
+    if follow_up is None:
+        return []
+    if isinstance(follow_up, Iterable):
+        return [message for message in follow_up if message is not None]
+    return [follow_up]
 
 
 def outbox_row(message: OutboxMessage, now: datetime) -> dict[str, Any]:
