@@ -32,6 +32,7 @@ from bot.pipeline import entry_parser, ingest_batch
 from bot.services import BackgroundTasks, build_netlog, configured_clusters
 from bot.services.digest import Digests, ScheduledDigests
 from bot.services.home import Home
+from bot.services.mutes import EXPIRY_EVERY, MuteExpiry
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class Runtime:
         jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
         holder = replica_name()
         digest_job(jobs, settings, store, clusters, Fence(ALERTS_LEASE, holder))
+        jobs.every(EXPIRY_EVERY, "mute-expiry", MuteExpiry(store, utcnow).run)
         grouper = Grouper(settings.grouping_policy, settings.routing)
         self.engine = Engine(store, grouper, gateway, utcnow, jobs, holder)
         metrics.watch(self.state, utcnow)

@@ -27,7 +27,7 @@ from bot.render import ids
 from bot.render.audit import audit_message
 from bot.render.times import slack_time
 from bot.services.audit import Auditor
-from bot.services.mutes import Mutes
+from bot.services.mutes import MuteExpiry, Mutes
 from bot.settings import MutesSection
 from tests.clock import ManualClock
 from tests.fakes.slack import FakeSlack, Message
@@ -345,6 +345,29 @@ def test_a_mute_from_the_button_shows_on_the_alert_until_it_ends(rig: Rig, slack
     rig.tick(1)
     [message] = slack.messages("C0PAY")
     assert message.blocks[1]["text"]["text"] == ":red_circle: *Active*"  # ended early: no longer says muted
+
+
+def test_a_mute_that_runs_out_is_taken_off_its_alert(rig: Rig, slack: FakeSlack) -> None:
+    mutes = Mutes(rig.store, Auditor(rig.store, None), MutesSection(), rig.clock)
+    expiry = MuteExpiry(rig.store, rig.clock)
+    rig.deny(entry())
+    rig.tick(10)
+    mutes.mute_alert("U0OP", mute_button_value(slack.messages("C0PAY")[0]), timedelta(hours=1), "C0PAY")
+    rig.tick(1)
+    assert slack.messages("C0PAY")[0].blocks[1]["text"]["text"].startswith(":mute: *Muted*")
+    assert expiry.run() == 0  # still running: nothing to redraw
+    rig.settle(16 * 60)  # resolved while muted: the quiet alert says it is muted, until when
+    assert ":mute: *Muted*" in slack.messages("C0PAY")[0].blocks[1]["text"]["text"]
+    assert expiry.run() == 0
+    rig.clock.advance(timedelta(minutes=45).total_seconds())  # the hour is up; nothing else happens
+    assert ":mute: *Muted*" in slack.messages("C0PAY")[0].blocks[1]["text"]["text"]
+    assert expiry.run() == 1
+    rig.tick(1)
+    [message] = slack.messages("C0PAY")
+    state = message.blocks[1]["text"]["text"]  # quiet by now, and no "Muted … until" a past time
+    assert state.startswith(":large_green_circle: *Quiet since*")
+    assert ":mute:" not in state
+    assert expiry.run() == 0  # redrawn once
 
 
 def test_a_muted_alert_says_so_when_it_resolves(rig: Rig, slack: FakeSlack) -> None:

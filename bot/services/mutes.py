@@ -81,23 +81,53 @@ class Mutes:
         return replies.note(f"Mute #{ended.id} ({code(ended.label)}) ended. Alerts for it resume.")
 
     def _redraw(self, mute: Mute, now: datetime) -> None:
-        """The messages of the alerts `mute` silences whole (its button's group; for `/netlog mute`,
-        the open groups whose labels it matches) are drawn again to say they are muted, or no
-        longer: through the outbox, paced and retried like every Slack call."""
-        if mute.group_key is not None:
-            keys = [mute.group_key]
-        else:
-            groups = self.store.grouping.headers()
-            keys = [group.key for group in groups if covers_group(mute, group.key, group.labels)]
-        # Edits share each channel's pace with new alerts: a mute of a whole cluster must not
-        # hold those back for minutes. The rest say it at their next edit.
-        for key in keys[:REDRAWS_PER_MUTE]:
-            note = self.store.outbox.latest_alert(key)
-            if note is not None:
-                self.store.outbox.enqueue(AlertRedraw(note), now)
+        redraw_alerts(self.store, mute, now)
 
     def _duration(self, command: cmd.Mute) -> timedelta:
         try:
             return mute_duration(command.duration, self.limits.default_duration, self.limits.max_duration)
         except ValueError as error:
             raise Refused(str(error).capitalize() + ".") from None
+
+
+def redraw_alerts(store: Store, mute: Mute, now: datetime) -> None:
+    """The messages of the alerts `mute` silences whole (its button's group; for `/netlog mute`,
+    the open groups whose labels it matches) are drawn again to say they are muted, or no longer:
+    through the outbox, paced and retried like every Slack call."""
+    if mute.group_key is not None:
+        keys = [mute.group_key]
+    else:
+        groups = store.grouping.headers()
+        keys = [group.key for group in groups if covers_group(mute, group.key, group.labels)]
+    # Edits share each channel's pace with new alerts: a mute of a whole cluster must not
+    # hold those back for minutes. The rest say it at their next edit.
+    for key in keys[:REDRAWS_PER_MUTE]:
+        note = store.outbox.latest_alert(key)
+        if note is not None:
+            store.outbox.enqueue(AlertRedraw(note), now)
+
+
+#: How often the leader looks for mutes whose time ran out, and how far back it looks the first
+#: time (a mute that ran out while no replica led is still redrawn after a takeover).
+EXPIRY_EVERY = timedelta(minutes=1)
+EXPIRY_LOOKBACK = timedelta(minutes=30)
+
+
+class MuteExpiry:
+    """A job of the leader: the alerts of a mute whose time ran out are drawn again without it, so
+    none keeps saying "Muted … until" a time that has passed. An early unmute redraws at once too;
+    a second redraw of the same alert changes nothing anyone sees."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+        self._since: datetime | None = None
+
+    def run(self) -> int:
+        now = self.clock()
+        since = self._since or now - EXPIRY_LOOKBACK
+        expired = self.store.mutes.expired_between(since, now)
+        for mute in expired:
+            redraw_alerts(self.store, mute, now)
+        self._since = now
+        return len(expired)

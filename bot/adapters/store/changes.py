@@ -40,6 +40,14 @@ class MuteStore:
         with self.db.connect() as conn:
             return [_mute(row) for row in conn.execute(query)]
 
+    def expired_between(self, since: datetime, now: datetime) -> list[Mute]:
+        """Mutes whose time ran out in (since, now]: ended early ones too (an unmute sets it)."""
+        query = (
+            sa.select(mutes).where(mutes.c.expires_at > since, mutes.c.expires_at <= now).order_by(mutes.c.id)
+        )
+        with self.db.connect() as conn:
+            return [_mute(row) for row in conn.execute(query)]
+
     def end(self, mute_id: int, now: datetime) -> Mute | None:
         """Ends an active mute now; None if there is no such active mute."""
         with self.db.begin() as conn:
