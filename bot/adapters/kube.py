@@ -318,11 +318,13 @@ class ClusterClient:
         )
         return created
 
-    def delete_network_policy(self, namespace: str, name: str) -> None:
+    def delete_network_policy(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Deletes it; with `uid`, only that very object (a 409 if it was replaced meanwhile)."""
+        options = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid)) if uid else None
         self._call(
             "delete",
             "networkpolicies",
-            lambda: self.networking.delete_namespaced_network_policy(name, namespace, **_RAW),
+            lambda: self.networking.delete_namespaced_network_policy(name, namespace, body=options, **_RAW),
             name,
         )
 
@@ -485,15 +487,23 @@ def describe(error: ApiException, cluster: str, verb: str, resource: str, name: 
             "(`gcloud container clusters describe` shows `networkConfig.datapathProvider: ADVANCED_DATAPATH`)"
         )
     if status == 404:
-        return f"There is no {resource.rstrip('s')} `{name}` on {cluster}."
+        return f"There is no {_singular(resource)} `{name}` on {cluster}."
     if status == 409 and verb == "create":
-        return f"A {resource.rstrip('s')} named `{name}` already exists on {cluster}."
+        return f"A {_singular(resource)} named `{name}` already exists on {cluster}."
+    if status == 409 and verb == "delete":
+        return f"The {_singular(resource)} `{name}` on {cluster} was replaced meanwhile; nothing was deleted."
     if status == 409:
         what = "NetworkLogging" if resource == "networkloggings" else resource
         return f"Someone else changed {what} on {cluster} at the same time; try again."
     if status >= 500 or status == 0:
         return f"The API server of {cluster} did not answer (HTTP {status}); try again in a minute."
     return f"The API server of {cluster} refused the request (HTTP {status}: {_message(error)})."
+
+
+def _singular(resource: str) -> str:
+    return {"networkpolicies": "NetworkPolicy", "namespaces": "namespace"}.get(
+        resource, resource.removesuffix("s")
+    )
 
 
 def _message(error: ApiException) -> str:

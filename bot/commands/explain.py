@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from bot.adapters.kube import KubeError
+from bot.core.netpol import network_cidrs
 from bot.render.explain import explanation_text
 from bot.services import configured_clusters
 from bot.services.explain import CannotExplain, Explainer
@@ -14,9 +15,7 @@ from bot.settings import Settings
 
 def run_explain(settings: Settings, cluster: str | None, flow: str, out: TextIO, err: TextIO) -> int:
     """Exit 0 with the answer; 2 with a sentence when the flow or the cluster cannot be read."""
-    explainer = Explainer(
-        configured_clusters(settings), {name: cidr for cidr, name in settings.file.networks.items()}
-    )
+    explainer = Explainer(configured_clusters(settings), network_cidrs(settings.file.networks))
     try:
         answer = explainer.explain(explainer.cluster(cluster), flow)
     except (CannotExplain, KubeError) as error:

@@ -162,9 +162,11 @@ class Propose:
 
 @dataclass(frozen=True, slots=True)
 class ApplyProposal:
-    """What a proposal's Apply button carries: the flow, read and verified again on Apply."""
+    """What a proposal's Apply button carries: the flow, read and verified again on Apply, and the
+    digest of what the card showed (Apply refuses to create anything else)."""
 
     flow: str
+    shown: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,11 @@ VOLATILE_LABELS = frozenset(
         "job-name",
         "batch.kubernetes.io/job-name",
         "batch.kubernetes.io/job-completion-index",
+        # Set per release by Helm charts and Istio: a selector holding them breaks at the upgrade.
+        "app.kubernetes.io/version",
+        "helm.sh/chart",
+        "chart",
+        "service.istio.io/canonical-revision",
     }
 )
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -50,6 +55,7 @@ LIMITS = (
     "GKE FQDN network policies, AdminNetworkPolicy and Cilium's own policies are not read",
     "hostNetwork pods use their node's address, not pod labels",
     "traffic between a pod and its own node is always allowed and never reaches here",
+    "node addresses: Dataplane V2 does not match them with ipBlock",
 )
 
 
@@ -148,6 +154,8 @@ class Pod:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
     namespace_labels: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
     ports: Mapping[str, tuple[int, str]] = field(default_factory=dict, hash=False, compare=False)
+    #: A hostNetwork pod has its node's address: policies cannot select it by its labels.
+    host_network: bool = field(default=False, hash=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -164,7 +172,8 @@ class Address:
 
     @property
     def label(self) -> str:
-        return self.name or self.ip
+        """As alerts show it: `metadata-server (169.254.169.254)`, or the bare IP."""
+        return f"{self.name} ({self.ip})" if self.name and self.name != self.ip else self.ip
 
 
 Endpoint = Pod | Address
@@ -344,7 +353,8 @@ class NetworkPolicy:
         if declared:
             types = frozenset(_direction(t, where) for t in declared)
         else:
-            types = frozenset({"ingress", "egress"} if "egress" in spec else {"ingress"})
+            # As the API server defaults it: Egress when there are egress rules (an empty list: none).
+            types = frozenset({"ingress", "egress"} if spec.get("egress") else {"ingress"})
         return cls(
             name,
             namespace,
@@ -392,32 +402,50 @@ def _direction(raw: object, where: str) -> Direction:
     raise PolicyError(f"{where}: policyTypes holds {raw!r}, neither Ingress nor Egress")
 
 
-def _rule(raw: Mapping[str, Any], key: str, where: str) -> Rule:
+def _rule(raw: object, key: str, where: str) -> Rule:
+    """One rule; what the API server would refuse is a `PolicyError` naming it, not a crash."""
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{where}: a rule is not a map")
     peers = []
     for item in raw.get(key) or ():
+        if not isinstance(item, Mapping):
+            raise PolicyError(f"{where}: a `{key}` entry is not a map")
         block = item.get("ipBlock")
         if block:
-            peers.append(
-                Peer(ip_block=IPBlock(str(block["cidr"]), tuple(str(e) for e in block.get("except") or ())))
+            cidrs = (
+                [block.get("cidr"), *(block.get("except") or ())] if isinstance(block, Mapping) else [None]
             )
+            for cidr in cidrs:
+                try:
+                    ipaddress.ip_network(str(cidr), strict=False)
+                except ValueError:
+                    raise PolicyError(f"{where}: ipBlock holds {cidr!r}, which is not a CIDR") from None
+            peers.append(Peer(ip_block=IPBlock(str(cidrs[0]), tuple(str(e) for e in cidrs[1:]))))
             continue
-        pods = Selector.parse(item["podSelector"], f"{where} podSelector") if "podSelector" in item else None
+        # A selector given as null is absent, as the API server reads it.
+        pods = (
+            Selector.parse(item["podSelector"], f"{where} podSelector")
+            if item.get("podSelector") is not None
+            else None
+        )
         spaces = (
             Selector.parse(item["namespaceSelector"], f"{where} namespaceSelector")
-            if "namespaceSelector" in item
+            if item.get("namespaceSelector") is not None
             else None
         )
         peers.append(Peer(pods, spaces))
     ports = []
     for item in raw.get("ports") or ():
-        port = item.get("port")
-        ports.append(
-            PolicyPort(
-                str(item.get("protocol") or "TCP").upper(),
-                port if isinstance(port, int | str) or port is None else str(port),
-                item.get("endPort"),
+        if not isinstance(item, Mapping):
+            raise PolicyError(f"{where}: a port entry is not a map")
+        port, end_port = item.get("port"), item.get("endPort")
+        if not (port is None or isinstance(port, int | str)) or not (
+            end_port is None or isinstance(end_port, int)
+        ):
+            raise PolicyError(
+                f"{where}: the port {port!r} (endPort {end_port!r}) is neither a number nor a name"
             )
-        )
+        ports.append(PolicyPort(str(item.get("protocol") or "TCP").upper(), port, end_port))
     return Rule(tuple(peers), tuple(ports))
 
 
@@ -513,6 +541,16 @@ class Proposal:
     notes: tuple[str, ...] = ()
 
 
+def proposal_digest(policies: Sequence[NetworkPolicy]) -> str:
+    """What an Apply card was shown, to compare with what Apply would create (annotations aside:
+    who approves is only known at the click)."""
+    shown = [
+        {**p.manifest(), "metadata": {"name": p.name, "namespace": p.namespace, "labels": dict(p.labels)}}
+        for p in policies
+    ]
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True, slots=True)
 class NoProposal:
     reason: str
@@ -561,10 +599,22 @@ def propose(
         return NoProposal("the policies read now allow this flow: nothing to add")
     if flow.port is None:
         return NoProposal("the flow has no port (ICMP or a fragment): a policy cannot name it alone")
+    for end in (flow.src, flow.dest):
+        if isinstance(end, Pod) and end.host_network:
+            return NoProposal(
+                f"{end.label} runs with hostNetwork: it has its node's address, and policies can "
+                "select it neither by labels nor (on Dataplane V2) by ipBlock"
+            )
     made = []
+    notes: list[str] = []
     for denied in verdict.denied_sides:
         assert denied.pod is not None
         policed, peer = denied.pod, flow.src if denied.direction == "ingress" else flow.dest
+        if isinstance(peer, Address) and peer.cidr and not peer.cidr.endswith(("/32", "/128")):
+            notes.append(
+                f"The peer is named by its network {peer.name} ({peer.cidr}) from the `networks` setting: "
+                f"the policy allows all of it, not only {peer.ip}."
+            )
         target = stable_labels(policed.labels)
         if not target:
             return NoProposal(
@@ -590,7 +640,7 @@ def propose(
     problem = verify(policies, proposal, flow, known)
     if problem:
         return NoProposal(problem)
-    return Proposal(proposal, dns_notes(policies, proposal, flow))
+    return Proposal(proposal, (*notes, *dns_notes(policies, proposal, flow)))
 
 
 def verify(
@@ -605,6 +655,17 @@ def verify(
     if not evaluate(after, flow).allowed:
         return "the proposal would not allow the flow (a bug: please report it)"
     endpoints = list(dict.fromkeys([*known, flow.src, flow.dest]))
+    # A policy isolates every pod it selects: one no policy isolated before would lose everything
+    # else it may send or receive now, which no pairwise check on this port would show.
+    for policy in proposal:
+        for direction in sorted(policy.types):
+            for pod in (e for e in endpoints if isinstance(e, Pod)):
+                if policy.selects(pod, direction) and not any(p.selects(pod, direction) for p in policies):
+                    return (
+                        f"the smallest policy would also select {pod.label}, which no policy isolates for "
+                        f"{direction} now: it would cut off everything else it "
+                        f"{'receives' if direction == 'ingress' else 'sends'}"
+                    )
     for src in endpoints:
         for dest in endpoints:
             if src == dest or (src, dest) == (flow.src, flow.dest):
@@ -705,6 +766,15 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 FLOW_EXAMPLE = "checkout/web → payments/api:8080/tcp"
 
 
+def network_cidrs(networks: Mapping[str, str]) -> dict[str, str]:
+    """The `networks` setting (CIDR -> name) turned round, for reading names in flows; a name given
+    to several CIDRs is left out (which one an alert meant is unknown: its IP is used instead)."""
+    by_name: dict[str, list[str]] = {}
+    for cidr, name in networks.items():
+        by_name.setdefault(name, []).append(cidr)
+    return {name: cidrs[0] for name, cidrs in by_name.items() if len(cidrs) == 1}
+
+
 def parse_flow(text: str, networks: Mapping[str, str] | None = None) -> FlowRef:
     """A flow as an alert shows it (`checkout/web → payments/api:8080/tcp`, `->` works too, the
     alert's trailing direction and count are ignored). `networks` maps the `networks` setting's names to
@@ -776,6 +846,7 @@ def pod_of(manifest: Mapping[str, Any], name: str, namespace_labels: Mapping[str
         dict(metadata.get("labels") or {}),
         dict(namespace_labels),
         named_ports(spec.get("containers") or ()),
+        bool(spec.get("hostNetwork")),
     )
 
 
@@ -794,6 +865,9 @@ class Explanation:
     proposal: Proposal | NoProposal
     limits: tuple[str, ...] = LIMITS
     notes: tuple[str, ...] = field(default=())
+    #: The flow as it was asked about: what a Propose button or an Apply card carries on, so the
+    #: flow is read again the same way (an address name and its IP included).
+    asked: str = ""
 
     @property
     def sentences(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Explanations and proposals, for Slack (escaped, within Block Kit's limits) and for the terminal.
 
-A proposal is shown as the manifest `kubectl apply -f -` takes, so that what a person reads is
-exactly what Apply would create.
+A proposal is shown as the manifest `kubectl apply -f -` takes: what Apply creates is that, plus the
+annotations naming who approved it and the flow. A manifest too long for one Slack section is not
+offered for Apply in Slack (a cut manifest must not be approved); the terminal shows it whole.
 """
 
 from __future__ import annotations
@@ -19,11 +20,24 @@ from bot.render.replies import Card, Reply
 Block = dict[str, Any]
 
 
+def manifest_yaml(policy: netpol.NetworkPolicy) -> str:
+    return yaml.safe_dump(policy.manifest(), sort_keys=False, default_flow_style=False)
+
+
 def manifests_yaml(proposal: netpol.Proposal) -> str:
-    return "---\n".join(
-        yaml.safe_dump(policy.manifest(), sort_keys=False, default_flow_style=False)
-        for policy in proposal.policies
-    )
+    return "---\n".join(manifest_yaml(policy) for policy in proposal.policies)
+
+
+#: Room a manifest's code block may take in one section (3,000 characters), escaping included.
+_YAML_ROOM = SECTION_LIMIT - 20
+#: Slack refuses a button value longer than this.
+BUTTON_VALUE_LIMIT = 2000
+
+
+def yaml_blocks(proposal: netpol.Proposal) -> tuple[str, ...] | None:
+    """One code block per manifest, or None when one would not fit a section whole."""
+    blocks = tuple(f"```\n{escape(manifest_yaml(policy))}```" for policy in proposal.policies)
+    return blocks if all(len(block) <= _YAML_ROOM for block in blocks) else None
 
 
 KUBECTL = "kubectl apply -f -"
@@ -64,7 +78,8 @@ def explanation_reply(explanation: netpol.Explanation) -> Reply:
     )
     blocks: list[Block] = [_section(f"{head}\n{body}")]
     blocks.append(_context("What this cannot see: " + "; ".join(explanation.limits) + "."))
-    if isinstance(explanation.proposal, netpol.Proposal):
+    value = button_value(cluster, explanation.asked or flow.label)
+    if isinstance(explanation.proposal, netpol.Proposal) and len(value) <= BUTTON_VALUE_LIMIT:
         blocks.append(
             {
                 "type": "actions",
@@ -73,16 +88,16 @@ def explanation_reply(explanation: netpol.Explanation) -> Reply:
                     {
                         "type": "button",
                         "action_id": ids.PROPOSE,
-                        "value": button_value(cluster, flow.label),
+                        "value": value,
                         "text": {"type": "plain_text", "text": "Propose a policy"},
                     }
                 ],
             }
         )
-    elif not explanation.verdict.allowed:
+    elif isinstance(explanation.proposal, netpol.NoProposal) and not explanation.verdict.allowed:
         blocks.append(_context(f"No proposal: {escape(explanation.proposal.reason)}."))
     text = "; ".join(explanation.sentences)
-    return Reply(clip(text, 3000), blocks)
+    return Reply(clip(escape(text), 3000), blocks)
 
 
 def proposal_lines(explanation: netpol.Explanation) -> tuple[str, ...]:
@@ -92,24 +107,35 @@ def proposal_lines(explanation: netpol.Explanation) -> tuple[str, ...]:
     what = "this NetworkPolicy" if count == 1 else f"these {count} NetworkPolicies"
     return (
         f"Allows exactly `{escape(explanation.flow.label)}` with {what}, added beside the team's own "
-        "(nothing existing is edited). Checked before showing: with it, the flow is allowed, and nothing "
-        "else that is denied now between the workloads of these namespaces becomes allowed.",
-        f"```\n{escape(manifests_yaml(proposal))}```",
-        f"To apply it yourself: `{KUBECTL}` with {escape(explanation.cluster)}'s context, and the YAML above "
-        "on its input.",
+        "(nothing existing is edited). Checked before showing: with it, the flow is allowed, no pod "
+        "that is open now becomes isolated, and nothing else that is denied now between the running "
+        "workloads of these namespaces becomes allowed.",
+        f"To apply it yourself: `{KUBECTL}` with {escape(explanation.cluster)}'s context, and the YAML "
+        "below on its input.",
     )
 
 
-def proposal_card(explanation: netpol.Explanation) -> Card:
-    """The Apply/Cancel card an operator gets: the same confirmation as `/netlog enable`."""
+def proposal_card(explanation: netpol.Explanation) -> Card | None:
+    """The Apply/Cancel card an operator gets (the same confirmation as `/netlog enable`); None when
+    a manifest is too long to be shown whole in Slack."""
     proposal = explanation.proposal
     assert isinstance(proposal, netpol.Proposal)
+    sections = yaml_blocks(proposal)
+    if sections is None:
+        return None
     names = ", ".join(f"{p.namespace}/{p.name}" for p in proposal.policies)
     return Card(
         f"Create {escape(names)} on {escape(explanation.cluster)}?",
         proposal_lines(explanation),
         tuple(escape(note) for note in proposal.notes),
+        sections,
     )
+
+
+TOO_LONG = (
+    "This proposal is too long to show whole in Slack, so it cannot be applied from here: "
+    "`netlog-bot explain` prints it in a terminal."
+)
 
 
 def proposal_reply(explanation: netpol.Explanation, why_no_apply: str | None) -> Reply:
@@ -121,12 +147,13 @@ def proposal_reply(explanation: netpol.Explanation, why_no_apply: str | None) ->
         if not explanation.verdict.allowed:
             text += f"\n{_md(sentences)}"
         return Reply(clip(text, 3000), [_section(text)])
-    lines = proposal_lines(explanation)
-    blocks = [_section("\n".join(lines))]
+    sections = yaml_blocks(proposal)
+    blocks = [_section("\n".join(proposal_lines(explanation)))]
+    blocks += [_section(text) for text in sections] if sections else [_section(escape(TOO_LONG))]
     blocks += [_section(f":warning: {escape(note)}") for note in proposal.notes]
-    if why_no_apply:
+    if why_no_apply and sections:
         blocks.append(_context(escape(why_no_apply)))
-    return Reply(f"Proposed policy for {explanation.flow.label}", blocks)
+    return Reply(escape(f"Proposed policy for {explanation.flow.label}"), blocks)
 
 
 def proposals_reply(cluster: str, policies: Sequence[Any]) -> Reply:
@@ -134,8 +161,8 @@ def proposals_reply(cluster: str, policies: Sequence[Any]) -> Reply:
         text = f"netlog-bot has created no NetworkPolicy on {escape(cluster)}."
         return Reply(text, [_section(text)])
     lines = [
-        f"• `{escape(p.namespace)}/{escape(p.name)}`: {escape(p.flow)}, "
-        f"approved by <@{escape(p.approved_by)}>, {escape(p.created)}"
+        f"• `{escape(p.namespace)}/{escape(p.name)}`: `{escape(p.flow)}`, approved by "
+        f"{_user(p.approved_by)}, {escape(p.created)}"
         for p in policies
     ]
     text = (
@@ -143,6 +170,11 @@ def proposals_reply(cluster: str, policies: Sequence[Any]) -> Reply:
         "(`/netlog withdraw NAMESPACE/NAME` deletes one)\n"
     )
     return Reply(f"{len(policies)} policies", [_section(text + "\n".join(lines))])
+
+
+def _user(user_id: str) -> str:
+    """A mention for a Slack user ID from an annotation anyone with edit rights could have written."""
+    return f"<@{user_id}>" if user_id.isalnum() else "someone unknown"
 
 
 def withdraw_card(cluster: str, namespace: str, name: str) -> Card:

@@ -80,9 +80,12 @@ class Card:
     title: str
     lines: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    #: Sections of their own after the lines (a manifest each): each within Slack's 3,000 characters.
+    sections: tuple[str, ...] = ()
 
     def with_buttons(self, change_id: str) -> Reply:
         blocks: list[Block] = [_section(f"*{self.title}*\n" + "\n".join(self.lines))]
+        blocks.extend(_section(text) for text in self.sections)
         blocks.extend(_section(f":warning: {w}") for w in self.warnings)
         blocks.append(
             {

@@ -18,6 +18,7 @@ from bot.adapters.kube import ClusterAccess, Clusters
 from bot.adapters.metrics import Metrics
 from bot.adapters.slack import SlackGateway
 from bot.adapters.store import Store
+from bot.core.netpol import network_cidrs
 from bot.services.access import Access
 from bot.services.audit import Auditor
 from bot.services.background import BackgroundTasks
@@ -98,7 +99,7 @@ def build_netlog(
 
 def policy_commands(settings: Settings, clusters: Clusters, clock: Callable[[], datetime]) -> PolicyCommands:
     """explain / propose / proposals / withdraw, with the `networks` setting's names for bare IPs."""
-    explainer = Explainer(clusters, {name: cidr for cidr, name in settings.file.networks.items()})
+    explainer = Explainer(clusters, network_cidrs(settings.file.networks))
     return PolicyCommands(
         explainer, Proposals(clusters, explainer, clock), functools.partial(apply_refusal, clusters)
     )

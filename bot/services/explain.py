@@ -19,7 +19,7 @@ from bot.adapters.kube import APPLY_ACCESS, WORKLOAD_KINDS, ClusterClient, Clust
 from bot.core import netpol
 from bot.core.events import workload_name
 from bot.core.netlogging import Refused
-from bot.core.netpol import Address, Explanation, Flow, FlowRef, NodeRef, Pod, PolicyError, WorkloadRef
+from bot.core.netpol import Address, Explanation, Flow, NodeRef, Pod, PolicyError, WorkloadRef
 from bot.render import explain as render
 from bot.render import replies
 from bot.render.replies import Reply
@@ -52,7 +52,7 @@ class Explainer:
         except PolicyError as error:
             raise CannotExplain(str(error)) from None
         reading = _Reading(self.clusters.client(cluster))
-        flow = Flow(reading.endpoint(ref.src), reading.endpoint(ref.dest), ref.port, _protocol(ref))
+        flow = Flow(reading.endpoint(ref.src), reading.endpoint(ref.dest), ref.port, ref.protocol)
         policies = reading.policies({e.namespace for e in (flow.src, flow.dest) if isinstance(e, Pod)})
         verdict = netpol.evaluate(policies, flow)
         if ref.protocol == "ICMP":
@@ -61,20 +61,24 @@ class Explainer:
             )
         else:
             proposal = netpol.propose(policies, flow, reading.known(), annotations)
-        return Explanation(cluster, flow, verdict, proposal)
+        return Explanation(cluster, flow, verdict, proposal, asked=text.strip())
 
-    def propose_for_apply(self, cluster: str, text: str, user: str) -> netpol.Proposal:
-        """The proposal read afresh at Apply time (the policies may have changed since it was shown),
-        annotated with who approved it and for which flow."""
-        annotations = {APPROVED_BY: user, FOR_FLOW: netpol.parse_flow(text, self.networks).label}
-        explanation = self.explain(cluster, text, annotations)
+    def propose_for_apply(self, cluster: str, text: str, user: str, shown: str) -> netpol.Proposal:
+        """The proposal read afresh at Apply time, annotated with who approved it and for which flow;
+        refused when it is no longer what the card showed (`shown`: its digest)."""
+        try:
+            label = netpol.parse_flow(text, self.networks).label
+        except PolicyError as error:
+            raise CannotExplain(str(error)) from None
+        explanation = self.explain(cluster, text, {APPROVED_BY: user, FOR_FLOW: label})
         if isinstance(explanation.proposal, netpol.NoProposal):
             raise CannotExplain(f"Nothing to apply now: {explanation.proposal.reason}.")
+        if shown and netpol.proposal_digest(explanation.proposal.policies) != shown:
+            raise CannotExplain(
+                "The cluster's policies or the workloads' labels changed since this card was made, and "
+                "so would the policy: run `/netlog propose` again to see what it would be now."
+            )
         return explanation.proposal
-
-
-def _protocol(ref: FlowRef) -> str:
-    return ref.protocol if ref.protocol in netpol.PROTOCOLS else "TCP"
 
 
 class _Reading:
@@ -140,7 +144,7 @@ class _Reading:
             for manifest in self.client.network_policies(namespace):
                 try:
                     found.append(netpol.NetworkPolicy.parse(manifest))
-                except (PolicyError, KeyError, TypeError, ValueError) as error:
+                except (PolicyError, KeyError, TypeError, ValueError, AttributeError) as error:
                     name = (manifest.get("metadata") or {}).get("name", "?")
                     raise CannotExplain(f"I cannot read NetworkPolicy {namespace}/{name}: {error}") from None
         return found
@@ -167,6 +171,7 @@ class ManagedPolicy:
     approved_by: str
     flow: str
     created: str
+    uid: str = ""
 
 
 class Proposals:
@@ -177,15 +182,27 @@ class Proposals:
         self.explainer = explainer
         self.clock = clock
 
-    def apply(self, cluster: str, text: str, user: str) -> list[str]:
-        """Creates the proposal's policies; their `namespace/name`s."""
-        proposal = self.explainer.propose_for_apply(cluster, text, user)
+    def apply(self, cluster: str, text: str, user: str, shown: str = "") -> list[str]:
+        """Creates the proposal's policies, all or none; their `namespace/name`s."""
+        proposal = self.explainer.propose_for_apply(cluster, text, user, shown)
         client = self.clusters.client(cluster)
-        created = []
+        created: list[netpol.NetworkPolicy] = []
         for policy in proposal.policies:
-            client.create_network_policy(policy.manifest())
-            created.append(f"{policy.namespace}/{policy.name}")
-        return created
+            try:
+                client.create_network_policy(policy.manifest())
+            except KubeError as error:
+                # Half a proposal (egress allowed, ingress not) allows nothing: take back what was made.
+                undone = []
+                for made in created:
+                    try:
+                        client.delete_network_policy(made.namespace, made.name)
+                        undone.append(f"{made.namespace}/{made.name}")
+                    except KubeError:
+                        pass
+                taken_back = f" I deleted {', '.join(undone)}, created just before." if undone else ""
+                raise KubeError(f"{error}{taken_back}") from None
+            created.append(policy)
+        return [f"{p.namespace}/{p.name}" for p in created]
 
     def listing(self, cluster: str) -> list[ManagedPolicy]:
         found = []
@@ -200,19 +217,21 @@ class Proposals:
                     str(annotations.get(APPROVED_BY, "?")),
                     str(annotations.get(FOR_FLOW, "?")),
                     str(metadata.get("creationTimestamp", "")),
+                    str(metadata.get("uid", "")),
                 )
             )
         return sorted(found, key=lambda p: (p.namespace, p.name))
 
     def withdraw(self, cluster: str, namespace: str, name: str) -> None:
-        """Deletes one of the bot's policies; refuses a policy the bot did not create."""
-        mine = {(p.namespace, p.name) for p in self.listing(cluster)}
+        """Deletes one of the bot's policies; refuses a policy the bot did not create. The delete is
+        conditional on the object listed (its uid): one replaced meanwhile is not deleted."""
+        mine = {(p.namespace, p.name): p.uid for p in self.listing(cluster)}
         if (namespace, name) not in mine:
             raise CannotExplain(
                 f"`{namespace}/{name}` is not a policy netlog-bot created on {cluster} (`/netlog proposals` "
                 "lists those); I only withdraw my own."
             )
-        self.clusters.client(cluster).delete_network_policy(namespace, name)
+        self.clusters.client(cluster).delete_network_policy(namespace, name, mine[(namespace, name)])
 
 
 __all__ = ["CannotExplain", "Explainer", "Explanation", "KubeError", "ManagedPolicy", "Proposals"]

@@ -16,6 +16,7 @@ from bot.adapters.cloudlogging import LoggingError
 from bot.adapters.kube import KubeError
 from bot.adapters.metrics import Metrics
 from bot.core import commands as cmd
+from bot.core import netpol
 from bot.core.audit import AuditEntry, AuditResult
 from bot.core.netlogging import Refused
 from bot.render import explain as explain_render
@@ -135,10 +136,13 @@ class Netlog:
             else "Only operators can apply a proposal here; apply it with kubectl, or ask an operator."
         )
         why_not = why_not or self.policies.may_apply(cluster)
-        if why_not:
+        card = explain_render.proposal_card(explanation)
+        if why_not or card is None:
             return explain_render.proposal_reply(explanation, why_not)
-        change = PendingChange(cmd.ApplyProposal(explanation.flow.label), cluster, text)
-        return self.confirmations.create(user, change, explain_render.proposal_card(explanation))
+        assert isinstance(explanation.proposal, netpol.Proposal)  # policies.proposal made sure
+        shown = netpol.proposal_digest(explanation.proposal.policies)
+        change = PendingChange(cmd.ApplyProposal(command.flow, shown), cluster, text)
+        return self.confirmations.create(user, change, card)
 
     def _count(self, name: str, outcome: str) -> None:
         if self.metrics is not None:
@@ -212,7 +216,7 @@ class Netlog:
             return self.mutes.unmute(user, command, text), None
         assert cluster is not None  # the card resolved it
         if isinstance(command, cmd.ApplyProposal):
-            created = self.policies.proposals.apply(cluster, command.flow, user)
+            created = self.policies.proposals.apply(cluster, command.flow, user, command.shown)
             names = ", ".join(created)
             self._audit(
                 user, "apply-proposal", "applied", f"created {names} to allow {command.flow}", cluster

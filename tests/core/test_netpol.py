@@ -479,3 +479,75 @@ def test_stable_labels_drop_revision_labels() -> None:
     assert stable_labels({"app": "x", "pod-template-hash": "1", "controller-revision-hash": "2"}) == {
         "app": "x"
     }
+
+
+def test_no_proposal_that_would_isolate_a_pod_nothing_isolates_now() -> None:
+    """A canary sharing the labels, left open by `track DoesNotExist`, would lose all its traffic."""
+    stable_only = policy(
+        "stable-only",
+        podSelector={"matchExpressions": [{"key": "track", "operator": "DoesNotExist"}]},
+        policyTypes=["Ingress"],
+    )
+    canary = Pod(
+        "payments", "api-canary", {"app": "api", "tier": "backend", "track": "canary"}, ns_labels("payments")
+    )
+    result = propose([stable_only], Flow(WEB, API, 8080), [WEB, API, canary])
+    assert isinstance(result, NoProposal)
+    assert "would also select payments/api-canary, which no policy isolates for ingress now" in result.reason
+
+
+def test_icmp_is_allowed_only_by_rules_without_ports() -> None:
+    with_ports = policy("tcp-only", podSelector={}, ingress=[{"ports": [{"protocol": "TCP"}]}])
+    any_port = policy("anything", podSelector={}, ingress=[{}])
+    assert not allowed([with_ports], WEB, API, 0, "ICMP")
+    assert evaluate([with_ports], Flow(WEB, API, None, "ICMP")).ingress.allowed is False
+    assert evaluate([any_port], Flow(WEB, API, None, "ICMP")).ingress.allowed is True
+    assert Flow(WEB, API, None, "ICMP").label == "checkout/web → payments/api/icmp"
+
+
+def test_no_proposal_for_host_network_pods() -> None:
+    host = Pod("checkout", "agent", {"app": "agent"}, ns_labels("checkout"), host_network=True)
+    result = propose([DEFAULT_DENY], Flow(host, API, 8080), [host, API])
+    assert isinstance(result, NoProposal)
+    assert "hostNetwork" in result.reason
+
+
+def test_a_named_network_proposal_says_it_opens_the_whole_network() -> None:
+    egress_off = policy("egress-off", "checkout", podSelector={}, policyTypes=["Egress"])
+    corp = Address("10.1.2.3", "corp", "10.0.0.0/8")
+    assert corp.label == "corp (10.1.2.3)"
+    result = propose([egress_off], Flow(WEB, corp, 443), [WEB])
+    assert isinstance(result, Proposal)
+    assert "allows all of it, not only 10.1.2.3" in result.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            {
+                "podSelector": {},
+                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["nope"]}}]}],
+            },
+            "not a CIDR",
+        ),
+        (
+            {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": "90"}]}]},
+            "neither a number nor a name",
+        ),
+        ({"podSelector": {}, "ingress": ["from-everyone"]}, "a rule is not a map"),
+        ({"podSelector": {}, "ingress": [{"from": ["x"]}]}, "entry is not a map"),
+    ],
+)
+def test_manifests_the_api_server_would_refuse_are_policy_errors(spec: dict[str, Any], expected: str) -> None:
+    with pytest.raises(PolicyError, match=expected):
+        policy("odd", **spec)
+
+
+def test_an_empty_egress_list_is_no_egress_rules() -> None:
+    assert policy("empty", podSelector={}, egress=[]).types == frozenset({"ingress"})
+    null_selector = policy(
+        "null", podSelector={}, ingress=[{"from": [{"namespaceSelector": None, "podSelector": {}}]}]
+    )
+    assert not allowed([null_selector], WEB, API, 80)  # null is absent: this namespace only
+    assert allowed([null_selector], WORKER, API, 80)

@@ -881,8 +881,17 @@ class FakeKube(LoopbackServer):
         return 201, self._store_object(target.group, target.plural, body)
 
     def _delete_object(self, target: _Target, request: Request, _: JSON) -> tuple[int, JSON]:
-        if self._objects(target).pop((target.namespace, target.name), None) is None:
+        found = self._objects(target).get((target.namespace, target.name))
+        if found is None:
             raise ApiError(404, f'{target.qualified} "{target.name}" not found', target.details())
+        wanted = ((request.body or {}).get("preconditions") or {}) if isinstance(request.body, dict) else {}
+        if wanted.get("uid") and wanted["uid"] != found["metadata"]["uid"]:
+            message = (
+                f'Operation cannot be fulfilled on {target.qualified} "{target.name}": Precondition failed: '
+                f"UID in precondition: {wanted['uid']}, UID in object meta: {found['metadata']['uid']}"
+            )
+            raise ApiError(409, message, target.details())
+        del self._objects(target)[(target.namespace, target.name)]
         details = target.details() | {"uid": str(uuid.uuid4())}
         return 200, {
             "kind": "Status",

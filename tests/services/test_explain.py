@@ -148,7 +148,9 @@ def test_proposals_lists_and_withdraw_deletes_only_the_bots(
 ) -> None:
     bench.apply(OPERATOR, change_id(bench.netlog.handle(OPERATOR, f"propose {DENIED_FLOW}")))
     listing = text_of(bench.netlog.handle(STRANGER, "proposals"))
-    assert f"`payments/{PROPOSED}`: {DENIED_FLOW}, approved by <@{OPERATOR}>" in listing.replace("&gt;", ">")
+    assert f"`payments/{PROPOSED}`: `{DENIED_FLOW}`, approved by <@{OPERATOR}>" in listing.replace(
+        "&gt;", ">"
+    )
     refused = text_of(bench.netlog.handle(STRANGER, f"withdraw payments/{PROPOSED}"))
     assert "operators" in refused
     card = bench.netlog.handle(OPERATOR, f"withdraw payments/{PROPOSED}")
@@ -188,3 +190,83 @@ def test_a_flow_the_policies_allow_says_so(bench: Bench, cluster: FakeKube) -> N
     text = text_of(bench.netlog.handle(STRANGER, "explain edge/gateway → payments/api:8080/tcp"))
     assert "allow edge/gateway → payments/api:8080/tcp now" in text
     assert "Nothing" not in text
+
+
+def test_apply_refuses_when_the_proposal_changed_since_the_card(bench: Bench, cluster: FakeKube) -> None:
+    card = bench.netlog.handle(OPERATOR, f"propose {DENIED_FLOW}")
+    # The api pods gain a label: the same proposal now would select them by it too.
+    for pod in cluster.objects[("", "pods")].values():
+        if pod["metadata"]["name"].startswith("api-"):
+            pod["metadata"]["labels"]["team"] = "payments"
+    text = text_of(bench.apply(OPERATOR, change_id(card)))
+    assert "changed since this card was made" in text
+    assert len(cluster.network_policies("payments")) == 2  # nothing created
+
+
+def test_half_a_proposal_is_taken_back(bench: Bench, kube: FakeKube) -> None:
+    payments_cluster(kube)
+    kube.add_network_policy(
+        {
+            "metadata": {"name": "no-egress", "namespace": "checkout"},
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
+        }
+    )
+    card = bench.netlog.handle(OPERATOR, f"propose {DENIED_FLOW}")
+    assert "Create checkout/netlog-allow-egress-" in text_of(card)
+    kube.fail_next(403, methods={"POST"}, path_contains="namespaces/payments/networkpolicies")
+    text = text_of(bench.apply(OPERATOR, change_id(card)))
+    assert "may not `create` `networkpolicies`" in text
+    assert "I deleted checkout/netlog-allow-egress-" in text
+    assert [p["metadata"]["name"] for p in kube.network_policies("checkout")] == ["no-egress"]
+
+
+def test_withdraw_deletes_only_the_object_it_listed(bench: Bench, cluster: FakeKube) -> None:
+    bench.apply(OPERATOR, change_id(bench.netlog.handle(OPERATOR, f"propose {DENIED_FLOW}")))
+    card = bench.netlog.handle(OPERATOR, f"withdraw payments/{PROPOSED}")
+    cluster.fail_next(409, methods={"DELETE"})
+    text = text_of(bench.apply(OPERATOR, change_id(card)))
+    assert "was replaced meanwhile; nothing was deleted" in text
+    delete = cluster.requests_to("networkpolicies/" + PROPOSED, "DELETE")[-1]
+    assert delete.body["preconditions"]["uid"]
+
+
+def test_icmp_is_explained_as_icmp(bench: Bench, cluster: FakeKube) -> None:
+    text = text_of(bench.netlog.handle(STRANGER, "explain checkout/web → payments/api:icmp"))
+    assert "isolated by `default-deny` and `api-from-gateway`" in text
+    assert "over ICMP" in text
+    assert "/tcp" not in text
+
+
+def test_an_address_keeps_its_ip_through_propose_and_apply(bench: Bench, cluster: FakeKube) -> None:
+    cluster.add_network_policy(
+        {
+            "metadata": {"name": "no-egress", "namespace": "checkout"},
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
+        }
+    )
+    flow = "checkout/web → partner (203.0.113.7):443/tcp"
+    reply = bench.netlog.handle(STRANGER, f"explain {flow}")
+    assert "egress from checkout/web is isolated by `no-egress`" in text_of(reply)
+    propose = next(e for b in reply.blocks if b["type"] == "actions" for e in b["elements"])
+    assert propose["value"].endswith(flow)
+    card = bench.netlog.flow_button(OPERATOR, ids.PROPOSE, propose["value"])
+    assert [m["spec"]["egress"][0]["to"] for m in yaml_of(card)] == [
+        [{"ipBlock": {"cidr": "203.0.113.7/32"}}]
+    ]
+    done = text_of(bench.apply(OPERATOR, change_id(card)))
+    assert (
+        "Created NetworkPolicy checkout/netlog-allow-egress-checkout-web-to-partner-203-0-113-7-443-tcp"
+        in done
+    )
+
+
+def test_a_manifest_too_long_for_slack_is_not_offered_for_apply(bench: Bench, kube: FakeKube) -> None:
+    payments_cluster(kube)
+    pods = kube.objects[("", "pods")]
+    for pod in pods.values():
+        if pod["metadata"]["name"].startswith("api-"):
+            pod["metadata"]["labels"] |= {f"example.com/label-{n:02d}": "x" * 60 for n in range(40)}
+    reply = bench.netlog.handle(OPERATOR, f"propose {DENIED_FLOW}")
+    assert not has_button(reply, ids.APPLY)
+    assert "too long to show whole in Slack" in text_of(reply)
+    assert all(len(b["text"]["text"]) <= 3000 for b in reply.blocks if b["type"] == "section")
