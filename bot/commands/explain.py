@@ -6,16 +6,15 @@ from __future__ import annotations
 from typing import TextIO
 
 from bot.adapters.kube import KubeError
-from bot.core.netpol import network_cidrs
 from bot.render.explain import explanation_text
-from bot.services import configured_clusters
-from bot.services.explain import CannotExplain, Explainer
+from bot.services import configured_clusters, flow_explainer
+from bot.services.explain import CannotExplain
 from bot.settings import Settings
 
 
 def run_explain(settings: Settings, cluster: str | None, flow: str, out: TextIO, err: TextIO) -> int:
     """Exit 0 with the answer; 2 with a sentence when the flow or the cluster cannot be read."""
-    explainer = Explainer(configured_clusters(settings), network_cidrs(settings.file.networks))
+    explainer = flow_explainer(settings, configured_clusters(settings))
     try:
         answer = explainer.explain(explainer.cluster(cluster), flow)
     except (CannotExplain, KubeError) as error:

@@ -51,11 +51,6 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}]}
 
 
-def _md(text: str) -> str:
-    """A sentence of the evaluator's (policy names in backticks) with its names escaped for Slack."""
-    return escape(text)
-
-
 def button_value(cluster: str, flow: str) -> str:
     return f"{cluster}{ids.FLOW_SEPARATOR}{flow}"
 
@@ -73,7 +68,7 @@ def explanation_reply(explanation: netpol.Explanation) -> Reply:
     flow, cluster = explanation.flow, explanation.cluster
     head = f"*Why was `{escape(flow.label)}` denied?* ({escape(cluster)})"
     body = "\n".join(
-        f"• {_md(line)}" if not line.startswith("  –") else _md(line)
+        f"• {escape(line)}" if not line.startswith("  –") else escape(line)
         for line in explanation_lines(explanation)
     )
     blocks: list[Block] = [_section(f"{head}\n{body}")]
@@ -145,7 +140,7 @@ def proposal_reply(explanation: netpol.Explanation, why_no_apply: str | None) ->
         sentences = "; ".join(explanation.sentences)
         text = f"No proposal for `{escape(explanation.flow.label)}`: {escape(proposal.reason)}."
         if not explanation.verdict.allowed:
-            text += f"\n{_md(sentences)}"
+            text += f"\n{escape(sentences)}"
         return Reply(clip(text, 3000), [_section(text)])
     sections = yaml_blocks(proposal)
     blocks = [_section("\n".join(proposal_lines(explanation)))]

@@ -97,9 +97,14 @@ def build_netlog(
     )
 
 
+def flow_explainer(settings: Settings, clusters: Clusters) -> Explainer:
+    """Explain and propose, naming bare IPs as the `networks` setting does (Slack and the terminal)."""
+    return Explainer(clusters, network_cidrs(settings.file.networks))
+
+
 def policy_commands(settings: Settings, clusters: Clusters, clock: Callable[[], datetime]) -> PolicyCommands:
     """explain / propose / proposals / withdraw, with the `networks` setting's names for bare IPs."""
-    explainer = Explainer(clusters, network_cidrs(settings.file.networks))
+    explainer = flow_explainer(settings, clusters)
     return PolicyCommands(
         explainer, Proposals(clusters, explainer, clock), functools.partial(apply_refusal, clusters)
     )

@@ -234,9 +234,6 @@ class Proposals:
         self.clusters.client(cluster).delete_network_policy(namespace, name, mine[(namespace, name)])
 
 
-__all__ = ["CannotExplain", "Explainer", "Explanation", "KubeError", "ManagedPolicy", "Proposals"]
-
-
 def apply_refusal(clusters: Clusters, cluster: str) -> str | None:
     """None when the bot may create and delete NetworkPolicies on `cluster` (asked of the API server
     with SelfSubjectAccessReviews, nothing created), else why Apply is not offered."""
@@ -291,6 +288,3 @@ class PolicyCommands:
         except CannotExplain as error:
             return replies.problem(str(error))
         return render.proposals_reply(cluster, self.proposals.listing(cluster))
-
-
-__all__ += ["PolicyCommands"]
