@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import orjson
 
 from bot.adapters.logentry import FastEntryParser
-from bot.adapters.metrics import Metrics
 from bot.adapters.store import Fence, IngestResult, Reject, Store
 from bot.core.events import EntryParser, NetworkNames, PolicyEvent, RawMessage, RejectedEntry
 from bot.core.grouping import Grouper, Notification
@@ -28,6 +28,9 @@ from bot.core.mutes import muted_at_all, muted_by, muted_groups
 from bot.core.outbox import alert_message
 from bot.core.rejects import RejectReport
 from bot.core.routing import event_fields
+
+if TYPE_CHECKING:  # the Prometheus client stays out of replay and the demo, which count nothing
+    from bot.adapters.metrics import Metrics
 
 log = logging.getLogger(__name__)
 reject_log = logging.getLogger("bot.rejects")

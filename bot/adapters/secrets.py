@@ -17,12 +17,13 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import google.auth
-import google.auth.credentials
-import google.auth.exceptions
-import requests
-from google.auth.transport.requests import AuthorizedSession
+if TYPE_CHECKING:
+    import requests
+
+# google.auth and requests are imported when a reference is read, not with this module: the
+# settings import it for every command, and most commands (replay, demo, recent) read no secret.
 
 PREFIX = "secretmanager:"
 DEFAULT_URL = "https://secretmanager.googleapis.com"
@@ -67,6 +68,11 @@ class SecretManager:
         self._session: requests.Session | None = None
 
     def _http(self, variable: str) -> requests.Session:
+        import google.auth
+        import google.auth.exceptions
+        import requests
+        from google.auth.transport.requests import AuthorizedSession
+
         if self._session is None:
             if self._anonymous:
                 self._session = requests.Session()
@@ -87,6 +93,9 @@ class SecretManager:
     def read(self, variable: str, reference: str, project: str | None) -> str:
         """The payload of the secret `reference` names, as text (trailing newline dropped: `echo`
         and editors add one that no token or URL contains)."""
+        import google.auth.exceptions
+        import requests
+
         name = version_name(variable, reference, project)
         try:
             response = self._http(variable).get(f"{self.api_url}/v1/{name}:access", timeout=_TIMEOUT)
