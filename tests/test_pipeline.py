@@ -10,6 +10,7 @@ import pytest
 from bot.adapters.store import Store
 from bot.core.events import NetworkNames, RawMessage
 from bot.core.grouping import Grouper, GroupingPolicy
+from bot.core.history import hour_of
 from bot.core.mutes import Mute
 from bot.core.outbox import AlertPost
 from bot.core.routing import Route, RoutingTable
@@ -139,3 +140,58 @@ def test_a_store_outage_during_grouping_neither_restarts_groups_nor_recounts(
                 grouping.step(at(second))
     notes = grouping.catch_up(at(95))
     assert [(n.kind, n.group_id, n.total) for n in notes] == [("update", opened.group_id, 8)]
+
+
+def test_a_step_read_in_parts_commits_what_one_read_would(store: Store) -> None:
+    """A step reads `read_size` events at a time but commits them together: the same totals,
+    history and line-cap peak as a step that read them at once (a capped second read in two
+    parts is counted whole), in one transaction."""
+    burst = [raw_message(at=T0, node="n7", insert_id=f"burst-{n}", count=2) for n in range(500)]
+    store_messages(store, burst, PARSER, at(0))
+    grouping = GroupingWorker(store, Grouper(POLICY, ROUTING), batch_size=1_000, read_size=150)
+    assert grouping.step(at(1)) == []
+    assert not grouping.behind  # 500 of at most 1,000: nothing is left
+    assert store.grouping.cursor(GROUPING_CURSOR) == max(i for i, _ in store.events.read(0, 1_000))
+    hour = hour_of(T0)
+    assert [(cap.node, cap.peak) for cap in store.history.node_caps(hour, hour + 3600)] == [("n7", 500)]
+    [row] = store.history.flow_hours(hour, hour + 3600)
+    assert (row.attempts, row.entries) == (1_000, 500)
+    [opened] = grouping.step(at(31))
+    assert (opened.kind, opened.total) == ("open", 1_000)
+
+
+def test_a_full_step_says_it_is_behind_and_the_next_one_goes_on(store: Store) -> None:
+    store_messages(store, [message() for _ in range(10)], PARSER, at(0))
+    grouping = GroupingWorker(store, Grouper(POLICY, ROUTING), batch_size=6, read_size=4)
+    grouping.step(at(1))
+    assert grouping.behind
+    assert len(store.events.read(store.grouping.cursor(GROUPING_CURSOR), 100)) == 4
+    grouping.step(at(2))
+    assert not grouping.behind
+    [opened] = grouping.step(at(31))
+    assert opened.total == 10
+
+
+def test_a_store_failure_between_two_reads_of_a_step_recounts_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_messages(store, [message(count=3) for _ in range(9)], PARSER, at(0))
+    grouping = GroupingWorker(store, Grouper(POLICY, ROUTING), batch_size=100, read_size=4)
+    read = store.events.read
+    reads = 0
+
+    def fails_on_the_second_read(after: int, limit: int) -> object:
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            raise ConnectionError("database went away")
+        return read(after, limit)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.events, "read", fails_on_the_second_read)
+        with pytest.raises(ConnectionError):
+            grouping.step(at(1))  # the first 4 are folded in memory, never committed
+    assert store.grouping.cursor(GROUPING_CURSOR) == 0
+    grouping.catch_up(at(2))
+    [opened] = grouping.step(at(32))
+    assert opened.total == 27

@@ -71,42 +71,57 @@ def roll_up(
     events: Iterable[PolicyEvent], muted: Callable[[PolicyEvent], bool] | None = None
 ) -> dict[CellKey, Cell]:
     """The cells of some events (denies only: allows are not what the history is about)."""
-    # Plain tuples while folding, `CellKey`s once per cell: the grouping worker rolls up every deny
-    # of a storm, and a NamedTuple costs a Python-level call to build.
-    cells: dict[tuple[int, str, str, str, str, int, str, str, bool], Cell] = {}
-    # A batch's events are nearly in time order: the hour is worked out again only when an event
-    # falls outside the last one's (comparing datetimes costs less than converting each).
-    hour, opens, closes = 0, _EPOCH, _EPOCH
-    for event in events:
-        if event.disposition != "deny":
-            continue
-        at = event.timestamp
-        if not opens <= at < closes:
-            hour = hour_of(at)
-            opens = hour_start(hour)
-            closes = opens + HOUR
-        key = (
-            hour,
-            event.cluster or "",
-            event.direction,
-            event.src.label,
-            event.dest.label,
-            event.dest_port or 0,
-            event.protocol,
-            event.node or "",
-            bool(muted and muted(event)),
-        )
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = Cell(event.namespace or "", event.count, 1, at, at)
-            continue
-        cell.attempts += event.count
-        cell.entries += 1
-        if at < cell.first_seen:
-            cell.first_seen = at
-        elif at > cell.last_seen:
-            cell.last_seen = at
-    return {CellKey(*key): cell for key, cell in cells.items()}
+    cells = RollUp()
+    cells.add(events, muted)
+    return cells.cells()
+
+
+class RollUp:
+    """Cells gathered over several `add`s: a grouping step reads its events a part at a time and
+    writes the cells of all of them once."""
+
+    def __init__(self) -> None:
+        # Plain tuples while folding, `CellKey`s once per cell: the grouping worker rolls up every
+        # deny of a storm, and a NamedTuple costs a Python-level call to build.
+        self._cells: dict[tuple[int, str, str, str, str, int, str, str, bool], Cell] = {}
+
+    def add(self, events: Iterable[PolicyEvent], muted: Callable[[PolicyEvent], bool] | None = None) -> None:
+        cells = self._cells
+        # Events are nearly in time order: the hour is worked out again only when an event falls
+        # outside the last one's (comparing datetimes costs less than converting each).
+        hour, opens, closes = 0, _EPOCH, _EPOCH
+        for event in events:
+            if event.disposition != "deny":
+                continue
+            at = event.timestamp
+            if not opens <= at < closes:
+                hour = hour_of(at)
+                opens = hour_start(hour)
+                closes = opens + HOUR
+            key = (
+                hour,
+                event.cluster or "",
+                event.direction,
+                event.src.label,
+                event.dest.label,
+                event.dest_port or 0,
+                event.protocol,
+                event.node or "",
+                bool(muted and muted(event)),
+            )
+            cell = cells.get(key)
+            if cell is None:
+                cells[key] = Cell(event.namespace or "", event.count, 1, at, at)
+                continue
+            cell.attempts += event.count
+            cell.entries += 1
+            if at < cell.first_seen:
+                cell.first_seen = at
+            elif at > cell.last_seen:
+                cell.last_seen = at
+
+    def cells(self) -> dict[CellKey, Cell]:
+        return {CellKey(*key): cell for key, cell in self._cells.items()}
 
 
 #: GKE logs at most this many lines per second per node and drops the rest.
@@ -125,20 +140,34 @@ class NodeCap(NamedTuple):
 
 def capped_nodes(events: Sequence[PolicyEvent]) -> list[NodeCap]:
     """The nodes that hit GKE's per-node line cap in these events (denies and allows alike: the
-    cap counts every line). Events are counted per node and second by their timestamps, within the
-    batch; a batch too small to hold a capped second costs nothing."""
+    cap counts every line), counted per node and second by their timestamps."""
     if len(events) < NODE_LINE_CAP:
-        return []
-    seconds: dict[tuple[str, str, int], int] = {}
-    for event in events:
-        at = (event.cluster or "", event.node or "", int(event.timestamp.timestamp()))
-        seconds[at] = seconds.get(at, 0) + 1
-    peaks: dict[tuple[int, str, str], int] = {}
-    for (cluster, node, second), lines in seconds.items():
-        if lines >= NODE_LINE_CAP and node:
-            key = (second - second % 3600, cluster, node)
-            peaks[key] = max(peaks.get(key, 0), lines)
-    return [NodeCap(hour, cluster, node, peak) for (hour, cluster, node), peak in sorted(peaks.items())]
+        return []  # too few to hold a capped second
+    lines = LineCounts()
+    lines.add(events)
+    return lines.capped()
+
+
+class LineCounts:
+    """Lines per (cluster, node, second), gathered over several `add`s: a second whose lines are
+    read in two parts of a grouping step is still counted whole."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[tuple[str, str, int], int] = {}
+
+    def add(self, events: Iterable[PolicyEvent]) -> None:
+        seconds = self._seconds
+        for event in events:
+            at = (event.cluster or "", event.node or "", int(event.timestamp.timestamp()))
+            seconds[at] = seconds.get(at, 0) + 1
+
+    def capped(self) -> list[NodeCap]:
+        peaks: dict[tuple[int, str, str], int] = {}
+        for (cluster, node, second), lines in self._seconds.items():
+            if lines >= NODE_LINE_CAP and node:
+                key = (second - second % 3600, cluster, node)
+                peaks[key] = max(peaks.get(key, 0), lines)
+        return [NodeCap(hour, cluster, node, peak) for (hour, cluster, node), peak in sorted(peaks.items())]
 
 
 @dataclass(frozen=True, slots=True)
