@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -120,6 +121,9 @@ GROUPING_BATCH = 200_000
 #: Events read and folded at a time within a step: what a step holds in memory at once (~450 B
 #: an event), whatever its size.
 GROUPING_READ = 20_000
+#: A step stops reading after this long and commits what it folded: well inside the alerts
+#: lease (`bot.engine.LEASE_TTL`, renewed between steps) on a slow machine or database.
+GROUPING_STEP_SECONDS = 5.0
 
 
 class GroupingWorker:
@@ -132,41 +136,44 @@ class GroupingWorker:
         batch_size: int = GROUPING_BATCH,
         fence: Fence | None = None,
         read_size: int = GROUPING_READ,
+        step_seconds: float = GROUPING_STEP_SECONDS,
     ) -> None:
         self.store = store
         self.fence = fence  # with several replicas: commit only while holding the alerts lease
         self.grouper = grouper
         self.batch_size = batch_size
         self.read_size = read_size
+        self.step_seconds = step_seconds
         grouper.restore(store.grouping.load())
         self.position = store.grouping.cursor(GROUPING_CURSOR)
-        #: The last step folded a full batch: more stored events are likely waiting.
+        #: The last step stopped before the stored events ran out: more are likely waiting.
         self.behind = False
         self._stale = False
 
     def step(self, now: datetime) -> list[Notification]:
-        """Fold up to `batch_size` new events, `read_size` at a time, then emit whatever is due at
-        `now`, and commit it all in one transaction."""
+        """Fold up to `batch_size` new events (`read_size` at a time, for at most about
+        `step_seconds`), then emit whatever is due at `now`, and commit it all in one transaction."""
         if self._stale:
             self.reload()  # raises while the store is still down; the caller's loop retries
-        position, folded, history, caps = self._fold(now)
+        position, more, history, caps = self._fold(now)
         self._stale = True  # memory runs ahead of the store until the commit
         notifications = self.grouper.tick(now)
         upserts, deletes = self.grouper.changes()
-        if folded or upserts or deletes or notifications:
+        if position != self.position or upserts or deletes or notifications:
             messages = [alert_message(n) for n in notifications]
             self.store.grouping.commit(
                 GROUPING_CURSOR, position, upserts, deletes, messages, now, self.fence, history, caps
             )
         self._stale = False
         self.position = position
-        self.behind = folded >= self.batch_size
+        self.behind = more
         return notifications
 
-    def _fold(self, now: datetime) -> tuple[int, int, dict[CellKey, Cell], list[NodeCap]]:
-        """(position, events folded, history cells, capped nodes) of the events stored after the
-        cursor, up to `batch_size` of them."""
-        position, folded = self.position, 0
+    def _fold(self, now: datetime) -> tuple[int, bool, dict[CellKey, Cell], list[NodeCap]]:
+        """(position, whether more events may be waiting, history cells, capped nodes) of the
+        events stored after the cursor: up to `batch_size` of them, or what `step_seconds` allow."""
+        position, folded, full = self.position, 0, False
+        started = time.monotonic()
         history, lines = RollUp(), LineCounts()
         mutes: list[Mute] = []
         groups: frozenset[str] = frozenset()
@@ -175,6 +182,7 @@ class GroupingWorker:
             limit = min(self.read_size, self.batch_size - folded)
             rows = self.store.events.read(position, limit)
             if not rows:
+                full = False  # the stored events ran out exactly at the end of the last read
                 break
             if not folded:
                 mutes = self.store.mutes.active(now)
@@ -191,9 +199,10 @@ class GroupingWorker:
             self.grouper.fold_all(events, now, groups)
             position = rows[-1][0]
             folded += len(rows)
-            if len(rows) < limit:
+            full = len(rows) == limit
+            if not full or time.monotonic() - started >= self.step_seconds:
                 break
-        return position, folded, history.cells(), lines.capped()
+        return position, full, history.cells(), lines.capped()
 
     def reload(self) -> None:
         """Forget memory and take the state from the store (after a failure, or on taking over).

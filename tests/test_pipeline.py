@@ -195,3 +195,17 @@ def test_a_store_failure_between_two_reads_of_a_step_recounts_nothing(
     grouping.catch_up(at(2))
     [opened] = grouping.step(at(32))
     assert opened.total == 27
+
+
+def test_a_step_stops_reading_when_its_time_is_up_and_says_more_is_waiting(store: Store) -> None:
+    """However large `batch_size` is, a step commits within about `step_seconds`, so a slow
+    database cannot hold a step past the alerts lease; the loop then goes on at once."""
+    store_messages(store, [message() for _ in range(10)], PARSER, at(0))
+    grouping = GroupingWorker(store, Grouper(POLICY, ROUTING), batch_size=100, read_size=3, step_seconds=0)
+    grouping.step(at(1))
+    assert grouping.behind
+    assert len(store.events.read(store.grouping.cursor(GROUPING_CURSOR), 100)) == 7
+    while grouping.behind:
+        grouping.step(at(2))
+    [opened] = grouping.step(at(31))
+    assert opened.total == 10
