@@ -19,6 +19,7 @@ from bot.adapters.store.records import (
     decode_group,
     decode_group_header,
     decode_message,
+    encode_event,
     encode_group,
     encode_group_header,
     encode_message,
@@ -243,6 +244,21 @@ def test_equal_endpoints_decode_to_one_object_whatever_the_event() -> None:
 @pytest.mark.parametrize("row", OLD_EVENT_ROWS)
 def test_an_event_row_written_again_is_byte_identical(row: str) -> None:
     assert dumps(event_to_record(event_from_record(json.loads(row)))) == row
+
+
+@pytest.mark.parametrize("row", OLD_EVENT_ROWS)
+def test_the_event_encoder_writes_what_the_general_one_writes(row: str) -> None:
+    event = event_from_record(json.loads(row))
+    assert encode_event(event) == dumps(event_to_record(event)) == row
+    assert encode_event(event) == row  # the second time from its endpoints' memo
+
+
+def test_an_endpoint_s_memo_never_answers_for_another_endpoint() -> None:
+    # Memoized by id: an id freed and reused by a different endpoint must not get the old JSON.
+    for n in range(2_000):
+        event = event_from_record(json.loads(OLD_EVENT_ROWS[2]))
+        moved = replace(event, src=Endpoint("ip", ip=f"10.9.{n // 256}.{n % 256}"))
+        assert json.loads(encode_event(moved))["src"] == {"kind": "ip", "ip": f"10.9.{n // 256}.{n % 256}"}
 
 
 def test_a_group_header_reads_back_equal_without_its_flows() -> None:
