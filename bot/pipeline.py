@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -175,20 +175,17 @@ class GroupingWorker:
         position, folded, full = self.position, 0, False
         started = time.monotonic()
         history, lines = RollUp(), LineCounts()
-        mutes: list[Mute] = []
-        groups: frozenset[str] = frozenset()
-        muted: Callable[[PolicyEvent], bool] | None = None
         while folded < self.batch_size:
             limit = min(self.read_size, self.batch_size - folded)
             rows = self.store.events.read(position, limit)
             if not rows:
                 full = False  # the stored events ran out exactly at the end of the last read
                 break
-            if not folded:
-                mutes = self.store.mutes.active(now)
-                groups = muted_groups(mutes, now)
-                if mutes:
-                    muted = partial(_muted_at_all, mutes=mutes, now=now)
+            # Read after the events, for each read: every event is judged by the mutes of a moment
+            # after it was stored, as a step of one read judged them.
+            mutes: list[Mute] = self.store.mutes.active(now)
+            groups = muted_groups(mutes, now)
+            muted = partial(_muted_at_all, mutes=mutes, now=now) if mutes else None
             events = [event for _, event in rows]
             # The history counts every deny, muted ones marked as such.
             history.add(events, muted)

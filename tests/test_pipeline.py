@@ -209,3 +209,27 @@ def test_a_step_stops_reading_when_its_time_is_up_and_says_more_is_waiting(store
         grouping.step(at(2))
     [opened] = grouping.step(at(31))
     assert opened.total == 10
+
+
+def test_a_mute_added_between_two_reads_of_a_step_applies_to_the_second(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutes are read after each read of events, so a step judges every event by the mutes of a
+    moment after it was stored, however many reads the step takes."""
+    store_messages(store, [message(count=1) for _ in range(6)], PARSER, at(0))
+    grouping = GroupingWorker(store, Grouper(POLICY, ROUTING), batch_size=100, read_size=3)
+    read = store.events.read
+    reads = 0
+
+    def muted_while_the_second_read_runs(after: int, limit: int) -> object:
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            store.mutes.add(Mute(0, (("namespace", "payments"),), at(0), at(3600), "U0OP", "noisy"))
+        return read(after, limit)
+
+    monkeypatch.setattr(store.events, "read", muted_while_the_second_read_runs)
+    grouping.step(at(1))
+    [opened] = grouping.step(at(31))
+    assert (opened.channel, opened.total) == ("#payments", 3)
+    assert total_attempts(store) == 6
