@@ -50,6 +50,10 @@ _FIRST_LEASE = 10.0
 _LEASE_MARGIN = 5.0
 #: How long a writer waits after the store refused a batch, and a puller after a failed Pull.
 _PAUSE_AFTER_FAILURE = 1.0
+#: A Pull that runs to its deadline is the normal answer of an idle subscription, and also what a
+#: network that drops every packet looks like. When nothing has answered for this long, such a
+#: deadline is checked by a cheap call that any reachable Pub/Sub answers (testIamPermissions).
+_PROBE_AFTER = 30.0
 #: Errors no retry will fix: the subscriber stops and says what to do.
 _FATAL = (google_errors.NotFound, google_errors.PermissionDenied, google_errors.Unauthenticated)
 #: Pulls failing without a break this long make the subscriber not ready (`/readyz`) and log a
@@ -178,6 +182,8 @@ class Subscriber:
         lease_seconds: int = 20,
         pullers: int = 4,
         writers: int = 2,
+        probe_after: float = _PROBE_AFTER,
+        pull_deadline: float = _PULL_DEADLINE,
     ) -> None:
         self.subscription = subscription
         self.store_batch = store_batch
@@ -205,6 +211,10 @@ class Subscriber:
         self._client: pubsub_v1.SubscriberClient | None = None
         self._failure: BaseException | None = None
         self.health = PullHealth(subscription)
+        self.probe_after = probe_after
+        self.pull_deadline = pull_deadline
+        self._answered_at = float("-inf")  # monotonic time Pub/Sub last answered (never, yet)
+        self._probing = threading.Lock()
         self.stopped = threading.Event()
         self.acked = 0
 
@@ -231,10 +241,10 @@ class Subscriber:
                 return
             try:
                 pulled = self._pull(wanted)
-                self.health.ok(time.monotonic())
+                self._answered(time.monotonic())
             except google_errors.DeadlineExceeded:
                 pulled = None  # nothing arrived within the deadline: ask again
-                self.health.ok(time.monotonic())
+                self._check_deadline()
             except _FATAL as error:
                 self._release(wanted)
                 self._fail(error)
@@ -246,6 +256,43 @@ class Subscriber:
             self._release(wanted - (len(pulled.ack_ids) if pulled else 0))
             if pulled:
                 self._pulled.put(pulled)
+
+    def _answered(self, now: float) -> None:
+        self._answered_at = now
+        self.health.ok(now)
+
+    def _check_deadline(self) -> None:
+        """A Pull ran to its deadline: an idle subscription if Pub/Sub answered lately or answers
+        a probe now; otherwise nothing reaches Pub/Sub, and it counts as a failed pull."""
+        if time.monotonic() - self._answered_at < self.probe_after:
+            self.health.ok(time.monotonic())
+            return
+        if not self._probing.acquire(blocking=False):
+            return  # another puller is asking: its answer will do
+        try:
+            error = self._probe()
+        finally:
+            self._probing.release()
+        if error is None:
+            self._answered(time.monotonic())
+        else:
+            self.health.failed(error, time.monotonic())
+
+    def _probe(self) -> BaseException | None:
+        """None if Pub/Sub answers testIamPermissions on the subscription at all (any status, even
+        one refusing the call, proves the way there works); else what went wrong."""
+        assert self._client is not None
+        try:
+            self._client.test_iam_permissions(
+                request={"resource": self.subscription, "permissions": ["pubsub.subscriptions.consume"]},
+                timeout=self.pull_deadline,
+                retry=None,
+            )
+        except (google_errors.DeadlineExceeded, google_errors.ServiceUnavailable) as error:
+            return error
+        except google_errors.GoogleAPICallError:
+            return None  # answered, with a refusal (the emulator does not implement it)
+        return None
 
     def _reserve(self) -> int:
         """Waits for room under `max_outstanding`, reserves up to one Pull's worth; 0 once stopping."""
@@ -269,7 +316,7 @@ class Subscriber:
         # retry=None: a deadline is the normal answer of an empty subscription, and other errors
         # are handled by the loop, which must keep watching for `stop()`.
         response = self._client.pull(
-            subscription=self.subscription, max_messages=wanted, timeout=_PULL_DEADLINE, retry=None
+            subscription=self.subscription, max_messages=wanted, timeout=self.pull_deadline, retry=None
         )
         # The raw protobuf: proto-plus wrappers cost microseconds per field read, per message.
         received = PullResponse.pb(response).received_messages

@@ -1,6 +1,7 @@
-"""A fake of the two Pub/Sub calls `netlog-bot check` makes that the emulator cannot answer as
-Pub/Sub does: `Subscriber.GetSubscription` and `IAMPolicy.TestIamPermissions` (the emulator has no
-IAM: it answers UNIMPLEMENTED to the latter and lets everyone get everything).
+"""A fake of the Pub/Sub calls the emulator cannot answer as Pub/Sub does: the two `netlog-bot
+check` makes, `Subscriber.GetSubscription` and `IAMPolicy.TestIamPermissions` (the emulator has no
+IAM: it answers UNIMPLEMENTED to the latter and lets everyone get everything), and `Subscriber.Pull`
+on an idle subscription (Pub/Sub holds it past the caller's deadline; the emulator answers empty).
 
 A real gRPC server on loopback, reached by the real `pubsub_v1.SubscriberClient` through
 PUBSUB_EMULATOR_HOST (a plaintext channel, no credentials), so requests and answers go through the
@@ -11,11 +12,14 @@ client's own protobuf encoding and error mapping. Faithful where the check can t
 - TestIamPermissions answers the subset of the asked permissions the caller holds on the
   subscription (`granted`, by default what roles/pubsub.subscriber grants), and NOT_FOUND, as
   GetSubscription, for an unknown subscription;
+- Pull holds every call until the caller's deadline has passed, as on a subscription with nothing
+  to deliver (so the client sees DEADLINE_EXCEEDED), and counts the calls;
 - every other method is UNIMPLEMENTED, as gRPC answers for a method a server does not have.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
 from types import TracebackType
 from typing import Any, Self
@@ -33,7 +37,10 @@ class FakePubSubIam:
         self.subscriptions: dict[str, str] = {}  # subscription path -> topic path
         self.granted: set[str] = set(SUBSCRIBER_ROLE)  # the caller's permissions on each subscription
         self._server: grpc.Server | None = None
+        self._stopping = threading.Event()
         self.port = 0
+        self.pulls = 0
+        self.iam_tests = 0
 
     @property
     def host(self) -> str:
@@ -54,7 +61,12 @@ class FakePubSubIam:
                             self._get_subscription,
                             request_deserializer=pubsub.GetSubscriptionRequest.deserialize,
                             response_serializer=pubsub.Subscription.serialize,
-                        )
+                        ),
+                        "Pull": grpc.unary_unary_rpc_method_handler(
+                            self._pull,
+                            request_deserializer=pubsub.PullRequest.deserialize,
+                            response_serializer=pubsub.PullResponse.serialize,
+                        ),
                     },
                 ),
                 grpc.method_handlers_generic_handler(
@@ -75,6 +87,7 @@ class FakePubSubIam:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.stop(grace=None)
             self._server = None
@@ -95,7 +108,15 @@ class FakePubSubIam:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "User not authorized to perform this action.")
         return pubsub.Subscription(name=request.subscription, topic=topic, ack_deadline_seconds=60)
 
+    def _pull(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._known(request.subscription, context)
+        self.pulls += 1
+        remaining = context.time_remaining()
+        self._stopping.wait(60.0 if remaining is None else remaining + 0.2)
+        return pubsub.PullResponse()
+
     def _test_iam_permissions(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.iam_tests += 1
         self._known(request.resource, context)
         held = [permission for permission in request.permissions if permission in self.granted]
         return iam_policy_pb2.TestIamPermissionsResponse(permissions=held)

@@ -45,4 +45,13 @@ def test_get_needs_its_own_permission(connected: Connected) -> None:
     with pytest.raises(google_errors.NotFound):
         subscriber.get_subscription(subscription="projects/p/subscriptions/nope", timeout=5, retry=None)
     with pytest.raises(google_errors.MethodNotImplemented):  # anything else: the server lacks it
-        subscriber.pull(subscription=SUBSCRIPTION, max_messages=1, timeout=5, retry=None)
+        subscriber.acknowledge(subscription=SUBSCRIPTION, ack_ids=["a"], timeout=5, retry=None)
+
+
+def test_an_idle_pull_is_held_past_the_caller_s_deadline(connected: Connected) -> None:
+    fake, subscriber = connected
+    with pytest.raises(google_errors.DeadlineExceeded):
+        subscriber.pull(subscription=SUBSCRIPTION, max_messages=1, timeout=0.3, retry=None)
+    with pytest.raises(google_errors.NotFound):
+        subscriber.pull(subscription="projects/p/subscriptions/nope", max_messages=1, timeout=5, retry=None)
+    assert fake.pulls == 1
