@@ -3,6 +3,7 @@ events through its cursor, and a restart or a failed commit neither loses nor re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,6 +34,22 @@ def message(namespace: str = "payments", count: int = 1, insert_id: str | None =
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def before_read(
+    nth: int, read: Callable[[int, int], object], action: Callable[[], None]
+) -> Callable[[int, int], object]:
+    """`read` (a store's `events.read`) that runs `action` just before its `nth` call reads."""
+    calls = 0
+
+    def reading(after: int, limit: int) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == nth:
+            action()
+        return read(after, limit)
+
+    return reading
 
 
 def worker(store: Store) -> GroupingWorker:
@@ -177,18 +194,12 @@ def test_a_store_failure_between_two_reads_of_a_step_recounts_nothing(
 ) -> None:
     store_messages(store, [message(count=3) for _ in range(9)], PARSER, at(0))
     grouping = GroupingWorker(store, Grouper(POLICY, ROUTING), batch_size=100, read_size=4)
-    read = store.events.read
-    reads = 0
 
-    def fails_on_the_second_read(after: int, limit: int) -> object:
-        nonlocal reads
-        reads += 1
-        if reads == 2:
-            raise ConnectionError("database went away")
-        return read(after, limit)
+    def went_away() -> None:
+        raise ConnectionError("database went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store.events, "read", fails_on_the_second_read)
+        patch.setattr(store.events, "read", before_read(2, store.events.read, went_away))
         with pytest.raises(ConnectionError):
             grouping.step(at(1))  # the first 4 are folded in memory, never committed
     assert store.grouping.cursor(GROUPING_CURSOR) == 0
@@ -218,17 +229,11 @@ def test_a_mute_added_between_two_reads_of_a_step_applies_to_the_second(
     moment after it was stored, however many reads the step takes."""
     store_messages(store, [message(count=1) for _ in range(6)], PARSER, at(0))
     grouping = GroupingWorker(store, Grouper(POLICY, ROUTING), batch_size=100, read_size=3)
-    read = store.events.read
-    reads = 0
 
-    def muted_while_the_second_read_runs(after: int, limit: int) -> object:
-        nonlocal reads
-        reads += 1
-        if reads == 2:
-            store.mutes.add(Mute(0, (("namespace", "payments"),), at(0), at(3600), "U0OP", "noisy"))
-        return read(after, limit)
+    def mute() -> None:
+        store.mutes.add(Mute(0, (("namespace", "payments"),), at(0), at(3600), "U0OP", "noisy"))
 
-    monkeypatch.setattr(store.events, "read", muted_while_the_second_read_runs)
+    monkeypatch.setattr(store.events, "read", before_read(2, store.events.read, mute))
     grouping.step(at(1))
     [opened] = grouping.step(at(31))
     assert (opened.channel, opened.total) == ("#payments", 3)

@@ -16,7 +16,7 @@ structs; a record it cannot read that way goes through `event_from_record`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from sys import intern
@@ -158,14 +158,24 @@ def flow_from_row(
 
 def event_to_record(event: PolicyEvent) -> dict[str, Any]:
     """A JSON-ready dict of the event, for the store; `event_from_record` reverses it."""
+    return _record(event, _endpoint_record)
+
+
+def encode_event(event: PolicyEvent) -> str:
+    """`dumps(event_to_record(event))`, the same text, with each endpoint's JSON written once per
+    endpoint: a storm's events share a few thousand endpoint objects between them."""
+    return orjson.dumps(_record(event, _endpoint_json)).decode()
+
+
+def _record(event: PolicyEvent, endpoint: Callable[[Endpoint], object]) -> dict[str, Any]:
     return {
         "insert_id": event.insert_id,
         "timestamp": event.timestamp.isoformat(),
         "direction": event.direction,
         "disposition": event.disposition,
         "protocol": event.protocol,
-        "src": _endpoint_record(event.src),
-        "dest": _endpoint_record(event.dest),
+        "src": endpoint(event.src),
+        "dest": endpoint(event.dest),
         "count": event.count,
         "src_port": event.src_port,
         "dest_port": event.dest_port,
@@ -175,30 +185,6 @@ def event_to_record(event: PolicyEvent) -> dict[str, Any]:
         "node": event.node,
         "policies": [[p.kind, p.name, p.namespace] for p in event.policies],
     }
-
-
-def encode_event(event: PolicyEvent) -> str:
-    """`dumps(event_to_record(event))`, the same text, with each endpoint's JSON written once per
-    endpoint: a storm's events share a few thousand endpoint objects between them."""
-    return orjson.dumps(
-        {
-            "insert_id": event.insert_id,
-            "timestamp": event.timestamp.isoformat(),
-            "direction": event.direction,
-            "disposition": event.disposition,
-            "protocol": event.protocol,
-            "src": _endpoint_json(event.src),
-            "dest": _endpoint_json(event.dest),
-            "count": event.count,
-            "src_port": event.src_port,
-            "dest_port": event.dest_port,
-            "cluster": event.cluster,
-            "location": event.location,
-            "project": event.project,
-            "node": event.node,
-            "policies": [[p.kind, p.name, p.namespace] for p in event.policies],
-        }
-    ).decode()
 
 
 #: Endpoints' JSON by the endpoint's id, with the endpoint itself: an id is reused once its object
