@@ -130,10 +130,18 @@ class Engine:
 
     def drain(self, until: float) -> None:
         """Fold what ingest stored last and try to deliver the backlog until `until` (monotonic);
-        what is left stays queued. The lease is renewed as the drain goes on: it can outlast the TTL."""
+        what is left stays stored or queued for the next leader. The lease is renewed before each
+        step and each delivery round: the drain can outlast the TTL."""
         try:
             self.renew()
-            self.worker.catch_up(self.clock())
+            self.worker.step(self.clock())
+            while self.worker.behind and time.monotonic() < until:
+                self.renew()
+                self.worker.step(self.clock())
+            if self.worker.behind:
+                log.warning(
+                    "run: the drain's time ran out with events left to fold; the next leader folds them"
+                )
             while self.store.outbox.backlog() and time.monotonic() < until:
                 self.renew()
                 if not self.delivery.deliver_due():

@@ -209,6 +209,23 @@ def test_a_drain_stops_at_a_lapsed_lease(
     assert "lease lapsed while draining" in caplog.text
 
 
+def test_a_drain_whose_time_is_up_leaves_the_backlog_to_the_next_leader(
+    store: Store, replica: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backlog larger than the drain's time stays stored (the next leader folds it once) rather
+    than keeping the process past its grace period, when Kubernetes would kill it mid-step."""
+    replica.engine.group()  # leads
+    store_messages(store, [deny(1) for _ in range(5)], PARSER, replica.clock())
+    replica.engine.worker.batch_size = 2
+
+    replica.engine.drain(until=0)  # the time is up already: one step, then it stops
+
+    assert totals(store) == [2]
+    assert "events left to fold; the next leader folds them" in caplog.text
+    replica.engine.drain(until=time.monotonic() + 10)
+    assert totals(store) == [5]
+
+
 def test_jobs_run_only_on_the_leader_and_stop_when_it_loses_the_lease(store: Store, slack: FakeSlack) -> None:
     first, second = Replica(store, slack, "first"), Replica(store, slack, "second")
     try:
