@@ -61,6 +61,11 @@ class Database:
         dialect = sqlite if self.is_sqlite else postgresql
         return dialect.insert(table).on_conflict_do_nothing(index_elements=[column])
 
+    @property
+    def mark(self) -> str:
+        """The driver's parameter marker, for statements handed to it as they are."""
+        return "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+
     def upsert_rows(
         self, conn: Connection, table: sa.Table, key: Sequence[str], columns: Sequence[str], rows: list[Any]
     ) -> int:
@@ -88,7 +93,7 @@ class Database:
         # Handed to the driver's executemany as they are: SQLAlchemy's per-row parameter handling
         # costs more than the database does for the thousands of rows a storm writes per batch.
         # The values must be what the driver takes (the caller binds any SQLAlchemy types).
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self.mark
         quote = self.engine.dialect.identifier_preparer.quote
         names = [quote(name) for name in columns]
         if update:

@@ -129,6 +129,10 @@ class HistoryStore:
             )
             for key, cell in cells.items()
         ]
+        # In key order: consecutive rows land on the same index pages (a storm's step writes about
+        # a third faster on SQLite than in arrival order), and on PostgreSQL two writers lock
+        # shared rows in the same order, so they cannot deadlock on them.
+        rows.sort()
         mark = "%s" if self._postgres else "?"
         low, high = ("LEAST", "GREATEST") if self._postgres else ("min", "max")
         columns = _COLUMNS if table == "flow_history" else ("day", *_COLUMNS[1:])
