@@ -30,6 +30,7 @@ KINDS = {
     "ClusterRole",
     "ClusterRoleBinding",
     "ConfigMap",
+    "PersistentVolumeClaim",
     "Deployment",
     "Service",
     "PodDisruptionBudget",
@@ -172,6 +173,23 @@ def test_what_the_bot_writes_is_on_a_writable_volume() -> None:
     assert on_writable(workdir)
     assert on_writable(env()["MPLCONFIGDIR"]["value"])
     assert on_writable("/tmp")  # tempfile's default: GKE mode writes CA files there
+
+
+def test_the_sqlite_store_outlives_the_pod() -> None:
+    """Pub/Sub is acked once a message is stored: the default store must survive a new pod (a
+    rollout, a drain), so its directory is on the folder's claim, which one pod at a time mounts."""
+    sqlite_default = re.search(r"NETLOG_DB_URL=sqlite:///(\S+)", final_stage())
+    assert sqlite_default
+    store_dir = PurePosixPath(sqlite_default[1]).parent
+    (mount,) = [m for m in container()["volumeMounts"] if store_dir.is_relative_to(m["mountPath"])]
+    (volume,) = [v for v in pod_spec()["volumes"] if v["name"] == mount["name"]]
+    claim = one("PersistentVolumeClaim")
+    claim_name = claim["metadata"]["name"]
+    assert volume == {"name": mount["name"], "persistentVolumeClaim": {"claimName": claim_name}}
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    deployment = one("Deployment")["spec"]
+    assert deployment["replicas"] == 1
+    assert deployment["strategy"] == {"type": "Recreate"}  # the old pod lets go of the volume first
 
 
 def test_probes_and_port_are_the_bots() -> None:
