@@ -144,7 +144,7 @@ class Runtime:
             settings, store, gateway, clusters, utcnow, self.background, metrics=metrics
         )
         handlers.register(self.bolt, self.netlog)
-        handlers.home.register(self.bolt, Home(store, clusters, utcnow))
+        handlers.home.register(self.bolt, Home(store, clusters, utcnow, self.netlog.access.allowed))
         self.subscriber = subscriber(settings, subscription, store, metrics)
         jobs = retention_jobs(store, settings.file.retention, settings.file.history.retention, utcnow)
         holder = replica_name()

@@ -27,6 +27,6 @@ def opened(service: Home, event: dict[str, Any], client: WebClient) -> None:
         return
     user = str(event.get("user", ""))
     try:
-        client.views_publish(user_id=user, view=service.view())
+        client.views_publish(user_id=user, view=service.view(user))
     except Exception:
         log.exception("app home: could not publish the Home tab for %s", user)

@@ -73,8 +73,15 @@ def seed(url: str, now: datetime) -> None:
 
 
 @pytest.fixture
-def bot(tmp_path: Path, slack: FakeSlack, kube: FakeKube, subscription: tuple[str, str]) -> Iterator[Bot]:
-    running = Bot(tmp_path, slack, subscription[1], CONFIG)
+def config() -> str:
+    return CONFIG
+
+
+@pytest.fixture
+def bot(
+    tmp_path: Path, slack: FakeSlack, kube: FakeKube, subscription: tuple[str, str], config: str
+) -> Iterator[Bot]:
+    running = Bot(tmp_path, slack, subscription[1], config)
     running.env["KUBECONFIG"] = str(kube.write_kubeconfig(tmp_path / "kubeconfig", ["prod"]))
     seed(running.env["NETLOG_DB_URL"], datetime.now(UTC))
     running.start()
@@ -127,6 +134,37 @@ def test_opening_the_home_tab_publishes_settings_groups_mutes_and_top_namespaces
     assert "`payments` · 30 attempts" in shown
 
 
+OPERATOR = "U0OPERATOR"
+RESTRICTED = f"""{CONFIG}
+access: {{operators: [{OPERATOR}], permissions: {{status: operators, top: operators}}}}
+"""
+
+
+@pytest.mark.parametrize("config", [RESTRICTED])
+def test_the_tab_shows_each_part_to_those_who_may_run_its_command(
+    bot: Bot, slack: FakeSlack, kube: FakeKube
+) -> None:
+    """`status` and `top` for operators only: anyone else sees the mutes (`mutes` is open), and
+    where the rest would be, which command shows it; the cluster is not even asked."""
+    reads = len(kube.requests_to("networkloggings"))
+    assert open_home(bot, USER, "Ev0HOME1") == 200
+    shown = published(slack, bot, 1)
+    assert "#1 `namespace=legacy-*` by <@U0OP>" in shown
+    withheld = "_For those who may run `/netlog {}`: operators (`access.permissions`)._"
+    assert shown.count(withheld.format("status")) == 2  # the settings and the alert groups
+    assert shown.count(withheld.format("top")) == 1
+    assert "payments" not in shown
+    assert "log=true" not in shown
+    assert len(kube.requests_to("networkloggings")) == reads
+
+    assert open_home(bot, OPERATOR, "Ev0HOME2") == 200
+    until(lambda: slack.home_view(OPERATOR) is not None, 20, "the operator's view", bot)
+    mine = json.dumps(slack.home_view(OPERATOR), ensure_ascii=False)
+    assert "operators (`access.permissions`)" not in mine
+    assert "`payments` · 30 attempts (75%)" in mine
+    assert "deny `deny: log=true, delegate=false`" in mine
+
+
 NOW = datetime(2026, 11, 3, 10, 25, tzinfo=UTC)
 
 
@@ -166,7 +204,7 @@ def test_no_clusters_says_where_to_configure_them() -> None:
 class BrokenHome:
     """Stands in for the `Home` service whose store just went away."""
 
-    def view(self) -> Any:
+    def view(self, user: str) -> Any:
         raise ConnectionError("database went away")
 
 

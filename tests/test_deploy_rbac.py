@@ -153,7 +153,7 @@ def drive(kube: FakeKube, slack: FakeSlack, store: Store, background: Background
         assert "Namespace `payments` on prod-eu is " in text_of(done), text_of(done)
     digest = text_of(netlog.handle(STRANGER, "digest since=6h", "C0PAY"))  # get_logging
     assert "`prod-eu`: deny logging is off" in digest
-    home = json.dumps(Home(store, clusters, clock).view())  # get_logging
+    home = json.dumps(Home(store, clusters, clock, netlog.access.allowed).view(STRANGER))  # get_logging
     assert "deny `deny: log=false, delegate=false`" in home
     # explain and propose: namespace_labels, pods, network_policies; workload for each kind (a
     # workload with no running pod is looked up as each kind in turn)

@@ -26,18 +26,24 @@ from bot.render.times import slack_time
 VIEW_BLOCKS_LIMIT = 100
 CLUSTER_BLOCKS = 6  # divider, header, settings, groups, mutes, top namespaces
 TITLE = "Network policy logging"
+#: Each cluster's parts, by their headings.
+SETTINGS, GROUPS = "NetworkLogging", "Active alert groups"
+MUTES, TOP = "Active mutes", "Top namespaces, last 24 h"
 
 View = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterHome:
+    """One cluster's part of the tab. None stands for a part the viewer may not see (the command
+    that shows it is for operators, `access.permissions`)."""
+
     name: str
     #: The NetworkLogging spec, or the sentence saying why it could not be read.
-    spec: LoggingSpec | str
-    groups: Sequence[Group]
-    mutes: Sequence[Mute]
-    top: Top
+    spec: LoggingSpec | str | None
+    groups: Sequence[Group] | None
+    mutes: Sequence[Mute] | None
+    top: Top | None
 
 
 def applies_to(mute: Mute, cluster: str) -> bool:
@@ -66,29 +72,34 @@ def _cluster(cluster: ClusterHome, now: datetime) -> list[Block]:
     return [
         {"type": "divider"},
         {"type": "header", "text": {"type": "plain_text", "text": clip(cluster.name, HEADER_LIMIT)}},
-        _section(_settings(cluster.spec)),
-        _section(_groups(cluster.groups)),
-        _section(_mutes(cluster.mutes, now)),
-        _section(_top(cluster.top)),
+        _section(_settings(cluster.spec) if cluster.spec is not None else _withheld(SETTINGS, "status")),
+        _section(_groups(cluster.groups) if cluster.groups is not None else _withheld(GROUPS, "status")),
+        _section(_mutes(cluster.mutes, now) if cluster.mutes is not None else _withheld(MUTES, "mutes")),
+        _section(_top(cluster.top) if cluster.top is not None else _withheld(TOP, "top")),
     ]
+
+
+def _withheld(heading: str, command: str) -> str:
+    """A part the viewer may not see: which command shows it, and who may run that."""
+    return f"*{heading}*\n_For those who may run `/netlog {command}`: operators (`access.permissions`)._"
 
 
 def _settings(spec: LoggingSpec | str) -> str:
     if isinstance(spec, str):
-        return f"*NetworkLogging*\n:warning: {escape(spec)}"
+        return f"*{SETTINGS}*\n:warning: {escape(spec)}"
     lines = [f"• {kind} `{spec.short(kind)}`: {meaning(spec, kind)}" for kind in ("deny", "allow")]
-    return "*NetworkLogging*\n" + "\n".join(lines)
+    return f"*{SETTINGS}*\n" + "\n".join(lines)
 
 
 def _groups(groups: Sequence[Group]) -> str:
     if not groups:
-        return "*Active alert groups*\nNone."
+        return f"*{GROUPS}*\nNone."
     ordered = sorted(groups, key=lambda g: g.last_seen, reverse=True)
     lines = [
         f"• {_labels(g)} · at least {plural(g.total, 'denied attempt')}, last {slack_time(g.last_seen)}"
         for g in ordered
     ]
-    return f"*Active alert groups ({len(groups)})*\n" + fit(lines, _more)
+    return f"*{GROUPS} ({len(groups)})*\n" + fit(lines, _more)
 
 
 def _labels(group: Group) -> str:
@@ -103,17 +114,17 @@ def _labels(group: Group) -> str:
 
 def _mutes(mutes: Sequence[Mute], now: datetime) -> str:
     if not mutes:
-        return "*Active mutes*\nNone."
+        return f"*{MUTES}*\nNone."
     lines = []
     for mute in mutes:
         left = format_duration(timedelta(seconds=int((mute.expires_at - now).total_seconds())))
         reason = f" ({escape(mute.reason)})" if mute.reason else ""
         lines.append(f"• #{mute.id} {code(mute.label)} by <@{escape(mute.created_by)}>, {left} left{reason}")
-    return f"*Active mutes ({len(mutes)})*\n" + fit(lines, _more)
+    return f"*{MUTES} ({len(mutes)})*\n" + fit(lines, _more)
 
 
 def _top(top: Top) -> str:
-    heading = "*Top namespaces, last 24 h*"
+    heading = f"*{TOP}*"
     if not top.rows:
         return f"{heading}\nNo denied attempts recorded."
     lines = [

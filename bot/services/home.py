@@ -1,6 +1,10 @@
 """The bot's App Home tab, gathered afresh each time someone opens it: per cluster, the NetworkLogging
 settings (read as `/netlog status` reads them), the alert groups open there, the mutes that apply to
-it, and its top namespaces of the last 24 h from the flow history."""
+it, and its top namespaces of the last 24 h from the flow history.
+
+Each part is shown to whoever may run the command that shows the same (`access.permissions`):
+settings and groups with `status`, mutes with `mutes`, top namespaces with `top`. A part the viewer
+may not see is neither read nor drawn; the tab says which command it would take."""
 
 from __future__ import annotations
 
@@ -16,36 +20,51 @@ from bot.core.mutes import Mute
 from bot.core.netlogging import LoggingSpec
 from bot.render.home import ClusterHome, View, applies_to, render_home
 
+#: Whether `user` may run `/netlog COMMAND` (`Access.allowed`).
+May = Callable[[str, str], bool]
+
 TOP_WINDOW = timedelta(hours=24)
 TOP_NAMESPACES = 5
 
 
 class Home:
-    def __init__(self, store: Store, clusters: Clusters, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, clusters: Clusters, clock: Callable[[], datetime], may: May) -> None:
         self.store = store
         self.clusters = clusters
         self.clock = clock
+        self.may = may
 
-    def view(self) -> View:
-        """The Home tab. A cluster whose API server fails shows the sentence saying why; store
-        failures propagate (the handler logs them, and the tab keeps its last view)."""
+    def view(self, user: str) -> View:
+        """The Home tab as `user` may see it. A cluster whose API server fails shows the sentence
+        saying why; store failures propagate (the handler logs them, and the tab keeps its last view)."""
         now = self.clock()
-        groups = self.store.grouping.headers()
-        mutes = self.store.mutes.active(now)
-        window = Window.since(now, TOP_WINDOW)
-        return render_home([self._cluster(n, groups, mutes, window) for n in self.clusters.names()], now)
+        status, mutes, top = (self.may(user, command) for command in ("status", "mutes", "top"))
+        groups = self.store.grouping.headers() if status else None
+        active = self.store.mutes.active(now) if mutes else None
+        window = Window.since(now, TOP_WINDOW) if top else None
+        return render_home(
+            [self._cluster(n, status, groups, active, window) for n in self.clusters.names()], now
+        )
 
     def _cluster(
-        self, name: str, groups: Sequence[Group], mutes: Sequence[Mute], window: Window
+        self,
+        name: str,
+        status: bool,
+        groups: Sequence[Group] | None,
+        mutes: Sequence[Mute] | None,
+        window: Window | None,
     ) -> ClusterHome:
-        # Summed by the database: the tab opens often, and a busy cluster has many flows a day.
-        sums = self.store.history.sums(FlowFilter(cluster=name), window, "namespace")
+        top = None
+        if window is not None:
+            # Summed by the database: the tab opens often, and a busy cluster has many flows a day.
+            sums = self.store.history.sums(FlowFilter(cluster=name), window, "namespace")
+            top = history.top_of(sums, {}, "namespace", TOP_NAMESPACES)
         return ClusterHome(
             name,
-            self._spec(name),
-            [g for g in groups if dict(g.labels).get("cluster") == name],
-            [m for m in mutes if applies_to(m, name)],
-            history.top_of(sums, {}, "namespace", TOP_NAMESPACES),
+            self._spec(name) if status else None,
+            None if groups is None else [g for g in groups if dict(g.labels).get("cluster") == name],
+            None if mutes is None else [m for m in mutes if applies_to(m, name)],
+            top,
         )
 
     def _spec(self, cluster: str) -> LoggingSpec | str:
