@@ -29,6 +29,7 @@ from tests.fakes.kube import FakeKube
 from tests.fakes.logging import PROJECT, FakeCloudLogging
 from tests.fakes.pubsub_iam import FakePubSubIam
 from tests.fakes.slack import FakeSlack
+from tests.fakes.socket_mode import FakeSocketMode
 from tests.logentries import log_entry
 
 #: What /netlog explain and propose read, as check lists it.
@@ -96,9 +97,13 @@ def test_everything_in_order_says_ok(
     # The emulator's fixtures first: `world` scrubs PUBSUB_EMULATOR_HOST from the environment.
     world.monkeypatch.setenv("NETLOG_SUBSCRIPTION", subscription[1])
     world.monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator_host)
+    world.monkeypatch.setenv("SLACK_APP_TOKEN", world.slack.app_token)
     world.logging.add(log_entry(project=PROJECT))
     world.kube.networklogging["spec"]["cluster"]["deny"]["log"] = True  # type: ignore[index]
-    code, lines = world.check(capsys)
+    with FakeSocketMode() as socket_mode:
+        world.slack.socket_mode = socket_mode
+        code, lines = world.check(capsys)
+        assert socket_mode.connections == []  # a URL was handed out; nothing connected to it
     assert code == 0, lines
     assert list(lines) == [
         "settings",
@@ -108,6 +113,7 @@ def test_everything_in_order_says_ok(
         "slack channel C0DEFAULT (default, digest)",
         "slack channel #audit (audit)",
         "slack channel C0PAY (route)",
+        "slack app token",
         "pubsub subscription",
         "cloud logging",
         "cluster prod",
@@ -116,6 +122,9 @@ def test_everything_in_order_says_ok(
     assert lines["slack token"] == "OK (workspace Fake Team, bot @netlog)"
     assert lines["slack channel C0DEFAULT (default, digest)"] == "OK (#netlog; the bot is a member)"
     assert lines["slack channel #audit (audit)"] == "OK (C0AUDIT; the bot is a member)"
+    assert lines["slack app token"] == (
+        "OK (Slack opens Socket Mode connections for it (apps.connections.open))"
+    )
     assert "not a member yet, the bot joins this public channel" in lines["slack channel C0PAY (route)"]
     assert lines["pubsub subscription"] == (
         f"OK ({subscription[1]} on the emulator at {emulator_host}, fed by {subscription[0]}; could not "
@@ -166,6 +175,32 @@ def test_a_refused_token_is_said_and_slack_asked_nothing_more(
     assert world.slack.calls_to("conversations.info") == []
 
 
+def test_a_bot_token_given_as_the_app_token_is_refused_with_what_to_set(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.monkeypatch.setenv("SLACK_APP_TOKEN", world.slack.token)  # the xoxb- token, a usual slip
+    code, lines = world.check(capsys)
+    assert code == 1
+    assert lines["slack app token"] == (
+        "FAILED — Slack refused SLACK_APP_TOKEN at apps.connections.open (not_allowed_token_type): set it "
+        "to an app-level token (xapp-...) with the connections:write scope, from the app's Basic "
+        "Information page"
+    )
+    assert lines["slack token"].startswith("OK")
+    assert world.slack.calls_to("apps.connections.open")
+
+
+def test_without_an_app_token_socket_mode_is_skipped(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines = world.check(capsys)
+    assert code == 0
+    assert lines["slack app token"] == (
+        "skipped — SLACK_APP_TOKEN is not set (HTTP mode: Slack posts to /slack/events; Socket Mode needs it)"
+    )
+    assert world.slack.calls_to("apps.connections.open") == []
+
+
 def test_slack_that_does_not_answer(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     world.slack.outage()
     code, lines = world.check(capsys)
@@ -174,6 +209,13 @@ def test_slack_that_does_not_answer(world: World, capsys: pytest.CaptureFixture[
         "FAILED — could not reach Slack to check SLACK_BOT_TOKEN (HTTP 503): check the network (and "
         "HTTPS_PROXY, if this host needs one) and NETLOG_SLACK_API_URL if it is set; the token was not "
         "checked"
+    )
+    world.monkeypatch.setenv("SLACK_APP_TOKEN", world.slack.app_token)
+    code, lines = world.check(capsys)
+    assert lines["slack app token"] == (
+        "FAILED — could not reach Slack to open the Socket Mode connection (HTTP 503): check the network "
+        "(and HTTPS_PROXY, if this host needs one) and NETLOG_SLACK_API_URL if it is set; the token was "
+        "not checked"
     )
 
 
@@ -324,6 +366,7 @@ def test_a_fresh_folder_with_the_example_config_and_no_secrets(tmp_path: Path) -
         "settings",
         "store",
         "slack",
+        "slack app token",
         "pubsub subscription",
         "cloud logging",
         "cluster prod-eu",
@@ -331,6 +374,7 @@ def test_a_fresh_folder_with_the_example_config_and_no_secrets(tmp_path: Path) -
     ]
     assert lines["store"].startswith("OK (sqlite:///netlog.db does not exist yet")
     assert lines["slack"].startswith("skipped — SLACK_BOT_TOKEN is not set")
+    assert lines["slack app token"].startswith("skipped — SLACK_APP_TOKEN is not set (HTTP mode")
     assert lines["pubsub subscription"].startswith("skipped")
     assert lines["cloud logging"].startswith("skipped")
     assert lines["cluster prod-eu"].startswith("FAILED — I cannot reach prod-eu")

@@ -251,6 +251,17 @@ def app_token_refusal(error: SlackClientError | OSError) -> str:
     return f"Slack refused SLACK_APP_TOKEN at apps.connections.open ({failure.error}): {advice}"
 
 
+def app_token_problem(token: str, base_url: str, timeout: int) -> str | None:
+    """None when Slack hands out a Socket Mode URL for SLACK_APP_TOKEN (apps.connections.open; the
+    URL is left unused, so nothing connects), else what to fix, as `app_token_refusal` says it."""
+    client = WebClient(token=token, base_url=base_url, retry_handlers=[], timeout=timeout)
+    try:
+        client.apps_connections_open(app_token=token)
+    except (SlackClientError, OSError) as error:
+        return app_token_refusal(error)
+    return None
+
+
 # --- `netlog-bot check`: what the token may do, and where the bot stands in each channel ---------
 
 #: The bot token scopes the bot's calls need, and all it asks for: the app manifests in config/

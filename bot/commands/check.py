@@ -4,7 +4,8 @@ any item failed.
 
 It asks and changes nothing: the store is looked at, not created or upgraded, unless `--migrate`;
 Slack is asked auth.test (the token, and its scopes from the answer's headers) and
-conversations.info per configured channel; Pub/Sub whether the subscription exists and the bot
+conversations.info per configured channel, and, for SLACK_APP_TOKEN, apps.connections.open (a Socket
+Mode URL it hands out and nobody uses); Pub/Sub whether the subscription exists and the bot
 may pull from it (testIamPermissions), pulling nothing; Cloud Logging for one entry; each cluster's
 API server for `networkloggings/default` and, by SelfSubjectAccessReview, whether the bot may do
 each thing it does there. What is not configured is skipped, so a fresh clone with no secrets
@@ -73,6 +74,7 @@ def check(settings: Settings, out: TextIO, *, migrate: bool = False, timeout: fl
         print(line, file=out, flush=True)
     probes: list[tuple[str, Probe]] = [
         ("slack", lambda: slack_lines(settings)),
+        ("slack app token", lambda: [app_token_line(settings)]),
         ("pubsub subscription", lambda: [pubsub_line(settings, subscription)]),
         ("cloud logging", lambda: [logging_line(settings, datetime.now(UTC))]),
     ]
@@ -171,6 +173,20 @@ def slack_lines(settings: Settings) -> list[Line]:
     for channel, uses in configured_channels(settings).items():
         lines.append(_channel_line(gateway, grant, channel, uses))
     return lines
+
+
+def app_token_line(settings: Settings) -> Line:
+    token = settings.env.slack_app_token
+    if token is None:
+        return Line(
+            "slack app token",
+            "skipped",
+            "SLACK_APP_TOKEN is not set (HTTP mode: Slack posts to /slack/events; Socket Mode needs it)",
+        )
+    problem = slack.app_token_problem(token.get_secret_value(), settings.env.slack_api_url, int(CALL_TIMEOUT))
+    if problem is not None:
+        return Line("slack app token", "FAILED", problem)
+    return Line("slack app token", "OK", "Slack opens Socket Mode connections for it (apps.connections.open)")
 
 
 def _scopes_line(grant: slack.TokenGrant) -> Line:
