@@ -360,6 +360,8 @@ def test_check_reports_the_settings_and_the_store(
     )
     assert out[2:] == [  # tests/test_check.py has them configured
         "slack: skipped — SLACK_BOT_TOKEN is not set (`run` needs it; `ingest` does not)",
+        "slack app token: skipped — SLACK_APP_TOKEN is not set (HTTP mode: Slack posts to /slack/events; "
+        "Socket Mode needs it)",
         "pubsub subscription: skipped — NETLOG_SUBSCRIPTION is not set (`run` and `ingest` need it)",
         "cloud logging: skipped — no Google Cloud project is known (GOOGLE_CLOUD_PROJECT, or a full "
         "NETLOG_SUBSCRIPTION path): `recent` and `top` answer from the store only",
