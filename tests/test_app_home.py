@@ -135,34 +135,43 @@ def test_opening_the_home_tab_publishes_settings_groups_mutes_and_top_namespaces
 
 
 OPERATOR = "U0OPERATOR"
-RESTRICTED = f"""{CONFIG}
-access: {{operators: [{OPERATOR}], permissions: {{status: operators, top: operators}}}}
-"""
+WITHHELD = "_For those who may run `/netlog {}`: operators (`access.permissions`)._"
+#: What each part shows when the viewer may see it (the seeded store and cluster).
+PARTS = {
+    "status": "deny `deny: log=true, delegate=false`",
+    "recent": "`namespace=payments` · at least 30 denied attempts",
+    "mutes": "#1 `namespace=legacy-*` by <@U0OP>",
+    "top": "`payments` · 30 attempts (75%)",
+}
 
 
-@pytest.mark.parametrize("config", [RESTRICTED])
-def test_the_tab_shows_each_part_to_those_who_may_run_its_command(
-    bot: Bot, slack: FakeSlack, kube: FakeKube
+def restricted(command: str) -> str:
+    return f"{CONFIG}access: {{operators: [{OPERATOR}], permissions: {{{command}: operators}}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "command"), [(restricted(command), command) for command in PARTS], ids=list(PARTS)
+)
+def test_each_part_is_shown_to_those_who_may_run_its_command(
+    bot: Bot, slack: FakeSlack, kube: FakeKube, command: str
 ) -> None:
-    """`status` and `top` for operators only: anyone else sees the mutes (`mutes` is open), and
-    where the rest would be, which command shows it; the cluster is not even asked."""
-    reads = len(kube.requests_to("networkloggings"))
+    """One command for operators only: anyone else sees every other part, and in that part's place
+    which command shows it; what it would show is not read (the cluster is not asked for `status`)."""
+    settings_reads = len(kube.requests_to("networkloggings"))
     assert open_home(bot, USER, "Ev0HOME1") == 200
     shown = published(slack, bot, 1)
-    assert "#1 `namespace=legacy-*` by <@U0OP>" in shown
-    withheld = "_For those who may run `/netlog {}`: operators (`access.permissions`)._"
-    assert shown.count(withheld.format("status")) == 2  # the settings and the alert groups
-    assert shown.count(withheld.format("top")) == 1
-    assert "payments" not in shown
-    assert "log=true" not in shown
-    assert len(kube.requests_to("networkloggings")) == reads
+    for part, text in PARTS.items():
+        assert (text in shown) == (part != command), part
+    assert shown.count(WITHHELD.format(command)) == 1
+    assert "access.permissions" not in shown.replace(WITHHELD.format(command), "")
+    if command == "status":
+        assert len(kube.requests_to("networkloggings")) == settings_reads
 
     assert open_home(bot, OPERATOR, "Ev0HOME2") == 200
     until(lambda: slack.home_view(OPERATOR) is not None, 20, "the operator's view", bot)
     mine = json.dumps(slack.home_view(OPERATOR), ensure_ascii=False)
-    assert "operators (`access.permissions`)" not in mine
-    assert "`payments` · 30 attempts (75%)" in mine
-    assert "deny `deny: log=true, delegate=false`" in mine
+    assert "access.permissions" not in mine
+    assert all(text in mine for text in PARTS.values())
 
 
 NOW = datetime(2026, 11, 3, 10, 25, tzinfo=UTC)

@@ -104,6 +104,7 @@ def test_everything_in_order_says_ok(
         world.slack.socket_mode = socket_mode
         code, lines = world.check(capsys)
         assert socket_mode.connections == []  # a URL was handed out; nothing connected to it
+    assert not any(world.slack.app_token in line for line in lines.values())
     assert code == 0, lines
     assert list(lines) == [
         "settings",
@@ -188,6 +189,7 @@ def test_a_bot_token_given_as_the_app_token_is_refused_with_what_to_set(
     )
     assert lines["slack token"].startswith("OK")
     assert world.slack.calls_to("apps.connections.open")
+    assert not any(world.slack.token in line for line in lines.values())  # secrets are never shown
 
 
 def test_without_an_app_token_socket_mode_is_skipped(

@@ -254,7 +254,8 @@ def app_token_refusal(error: SlackClientError | OSError) -> str:
 def app_token_problem(token: str, base_url: str, timeout: int) -> str | None:
     """None when Slack hands out a Socket Mode URL for SLACK_APP_TOKEN (apps.connections.open; the
     URL is left unused, so nothing connects), else what to fix, as `app_token_refusal` says it."""
-    client = WebClient(token=token, base_url=base_url, retry_handlers=[], timeout=timeout)
+    client = make_client(token, base_url)
+    client.timeout = timeout
     try:
         client.apps_connections_open(app_token=token)
     except (SlackClientError, OSError) as error:

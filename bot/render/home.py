@@ -73,7 +73,7 @@ def _cluster(cluster: ClusterHome, now: datetime) -> list[Block]:
         {"type": "divider"},
         {"type": "header", "text": {"type": "plain_text", "text": clip(cluster.name, HEADER_LIMIT)}},
         _section(_settings(cluster.spec) if cluster.spec is not None else _withheld(SETTINGS, "status")),
-        _section(_groups(cluster.groups) if cluster.groups is not None else _withheld(GROUPS, "status")),
+        _section(_groups(cluster.groups) if cluster.groups is not None else _withheld(GROUPS, "recent")),
         _section(_mutes(cluster.mutes, now) if cluster.mutes is not None else _withheld(MUTES, "mutes")),
         _section(_top(cluster.top) if cluster.top is not None else _withheld(TOP, "top")),
     ]

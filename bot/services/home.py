@@ -2,9 +2,10 @@
 settings (read as `/netlog status` reads them), the alert groups open there, the mutes that apply to
 it, and its top namespaces of the last 24 h from the flow history.
 
-Each part is shown to whoever may run the command that shows the same (`access.permissions`):
-settings and groups with `status`, mutes with `mutes`, top namespaces with `top`. A part the viewer
-may not see is neither read nor drawn; the tab says which command it would take."""
+Each part is shown to whoever may run the command that shows as much (`access.permissions`): the
+settings with `status`, the groups (their labels: what was denied, and where) with `recent`, the
+mutes with `mutes`, the top namespaces with `top`. A part the viewer may not see is neither read nor
+drawn; the tab says which command it would take."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ class Home:
         """The Home tab as `user` may see it. A cluster whose API server fails shows the sentence
         saying why; store failures propagate (the handler logs them, and the tab keeps its last view)."""
         now = self.clock()
-        status, mutes, top = (self.may(user, command) for command in ("status", "mutes", "top"))
-        groups = self.store.grouping.headers() if status else None
+        status, recent, mutes, top = (self.may(user, c) for c in ("status", "recent", "mutes", "top"))
+        groups = self.store.grouping.headers() if recent else None
         active = self.store.mutes.active(now) if mutes else None
         window = Window.since(now, TOP_WINDOW) if top else None
         return render_home(
