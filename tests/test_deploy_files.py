@@ -184,6 +184,8 @@ def test_the_sqlite_store_outlives_the_pod() -> None:
     (mount,) = [m for m in container()["volumeMounts"] if store_dir.is_relative_to(m["mountPath"])]
     (volume,) = [v for v in pod_spec()["volumes"] if v["name"] == mount["name"]]
     claim = one("PersistentVolumeClaim")
+    security = pod_spec()["securityContext"]
+    assert security["fsGroup"] == security["runAsGroup"]  # a new disk is root's: writable by the group
     claim_name = claim["metadata"]["name"]
     assert volume == {"name": mount["name"], "persistentVolumeClaim": {"claimName": claim_name}}
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
