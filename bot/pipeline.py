@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
@@ -75,6 +75,15 @@ def store_messages(
 LAG_SAMPLE = 100
 
 
+_T = TypeVar("_T")
+
+
+def spread(items: Sequence[_T], most: int) -> Sequence[_T]:
+    """At most `most` of `items`, evenly spaced from the first (all of them when that few)."""
+    step = -(-len(items) // most) or 1  # rounded up: a step rounded down could take twice `most`
+    return items[::step]
+
+
 def ingest_batch(
     store: Store,
     messages: Sequence[RawMessage],
@@ -92,7 +101,7 @@ def ingest_batch(
     for line in report.add(((r.code, r.reason, r.message_id) for r in rejected), now):
         reject_log.warning("%s", line)
     if metrics is not None:
-        sample = parsed[:: max(1, len(parsed) // LAG_SAMPLE)]
+        sample = spread(parsed, LAG_SAMPLE)
         metrics.ingested(
             len(messages),
             result.stored,

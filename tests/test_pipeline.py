@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -15,7 +16,14 @@ from bot.core.history import hour_of
 from bot.core.mutes import Mute
 from bot.core.outbox import AlertPost
 from bot.core.routing import Route, RoutingTable
-from bot.pipeline import GROUPING_CURSOR, GroupingWorker, entry_parser, store_messages
+from bot.pipeline import (
+    GROUPING_CURSOR,
+    LAG_SAMPLE,
+    GroupingWorker,
+    entry_parser,
+    spread,
+    store_messages,
+)
 from tests.logentries import raw_message
 from tests.store_queries import total_attempts
 
@@ -238,3 +246,15 @@ def test_a_mute_added_between_two_reads_of_a_step_applies_to_the_second(
     [opened] = grouping.step(at(31))
     assert (opened.channel, opened.total) == ("#payments", 3)
     assert total_attempts(store) == 6
+
+
+@pytest.mark.parametrize("size", [0, 1, 99, 100, 101, 150, 199, 200, 201, 1_000, 5_001])
+def test_the_lag_sample_is_at_most_its_size_and_spread_from_the_first(size: int) -> None:
+    items = list(range(size))
+    sample = list(spread(items, LAG_SAMPLE))
+    if size <= LAG_SAMPLE:
+        assert sample == items
+        return
+    assert LAG_SAMPLE // 2 <= len(sample) <= LAG_SAMPLE  # never more, and not much fewer
+    assert sample[0] == 0
+    assert len({b - a for a, b in pairwise(sample)}) == 1  # evenly spaced
