@@ -147,7 +147,7 @@ def test_everything_in_order_says_ok(
     assert world.kube.requests_to("networkloggings", "PATCH") == []
 
 
-def test_without_a_subscription_pubsub_is_skipped_and_the_rest_stands(
+def test_without_a_subscription_or_an_app_token_those_are_skipped_and_the_rest_stands(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, lines = world.check(capsys)
@@ -155,6 +155,10 @@ def test_without_a_subscription_pubsub_is_skipped_and_the_rest_stands(
     assert lines["pubsub subscription"] == (
         "skipped — NETLOG_SUBSCRIPTION is not set (`run` and `ingest` need it)"
     )
+    assert lines["slack app token"] == (
+        "skipped — SLACK_APP_TOKEN is not set (HTTP mode: Slack posts to /slack/events; Socket Mode needs it)"
+    )
+    assert world.slack.calls_to("apps.connections.open") == []
     assert lines["cloud logging"] == (
         f"OK (project {PROJECT} is readable; no policy-action entries in the last 24 h (is network "
         "policy logging on, in some cluster?))"
@@ -190,17 +194,6 @@ def test_a_bot_token_given_as_the_app_token_is_refused_with_what_to_set(
     assert lines["slack token"].startswith("OK")
     assert world.slack.calls_to("apps.connections.open")
     assert not any(world.slack.token in line for line in lines.values())  # secrets are never shown
-
-
-def test_without_an_app_token_socket_mode_is_skipped(
-    world: World, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, lines = world.check(capsys)
-    assert code == 0
-    assert lines["slack app token"] == (
-        "skipped — SLACK_APP_TOKEN is not set (HTTP mode: Slack posts to /slack/events; Socket Mode needs it)"
-    )
-    assert world.slack.calls_to("apps.connections.open") == []
 
 
 def test_slack_that_does_not_answer(world: World, capsys: pytest.CaptureFixture[str]) -> None:
