@@ -133,11 +133,11 @@ class Engine:
         what is left stays stored or queued for the next leader. The lease is renewed before each
         step and each delivery round: the drain can outlast the TTL."""
         try:
-            self.renew()
-            self.worker.step(self.clock())
-            while self.worker.behind and time.monotonic() < until:
+            while True:  # at least one step, however little time is left
                 self.renew()
                 self.worker.step(self.clock())
+                if not self.worker.behind or time.monotonic() >= until:
+                    break
             if self.worker.behind:
                 log.warning(
                     "run: the drain's time ran out with events left to fold; the next leader folds them"
