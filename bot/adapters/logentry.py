@@ -18,6 +18,7 @@ not fit in the size limit.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -59,6 +60,7 @@ _InsertId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_INSERT_ID)]
 
 
 _NULL = msgspec.Raw(b"null")
+_fromisoformat = datetime.fromisoformat
 
 
 class _Connection(msgspec.Struct, gc=False):
@@ -88,8 +90,8 @@ class _Payload(msgspec.Struct, gc=False):
     policies: list[_Policy] | None = None
 
 
-class _Labels(msgspec.Struct, frozen=True, gc=False):
-    """`resource.labels`: with `jsonPayload.node_name` it keys the site memo."""
+class _Labels(msgspec.Struct, gc=False):
+    """`resource.labels`, decoded only when the resource's text is not in the site memo."""
 
     cluster_name: str | None = None
     location: str | None = None
@@ -106,7 +108,8 @@ class _Entry(msgspec.Struct, gc=False):
     insert_id: _InsertId = msgspec.field(name="insertId")
     log_name: str | None = msgspec.field(default=None, name="logName")
     timestamp: str | None = None
-    resource: _Resource | None = None
+    #: Read by its text, as the sides are: a storm repeats the same few hundred resources.
+    resource: msgspec.Raw = _NULL
     #: A push envelope's `message`: such documents are unwrapped by the full path.
     message: Any = None
 
@@ -121,8 +124,9 @@ class FastEntryParser(EntryParser):
         super().__init__(*args, **kwargs)
         self._decode = msgspec.json.Decoder(_Entry).decode
         self._decode_side = msgspec.json.Decoder(_Side | None).decode
+        self._decode_resource = msgspec.json.Decoder(_Resource | None).decode
         self._sides: dict[tuple[str | None, bytes], Endpoint] = {}
-        self._fast_sites: dict[tuple[str | None, _Labels | None], _Site] = {}
+        self._fast_sites: dict[tuple[str | None, bytes], _Site] = {}
 
     def parse(self, data: bytes) -> PolicyEvent:
         if len(data) <= FAST_MAX_BYTES and data.isascii():
@@ -141,20 +145,35 @@ class FastEntryParser(EntryParser):
             return None
         payload = entry.payload
         connection = payload.connection
-        try:
-            timestamp = self._stamp(entry.timestamp or payload.timestamp)
-        except RejectedEntry:
-            return None
-        labels = entry.resource.labels if entry.resource is not None else None
-        site = self._fast_sites.get((payload.node_name, labels))
+        # This is run for every line of a storm: the memos are read here, and only what they
+        # do not hold costs a call.
+        raw = entry.timestamp or payload.timestamp
+        if (
+            raw is not None
+            and len(raw) > 20
+            and raw[-1] == "Z"
+            and raw[19] == "."
+            and raw[:19] in self._seconds
+            and raw[20:-1].isdigit()  # ASCII: `parse` takes ASCII bodies only
+        ):
+            timestamp = _fromisoformat(raw)  # what `_stamp` answers for a second it knows
+        else:
+            try:
+                timestamp = self._stamp(raw)
+            except RejectedEntry:
+                return None
+        site_key = (payload.node_name, bytes(entry.resource))
+        site = self._fast_sites.get(site_key)
         if site is None:
-            site = self._site_of(payload.node_name, labels)
+            site = self._site_of(site_key)
         src_key, dest_key = (
             (connection.src_ip or None, bytes(payload.src)),
             (connection.dest_ip or None, bytes(payload.dest)),
         )
-        # A side that is not an object raises here, and `parse` takes the full path.
-        src, dest = self._side(src_key), self._side(dest_key)
+        # A side that is not an object raises in `_side`, and `parse` takes the full path.
+        sides = self._sides
+        src = sides.get(src_key) or self._side(src_key)
+        dest = sides.get(dest_key) or self._side(dest_key)
         policies = payload.policies
         return PolicyEvent(
             entry.insert_id,
@@ -174,31 +193,34 @@ class FastEntryParser(EntryParser):
         )
 
     def _side(self, key: tuple[str | None, bytes]) -> Endpoint:
-        """The endpoint for a side's (IP, JSON text). Raises msgspec's ValidationError when the
-        text is not a side object (the full path then says what is wrong)."""
-        endpoint = self._sides.get(key)
-        if endpoint is None:
-            ip, text = key
-            side = self._decode_side(text)
-            if side is None:
-                endpoint = name_endpoint(ip, None, None, None, None, None, None, None, self.networks)
-            else:
-                endpoint = name_endpoint(
-                    ip,
-                    side.pod_name,
-                    side.namespace,
-                    side.pod_namespace,
-                    side.workload_name,
-                    side.workload_kind,
-                    side.node_name,
-                    side.instance,
-                    self.networks,
-                )
-            self._remember(self._sides, key, endpoint)
+        """The endpoint for a side's (IP, JSON text), remembered. Raises msgspec's ValidationError
+        when the text is not a side object (the full path then says what is wrong)."""
+        ip, text = key
+        side = self._decode_side(text)
+        if side is None:
+            endpoint = name_endpoint(ip, None, None, None, None, None, None, None, self.networks)
+        else:
+            endpoint = name_endpoint(
+                ip,
+                side.pod_name,
+                side.namespace,
+                side.pod_namespace,
+                side.workload_name,
+                side.workload_kind,
+                side.node_name,
+                side.instance,
+                self.networks,
+            )
+        self._remember(self._sides, key, endpoint)
         return endpoint
 
-    def _site_of(self, node: str | None, labels: _Labels | None) -> _Site:
-        """(cluster, location, project, node), as the full path's `_site` reads them."""
+    def _site_of(self, key: tuple[str | None, bytes]) -> _Site:
+        """(cluster, location, project, node) for (`jsonPayload.node_name`, the resource's text), as
+        the full path's `_site` reads them, remembered. Raises msgspec's ValidationError when the
+        resource is not an object with an object of strings for labels."""
+        node, text = key
+        resource = self._decode_resource(text)
+        labels = resource.labels if resource is not None else None
         if labels is None:
             site: _Site = (None, None, None, node or None)
         else:
@@ -208,5 +230,5 @@ class FastEntryParser(EntryParser):
                 labels.project_id or None,
                 node or labels.node_name or None,
             )
-        self._remember(self._fast_sites, (node, labels), site)
+        self._remember(self._fast_sites, key, site)
         return site

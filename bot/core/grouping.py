@@ -210,8 +210,9 @@ class Grouper:
         self._fresh: set[str] = set()
         # Flows are found by the id of their stats (an int hashes in C; a FlowKey in Python, and
         # a fold would hash it four times). Every such stats object stays referenced by its group
-        # while its id is a key here: entries leave when the flow does.
-        self._dirty_flows: dict[int, tuple[str, FlowKey, FlowStats]] = {}
+        # while its id is a key here: entries leave when the flow does. Each is tracked, so
+        # `_recent` says which group and flow it is (a fold does not build that pair per deny).
+        self._dirty_flows: dict[int, FlowStats] = {}
         self._evicted: dict[str, set[FlowKey]] = {}
         #: Every tracked flow (group key, flow) by its stats' id, least recently folded first:
         #: the global cap evicts from the front.
@@ -314,7 +315,7 @@ class Grouper:
                     group.other_count += count
                     changed.add(group_key)
                     continue
-                dirty[ident] = (group_key, flow, stats)
+                dirty[ident] = stats
         return taken
 
     def _place(self, event: PolicyEvent, key: tuple[object, ...]) -> _Place:
@@ -437,10 +438,10 @@ class Grouper:
         )
         shown = ranked[: self.policy.max_flows_shown]
         new = [] if kind == "open" else [item for item in ranked if not item[1].announced]
-        for flow, stats in ranked:
+        for _, stats in ranked:
             if not stats.announced:
                 stats.announced = True
-                self._dirty_flows[id(stats)] = (group.key, flow, stats)
+                self._dirty_flows[id(stats)] = stats
         group.notified_at = now
         group.notified_total = group.total
         if kind in ("open", "repeat"):
@@ -469,7 +470,9 @@ class Grouper:
         """What to save since the last call (groups in key order) and keys to delete; then forgets
         them. The groups and flow stats are the live ones: save them before the next `fold` or `tick`."""
         flows: dict[str, list[tuple[FlowKey, FlowStats]]] = {}
-        for key, flow, stats in self._dirty_flows.values():
+        recent = self._recent
+        for ident, stats in self._dirty_flows.items():
+            key, flow = recent[ident]
             flows.setdefault(key, []).append((flow, stats))
         changed = []
         for key in sorted(self._changed.union(flows)):  # a group with a dirty flow changed too

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import itertools
 import json
 from collections.abc import Callable, Mapping
@@ -450,6 +451,55 @@ def test_network_names_accept_host_bits_and_ignore_other_families() -> None:
     assert names.name("192.168.0.1") is None
     assert names.name("fe80::1") == "any-v6"
     assert names.name("nonsense") is None
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "10.1.2.3",
+        "10.1.255.255",
+        "10.2.0.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "255.255.255.255",
+        "192.168.0.1",
+        "010.1.2.3",  # leading zeros: refused by `ipaddress`, so by the quick reading too
+        "10.1.2.03",
+        "256.1.2.3",
+        "10.1.2",
+        "10.1.2.3.4",
+        "10..2.3",
+        "+10.1.2.3",
+        "10.1.2.-3",
+        " 10.1.2.3",
+        "10.1.2.3%eth0",
+        "10.1.2.3/32",
+        "\u0661\u0660.1.2.3",  # Arabic-Indic digits: str.isdigit says yes, `ipaddress` says no
+        "::ffff:10.1.2.3",
+        "fd00::1",
+        "",
+    ],
+)
+def test_network_names_read_ipv4_quickly_as_ipaddress_reads_it(ip: str) -> None:
+    # Bare IPv4 addresses are read without `ipaddress` (a storm names thousands); the answer must be
+    # the one the `ipaddress` reading gives, including for what it refuses.
+    names = NetworkNames.from_mapping(
+        {"10.0.0.0/8": "vpc", "10.1.0.0/16": "payments", "169.254.169.254/32": "metadata", "fd00::/8": "ula"}
+    )
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        expected = None
+    else:
+        expected = next(
+            (
+                name
+                for network, name in names.networks
+                if network.version == address.version and address in network
+            ),
+            None,
+        )
+    assert names.name(ip) == expected
 
 
 # --------------------------------------------------------------------------------------------------
