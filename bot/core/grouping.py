@@ -45,6 +45,12 @@ class GroupingPolicy:
     #: the least recently folded flow is dropped and its count moves to its group's `other`.
     max_flows_total: int = 200_000
 
+    def __post_init__(self) -> None:
+        # A flow is tracked before the cap is enforced, so the newest must fit under it: the fold
+        # relies on that (the flow it has just counted is still tracked).
+        if self.max_flows_total < 1 or self.max_flows_tracked < 1:
+            raise ValueError("max_flows_total and max_flows_tracked must be at least 1")
+
 
 @dataclass(frozen=True, slots=True)
 class GroupKey:

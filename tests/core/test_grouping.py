@@ -449,3 +449,10 @@ def test_endpoints_built_where_freed_ones_were_go_by_their_own_fields() -> None:
         key = ("#payments" if namespace.startswith("payments") else "#default", namespace)
         expected[key] = expected.get(key, 0) + 1
     assert got == expected
+
+
+def test_a_policy_tracks_at_least_one_flow() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        replace(POLICY, max_flows_total=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        replace(POLICY, max_flows_tracked=0)
